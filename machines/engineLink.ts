@@ -1,0 +1,171 @@
+import { assign, setup } from 'xstate';
+
+/**
+ * The engine's side of the link to its aggregator.
+ *
+ * Pure: time and I/O arrive as events, effects leave as named actions that the runtime
+ * (src/engine/resilientDispatcher.ts) provides with `machine.provide()`. Records never pass through the
+ * machine; they wait in the outbox whatever the state, and leave it only while `flushing` or `connected`.
+ */
+export type EngineLinkEvent =
+  /** The transport opened; the runtime says hello. */
+  | { type: 'SOCKET_OPENED' }
+  /** The aggregator answered hello. `backlog`: records the engine holds beyond the aggregator's ack. */
+  | { type: 'WELCOME'; backlog: number }
+  /** The transport closed or failed to open. `retryAfterMs`: the aggregator asked us to wait. */
+  | { type: 'SOCKET_CLOSED'; retryAfterMs?: number }
+  /** The connection attempt got no answer in time. */
+  | { type: 'CONNECT_TIMEOUT' }
+  /** Nothing was heard from the aggregator within the heartbeat timeout: the link is dead or half-open. */
+  | { type: 'HEARTBEAT_MISSED' }
+  /** The aggregator refused the connection (authentication): retrying cannot help. */
+  | { type: 'AUTH_REJECTED'; message: string }
+  /** The retry delay has passed. */
+  | { type: 'RETRY_DUE' }
+  /** Everything held at welcome has been acknowledged. */
+  | { type: 'BACKLOG_DRAINED' }
+  /** Try again now (after a rejection, or to skip the wait). */
+  | { type: 'RECONNECT' }
+  | { type: 'STOP' };
+
+export interface EngineLinkContext {
+  /** Failed connection attempts since the link was last up (bounded). */
+  attempt: number;
+  /** A wait the aggregator asked for on its last refusal, used once by the next retry. */
+  retryAfterMs: number | null;
+  /** Why the aggregator refused us, while rejected. */
+  rejection: string | null;
+}
+
+export const MAX_COUNTED_ATTEMPTS = 64;
+
+export const engineLinkMachine = setup({
+  types: {
+    context: {} as EngineLinkContext,
+    events: {} as EngineLinkEvent,
+  },
+  actions: {
+    /** Open a transport to the aggregator. */
+    openSocket: () => {},
+    /** Arm the connect timeout (raises CONNECT_TIMEOUT). */
+    armConnectTimer: () => {},
+    cancelConnectTimer: () => {},
+    /** Send hello with epoch, last sequence and run snapshot. */
+    sendHello: () => {},
+    /** Drop the current transport without waiting for its close handshake. */
+    abandonSocket: () => {},
+    /** Schedule RETRY_DUE after the backoff for `attempt` (or `retryAfterMs` when larger). */
+    scheduleRetry: (_, _params: { attempt: number; retryAfterMs: number | null }) => {},
+    cancelRetry: () => {},
+    /** Start replaying the backlog from the acknowledged sequence, pipelined. */
+    startFlush: () => {},
+    /** Watch for silence longer than the heartbeat timeout (raises HEARTBEAT_MISSED). */
+    armHeartbeat: () => {},
+    disarmHeartbeat: () => {},
+    /** Tell the user the aggregator refused the engine, and why. */
+    reportRejected: (_, _params: { message: string }) => {},
+    /** Say goodbye, close the transport, cancel every timer. */
+    closeLink: () => {},
+    // Context bookkeeping (pure).
+    resetAttempts: assign({ attempt: 0, retryAfterMs: null }),
+    countAttempt: assign({
+      attempt: ({ context }) => Math.min(context.attempt + 1, MAX_COUNTED_ATTEMPTS),
+      retryAfterMs: null,
+    }),
+    rememberRetryAfter: assign({
+      retryAfterMs: ({ event }) => (event.type === 'SOCKET_CLOSED' ? (event.retryAfterMs ?? null) : null),
+    }),
+    rememberRejection: assign({
+      rejection: ({ event }) => (event.type === 'AUTH_REJECTED' ? event.message : null),
+    }),
+    forgetRejection: assign({ rejection: null, attempt: 0 }),
+  },
+  guards: {
+    hasBacklog: ({ event }) => event.type === 'WELCOME' && event.backlog > 0,
+  },
+}).createMachine({
+  id: 'engineLink',
+  initial: 'connecting',
+  context: { attempt: 0, retryAfterMs: null, rejection: null },
+  states: {
+    connecting: {
+      entry: ['openSocket', 'armConnectTimer'],
+      exit: 'cancelConnectTimer',
+      on: {
+        SOCKET_OPENED: { actions: 'sendHello' },
+        WELCOME: [{ guard: 'hasBacklog', target: 'flushing' }, { target: 'connected' }],
+        SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
+        CONNECT_TIMEOUT: { target: 'buffering', actions: 'abandonSocket' },
+        AUTH_REJECTED: { target: 'rejected', actions: 'rememberRejection' },
+      },
+    },
+    flushing: {
+      entry: ['resetAttempts', 'armHeartbeat', 'startFlush'],
+      exit: 'disarmHeartbeat',
+      on: {
+        BACKLOG_DRAINED: 'connected',
+        SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
+        HEARTBEAT_MISSED: { target: 'buffering', actions: 'abandonSocket' },
+      },
+    },
+    connected: {
+      entry: ['resetAttempts', 'armHeartbeat'],
+      exit: 'disarmHeartbeat',
+      on: {
+        SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
+        HEARTBEAT_MISSED: { target: 'buffering', actions: 'abandonSocket' },
+      },
+    },
+    buffering: {
+      initial: 'waiting',
+      states: {
+        waiting: {
+          entry: [
+            {
+              type: 'scheduleRetry',
+              params: ({ context }) => ({ attempt: context.attempt, retryAfterMs: context.retryAfterMs }),
+            },
+            'countAttempt',
+          ],
+          exit: 'cancelRetry',
+          on: {
+            RETRY_DUE: 'reconnecting',
+            RECONNECT: 'reconnecting',
+          },
+        },
+        reconnecting: {
+          entry: ['openSocket', 'armConnectTimer'],
+          exit: 'cancelConnectTimer',
+          on: {
+            SOCKET_OPENED: { actions: 'sendHello' },
+            WELCOME: [
+              { guard: 'hasBacklog', target: '#engineLink.flushing' },
+              { target: '#engineLink.connected' },
+            ],
+            SOCKET_CLOSED: { target: 'waiting', actions: 'rememberRetryAfter' },
+            CONNECT_TIMEOUT: { target: 'waiting', actions: 'abandonSocket' },
+            AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
+          },
+        },
+      },
+    },
+    rejected: {
+      entry: [
+        'abandonSocket',
+        { type: 'reportRejected', params: ({ context }) => ({ message: context.rejection ?? 'refused' }) },
+      ],
+      on: {
+        RECONNECT: { target: 'connecting', actions: 'forgetRejection' },
+      },
+    },
+    stopped: {
+      type: 'final',
+      entry: 'closeLink',
+    },
+  },
+  on: {
+    STOP: '.stopped',
+  },
+});
+
+export type EngineLinkMachine = typeof engineLinkMachine;

@@ -1,0 +1,62 @@
+/** Error codes carried by `error` frames and by `ProtocolError`. */
+export const ErrorCode = {
+  MalformedFrame: 'malformed-frame',
+  InvalidMessage: 'invalid-message',
+  UnknownType: 'unknown-type',
+  FrameTooLarge: 'frame-too-large',
+  UnsupportedVersion: 'unsupported-version',
+  Unauthorized: 'unauthorized',
+  UnknownEngine: 'unknown-engine',
+  EngineMismatch: 'engine-mismatch',
+  NotReady: 'not-ready',
+  SequenceGap: 'sequence-gap',
+  Replaced: 'replaced',
+  Busy: 'busy',
+  Internal: 'internal-error',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** WebSocket close codes used by the protocol (RFC 6455 section 7.4 and the private range). */
+export const CloseCode = {
+  Normal: 1000,
+  GoingAway: 1001,
+  ProtocolError: 1002,
+  PolicyViolation: 1008,
+  MessageTooBig: 1009,
+  InternalError: 1011,
+  TryAgainLater: 1013,
+  /** The peer stopped answering heartbeats (never sent on the wire, used locally). */
+  HeartbeatTimeout: 4000,
+  /** Another connection for the same engine took over. */
+  Replaced: 4001,
+} as const;
+
+/** The close code that goes with an error the peer cannot recover from on the same connection. */
+export function closeCodeFor(code: ErrorCode): number {
+  switch (code) {
+    case ErrorCode.FrameTooLarge:
+      return CloseCode.MessageTooBig;
+    case ErrorCode.Unauthorized:
+    case ErrorCode.UnknownEngine:
+    case ErrorCode.EngineMismatch:
+      return CloseCode.PolicyViolation;
+    case ErrorCode.Busy:
+      return CloseCode.TryAgainLater;
+    case ErrorCode.Replaced:
+      return CloseCode.Replaced;
+    case ErrorCode.Internal:
+      return CloseCode.InternalError;
+    default:
+      return CloseCode.ProtocolError;
+  }
+}
+
+export class ProtocolError extends Error {
+  override readonly name = 'ProtocolError';
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(`${code}: ${message}`);
+  }
+}

@@ -1,0 +1,92 @@
+/**
+ * Records: what an engine produces, and their compact wire form ("items").
+ *
+ * An item is a JSON array whose first element names its kind. Items in a `records` frame carry no
+ * sequence number of their own: the frame's `from` is the first item's, and each item takes the next
+ * one, except a gap item, which stands for the whole range it names.
+ *
+ *   sample  ["s", tag, t, value, unit?]       may be dropped by the overflow policy (leaving a gap)
+ *   state   ["st", key, t, value]             latest value wins: may be coalesced
+ *   event   ["e", name, t, data?]             never dropped
+ *   gap     ["g", fromSeq, toSeq, count, reason]   records fromSeq..toSeq that will never come
+ */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type SampleValue = number | string | boolean | null;
+
+export type EngineRecord =
+  | { kind: 'sample'; tag: string; value: SampleValue; unit?: string; t?: number }
+  | { kind: 'state'; key: string; value: Json; t?: number }
+  | { kind: 'event'; name: string; data?: Json; t?: number };
+
+export type RecordClass = EngineRecord['kind'];
+
+export type GapReason = 'overflow' | 'coalesced' | 'acknowledged-lost' | 'corrupt';
+
+export type SampleItem = ['s', string, number, SampleValue] | ['s', string, number, SampleValue, string];
+export type StateItem = ['st', string, number, Json];
+export type EventItem = ['e', string, number] | ['e', string, number, Json];
+export type GapItem = ['g', number, number, number, GapReason];
+export type Item = SampleItem | StateItem | EventItem | GapItem;
+
+export const GAP_REASONS: readonly GapReason[] = ['overflow', 'coalesced', 'acknowledged-lost', 'corrupt'];
+
+export class InvalidRecordError extends TypeError {
+  override readonly name = 'InvalidRecordError';
+}
+
+/** Encodes one record as its item's JSON text, stamping `now` when the record has no time. */
+export function encodeRecord(record: EngineRecord, now: number): string {
+  const t = record.t ?? now;
+  if (typeof t !== 'number' || !Number.isFinite(t))
+    throw new InvalidRecordError('record time must be a finite number');
+  switch (record.kind) {
+    case 'sample': {
+      if (typeof record.tag !== 'string' || record.tag === '')
+        throw new InvalidRecordError('sample needs a tag');
+      const v = record.value;
+      if (
+        typeof v === 'number'
+          ? !Number.isFinite(v)
+          : v !== null && typeof v !== 'string' && typeof v !== 'boolean'
+      )
+        throw new InvalidRecordError(
+          `sample ${record.tag}: value must be a finite number, string, boolean or null`,
+        );
+      return record.unit === undefined
+        ? JSON.stringify(['s', record.tag, t, v])
+        : JSON.stringify(['s', record.tag, t, v, record.unit]);
+    }
+    case 'state':
+      if (typeof record.key !== 'string' || record.key === '')
+        throw new InvalidRecordError('state needs a key');
+      return JSON.stringify(['st', record.key, t, record.value ?? null]);
+    case 'event':
+      if (typeof record.name !== 'string' || record.name === '')
+        throw new InvalidRecordError('event needs a name');
+      return record.data === undefined
+        ? JSON.stringify(['e', record.name, t])
+        : JSON.stringify(['e', record.name, t, record.data]);
+    default:
+      throw new InvalidRecordError(
+        `unknown record kind ${JSON.stringify((record as { kind?: unknown }).kind)}`,
+      );
+  }
+}
+
+export function encodeGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): string {
+  return JSON.stringify(['g', fromSeq, toSeq, count, reason]);
+}
+
+/** The class of an encoded item, read from its first characters without parsing it. */
+export function itemClass(encoded: string): RecordClass | 'gap' {
+  // Every item starts with `["` and its kind: s, st, e or g.
+  const c = encoded.charCodeAt(2);
+  if (c === 115 /* s */) return encoded.charCodeAt(3) === 116 /* t */ ? 'state' : 'sample';
+  if (c === 101 /* e */) return 'event';
+  return 'gap';
+}
+
+/** The number of sequence numbers an item occupies. */
+export function itemSpan(item: Item): number {
+  return item[0] === 'g' ? item[2] - item[1] + 1 : 1;
+}

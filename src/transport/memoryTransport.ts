@@ -1,0 +1,236 @@
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import { type Clock, systemClock } from '../time/clock.ts';
+import {
+  type Acceptor,
+  AggregatorSideTransport,
+  type Connector,
+  type ConnectRequest,
+  EngineSideTransport,
+} from './sides.ts';
+import type { CloseInfo } from './transport.ts';
+
+/** Close code for a link that ended without a close handshake (RFC 6455: abnormal closure). */
+const ABNORMAL = 1006;
+
+type Peer = MemoryEngineTransport | MemoryAggregatorTransport;
+
+/** One simulated link: two transports joined by a pair of one-way frame queues. */
+class MemoryLink {
+  /** Half-open: frames vanish and closes are not told to the other side. */
+  blackholed = false;
+  private lastDelivery = { toAggregator: 0, toEngine: 0 };
+  readonly engine: MemoryEngineTransport;
+  readonly aggregator: MemoryAggregatorTransport;
+
+  constructor(
+    readonly network: MemoryNetwork,
+    maxFrameBytes: number,
+  ) {
+    this.engine = new MemoryEngineTransport(this, maxFrameBytes);
+    this.aggregator = new MemoryAggregatorTransport(this, maxFrameBytes);
+  }
+
+  carry(from: Peer, text: string): void {
+    if (this.blackholed) return;
+    const to: Peer = from === this.engine ? this.aggregator : this.engine;
+    const direction = from === this.engine ? 'toAggregator' : 'toEngine';
+    this.network.framesCarried++;
+    this.schedule(direction, () => {
+      if (!this.blackholed) to.receive(text);
+    });
+  }
+
+  hangUp(from: Peer, code: number, reason: string): void {
+    const to: Peer = from === this.engine ? this.aggregator : this.engine;
+    from.closed({ code, reason });
+    if (this.blackholed) return;
+    const direction = from === this.engine ? 'toAggregator' : 'toEngine';
+    this.schedule(direction, () => to.closed({ code, reason }));
+  }
+
+  /** Both ends learn at once that the link broke (like a reset). */
+  break(code = ABNORMAL, reason = 'link closed'): void {
+    this.engine.closed({ code, reason });
+    this.aggregator.closed({ code, reason });
+  }
+
+  /** Frames keep their order per direction, even when the delay changes between them. */
+  private schedule(direction: 'toAggregator' | 'toEngine', deliver: () => void): void {
+    const { clock, delayMs } = this.network;
+    if (delayMs <= 0 && this.lastDelivery[direction] <= clock.now()) {
+      queueMicrotask(deliver);
+      return;
+    }
+    const at = Math.max(clock.now() + delayMs, this.lastDelivery[direction]);
+    this.lastDelivery[direction] = at;
+    clock.setTimeout(deliver, at - clock.now());
+  }
+}
+
+export class MemoryEngineTransport extends EngineSideTransport {
+  constructor(
+    private readonly link: MemoryLink,
+    maxFrameBytes: number,
+  ) {
+    super(maxFrameBytes);
+  }
+  get bufferedAmount(): number {
+    return 0;
+  }
+  protected write(text: string): void {
+    this.link.carry(this, text);
+  }
+  protected end(code: number, reason: string): void {
+    this.link.hangUp(this, code, reason);
+  }
+  /** @internal */ receive(text: string): void {
+    this.handleFrame(text);
+  }
+  /** @internal */ opened(): void {
+    this.handleOpen();
+  }
+  /** @internal */ closed(info: CloseInfo): void {
+    this.handleClose(info);
+  }
+}
+
+export class MemoryAggregatorTransport extends AggregatorSideTransport {
+  constructor(
+    private readonly link: MemoryLink,
+    maxFrameBytes: number,
+  ) {
+    super(maxFrameBytes);
+  }
+  get bufferedAmount(): number {
+    return 0;
+  }
+  protected write(text: string): void {
+    this.link.carry(this, text);
+  }
+  protected end(code: number, reason: string): void {
+    this.link.hangUp(this, code, reason);
+  }
+  /** @internal */ receive(text: string): void {
+    this.handleFrame(text);
+  }
+  /** @internal */ opened(): void {
+    this.handleOpen();
+  }
+  /** @internal */ closed(info: CloseInfo): void {
+    this.handleClose(info);
+  }
+}
+
+export interface MemoryNetworkOptions {
+  clock?: Clock;
+  maxFrameBytes?: number;
+}
+
+/**
+ * An in-memory network between engines and one aggregator, with faults on demand: close every link,
+ * black-hole them (half-open), delay frames, refuse connects. The aggregator side is any `Acceptor`, so
+ * the same aggregator code runs over it as over WebSocket.
+ */
+export class MemoryNetwork implements Connector {
+  readonly clock: Clock;
+  delayMs = 0;
+  framesCarried = 0;
+  private acceptor: Acceptor | undefined;
+  private readonly maxFrameBytes: number;
+  private readonly links = new Set<MemoryLink>();
+  private refusing = false;
+  private holing = false;
+  private readonly hangingConnects = new Set<MemoryLink>();
+
+  constructor(options: MemoryNetworkOptions = {}) {
+    this.clock = options.clock ?? systemClock;
+    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+  }
+
+  /** Attaches the aggregator (or detaches it with `undefined`: connects are then refused). */
+  listen(acceptor: Acceptor | undefined): void {
+    this.acceptor = acceptor;
+  }
+
+  connect(request: ConnectRequest): MemoryEngineTransport {
+    const link = new MemoryLink(this, this.maxFrameBytes);
+    queueMicrotask(() => this.open(link, request));
+    return link.engine;
+  }
+
+  /** Links currently open at both ends. */
+  get openLinks(): number {
+    let n = 0;
+    for (const link of this.links) if (link.engine.state === 'open' && !link.blackholed) n++;
+    return n;
+  }
+
+  /** Every open link breaks; both ends are told. */
+  closeAll(reason = 'link closed'): void {
+    for (const link of this.links) link.break(ABNORMAL, reason);
+    this.links.clear();
+  }
+
+  /** Every open link goes half-open: frames vanish, nobody is told. New connects hang until lifted. */
+  blackhole(): void {
+    this.holing = true;
+    for (const link of this.links) link.blackholed = true;
+    this.links.clear();
+  }
+
+  /** Ends the black hole for new connections (links already swallowed stay dead, as after a NAT reset). */
+  restore(): void {
+    this.holing = false;
+    this.refusing = false;
+    this.delayMs = 0;
+    const waiting = [...this.hangingConnects];
+    this.hangingConnects.clear();
+    // A connect that hung in the black hole timed out on the engine side or is still waiting: let it through.
+    for (const link of waiting)
+      if (link.engine.state === 'connecting') this.openNow(link, this.pending.get(link));
+  }
+
+  /** New connects fail at once (connection refused); open links are not touched. */
+  refuseConnects(refuse = true): void {
+    this.refusing = refuse;
+  }
+
+  private readonly pending = new Map<MemoryLink, ConnectRequest>();
+
+  private open(link: MemoryLink, request: ConnectRequest): void {
+    if (link.engine.state !== 'connecting') return;
+    if (this.holing) {
+      this.hangingConnects.add(link);
+      this.pending.set(link, request);
+      return;
+    }
+    this.openNow(link, request);
+  }
+
+  private openNow(link: MemoryLink, request: ConnectRequest | undefined): void {
+    this.pending.delete(link);
+    if (!request) return;
+    if (this.refusing || !this.acceptor) {
+      link.engine.closed({
+        code: ABNORMAL,
+        reason: 'connection refused',
+        refused: { status: 0, message: 'connection refused' },
+      });
+      return;
+    }
+    const decision = this.acceptor.authorize(request);
+    if (!decision.ok) {
+      link.engine.closed({
+        code: ABNORMAL,
+        reason: decision.message,
+        refused: { status: decision.status, message: decision.message, retryAfterMs: decision.retryAfterMs },
+      });
+      return;
+    }
+    this.links.add(link);
+    link.engine.once('close', () => this.links.delete(link));
+    link.aggregator.opened();
+    this.acceptor.accept(link.aggregator, request);
+    link.engine.opened();
+  }
+}

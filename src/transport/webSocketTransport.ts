@@ -1,0 +1,158 @@
+import type { IncomingMessage } from 'node:http';
+import WebSocket, { type RawData } from 'ws';
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import {
+  AggregatorSideTransport,
+  type Connector,
+  type ConnectRequest,
+  EngineSideTransport,
+} from './sides.ts';
+
+/** The path an engine connects to; its id is part of the URL so the upgrade can be authorised. */
+export function enginePath(engineId: string): string {
+  return `/engines/${encodeURIComponent(engineId)}/link`;
+}
+
+/** Reads the engine id back from an upgrade request's URL, or undefined when the path is not a link. */
+export function engineIdFromPath(url: string | undefined): string | undefined {
+  const match = /^\/engines\/([^/?]+)\/link(?:\?.*)?$/.exec(url ?? '');
+  if (!match?.[1]) return undefined;
+  try {
+    return decodeURIComponent(match[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+export function bearerToken(request: IncomingMessage): string | undefined {
+  const header = request.headers.authorization;
+  const match = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
+  return match?.[1];
+}
+
+function toText(data: RawData): string {
+  if (Buffer.isBuffer(data)) return data.toString('utf8');
+  if (Array.isArray(data)) return Buffer.concat(data).toString('utf8');
+  return Buffer.from(data).toString('utf8');
+}
+
+/** The engine's end of a WebSocket link. */
+export class WebSocketEngineTransport extends EngineSideTransport {
+  private readonly socket: WebSocket;
+
+  constructor(
+    url: string,
+    request: ConnectRequest,
+    options: { maxFrameBytes?: number; handshakeTimeoutMs?: number },
+  ) {
+    super(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
+    const headers: Record<string, string> = {};
+    if (request.token) headers.authorization = `Bearer ${request.token}`;
+    this.socket = new WebSocket(new URL(enginePath(request.engineId), url), {
+      headers,
+      maxPayload: this.maxFrameBytes,
+      handshakeTimeout: options.handshakeTimeoutMs ?? 5000,
+      perMessageDeflate: false,
+    });
+    this.socket.on('open', () => this.handleOpen());
+    this.socket.on('message', (data) => this.handleFrame(toText(data)));
+    this.socket.on('close', (code, reason) => this.handleClose({ code, reason: reason.toString() }));
+    this.socket.on('unexpected-response', (_req, res) => {
+      const retryAfter = Number(res.headers['retry-after']);
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        if (body.length < 4096) body += chunk;
+      });
+      res.on('end', () => {
+        const message = body.trim() || res.statusMessage || `HTTP ${res.statusCode}`;
+        this.handleClose({
+          code: 1006,
+          reason: message,
+          refused: {
+            status: res.statusCode ?? 0,
+            message,
+            retryAfterMs: Number.isFinite(retryAfter) ? retryAfter * 1000 : undefined,
+          },
+        });
+        this.socket.terminate();
+      });
+    });
+    this.socket.on('error', (error) => {
+      // A failed connect or a broken socket: ws follows with `close`; make sure we report it once.
+      if (this.socket.readyState === WebSocket.CLOSED)
+        this.handleClose({
+          code: 1006,
+          reason: error.message,
+          refused: { status: 0, message: error.message },
+        });
+    });
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  protected write(text: string): void {
+    this.socket.send(text);
+  }
+
+  protected end(code: number, reason: string): void {
+    if (this.socket.readyState === WebSocket.CONNECTING || code === 4000) {
+      // Nothing useful can be said to a peer that never answered or stopped answering.
+      this.socket.terminate();
+      this.handleClose({ code, reason });
+      return;
+    }
+    this.socket.close(code, reason);
+    // A half-open peer never completes the close handshake: do not wait for it.
+    this.handleClose({ code, reason });
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+  }
+}
+
+export class WebSocketConnector implements Connector {
+  constructor(
+    private readonly url: string,
+    private readonly options: { maxFrameBytes?: number; handshakeTimeoutMs?: number } = {},
+  ) {}
+
+  connect(request: ConnectRequest): WebSocketEngineTransport {
+    return new WebSocketEngineTransport(this.url, request, this.options);
+  }
+}
+
+/** The aggregator's end of a WebSocket link, wrapping a socket accepted by a `ws` server. */
+export class WebSocketAggregatorTransport extends AggregatorSideTransport {
+  constructor(
+    private readonly socket: WebSocket,
+    maxFrameBytes = DEFAULT_MAX_FRAME_BYTES,
+  ) {
+    super(maxFrameBytes);
+    socket.on('message', (data) => this.handleFrame(toText(data)));
+    socket.on('close', (code, reason) => this.handleClose({ code, reason: reason.toString() }));
+    socket.on('error', () => {
+      // `ws` closes the socket after an error (an oversize frame, say); `close` reports it.
+    });
+    this.handleOpen();
+  }
+
+  get bufferedAmount(): number {
+    return this.socket.bufferedAmount;
+  }
+
+  protected write(text: string): void {
+    this.socket.send(text);
+  }
+
+  protected end(code: number, reason: string): void {
+    if (code === 4000) {
+      this.socket.terminate();
+      this.handleClose({ code, reason });
+      return;
+    }
+    this.socket.close(code, reason);
+    this.handleClose({ code, reason });
+    setTimeout(() => this.socket.terminate(), 1000).unref();
+  }
+}
