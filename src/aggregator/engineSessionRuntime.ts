@@ -1,0 +1,474 @@
+import type { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'pino';
+import { type Actor, createActor } from 'xstate';
+import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { type EngineMessage, type Hello, PROTOCOL_VERSION, type RecordsFrame } from '../protocol/messages.ts';
+import type { Clock, TimerHandle } from '../time/clock.ts';
+import type { AggregatorTransport } from '../transport/sides.ts';
+import type { CloseInfo } from '../transport/transport.ts';
+import type { EngineSummary, Store, StoredGap } from './store.ts';
+
+/** How the aggregator shows an engine's link. */
+export type LinkState = 'available' | 'unavailable' | 'catching-up' | 'offline';
+
+/** What the aggregator tells about one engine (the HTTP API serves it as JSON). */
+export interface EngineView {
+  id: string;
+  link: LinkState;
+  /** When the engine entered `link`, ms since the Unix epoch (aggregator clock). */
+  since: number;
+  /** The epoch of its last hello (null: it never said hello). */
+  epoch: string | null;
+  /** Highest sequence number persisted for that epoch. */
+  persistedSeq: number;
+  /** The end of its backlog when it last said hello (never below persistedSeq). */
+  targetSeq: number;
+  /** Records stored over all epochs. */
+  persistedCount: number;
+  /** Items received again and ignored, over all epochs. */
+  duplicatesIgnored: number;
+  gaps: StoredGap[];
+  /** When a frame from the engine was last received, ms since the Unix epoch (null: never). */
+  lastSeenAt: number | null;
+}
+
+/** Events of the sessions, emitted by the aggregator. */
+export interface EngineSessionEvents {
+  engineState: [{ engineId: string; link: LinkState; since: number; reason?: string }];
+  persisted: [{ engineId: string; seq: number; inserted: number }];
+  progress: [{ engineId: string; persistedSeq: number; targetSeq: number }];
+  protocolError: [{ engineId: string; code: ErrorCode; message: string }];
+}
+
+export interface EngineSessionRuntimeOptions {
+  engineId: string;
+  store: Store;
+  clock: Clock;
+  /** Ping period. */
+  heartbeatMs: number;
+  /** Silence (nothing at all received) after which the link counts as lost. */
+  heartbeatTimeoutMs: number;
+  logger: Logger;
+  /** Where the session's events go (the aggregator). */
+  events: EventEmitter<EngineSessionEvents>;
+  /** What the store knew of the engine when the aggregator started. */
+  summary?: EngineSummary;
+  /** Refuses the commands still waiting for the engine (command delivery plugs in here). */
+  failPendingCommands?: (reason: string) => void;
+}
+
+const LINK_OF_STATE = {
+  offline: 'offline',
+  catchingUp: 'catching-up',
+  available: 'available',
+  unavailable: 'unavailable',
+} as const satisfies Record<string, LinkState>;
+type SessionState = keyof typeof LINK_OF_STATE;
+
+/** One accepted transport and what the session knows of it. */
+interface Connection {
+  readonly transport: AggregatorTransport;
+  lastReceivedAt: number;
+  /** The epoch named by its hello; undefined until then. */
+  epoch: string | undefined;
+  watchdog: TimerHandle | undefined;
+  /** No longer the engine's link: its events are ignored. */
+  ended: boolean;
+}
+
+/** The message of a protocol error without the code prefix `ProtocolError` adds. */
+function plainMessage(error: ProtocolError): string {
+  const prefix = `${error.code}: `;
+  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
+}
+
+/**
+ * The aggregator's session with one engine: runs the `engineSession` machine and supplies its effects
+ * (welcome, heartbeat, progress), owns the engine's current transport, and turns frames into store
+ * commits and acknowledgements. A new connection for the same engine replaces the current one.
+ */
+export class EngineSessionRuntime {
+  readonly engineId: string;
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly heartbeatMs: number;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly logger: Logger;
+  private readonly events: EventEmitter<EngineSessionEvents>;
+  private readonly actor: Actor<typeof engineSessionMachine>;
+
+  private current: Connection | undefined;
+  private pingTimer: TimerHandle | undefined;
+  private state: SessionState | undefined;
+  private stateSince: number;
+  private progressDue = false;
+  /** Why the next state change happens, for the engineState event. */
+  private pendingReason: string | undefined;
+  private epoch: string | null;
+  private persistedSeq: number;
+  private persistedCount: number;
+  private duplicatesIgnored: number;
+  private lastSeenAt: number | null;
+  private stopped = false;
+
+  constructor(options: EngineSessionRuntimeOptions) {
+    this.engineId = options.engineId;
+    this.store = options.store;
+    this.clock = options.clock;
+    this.heartbeatMs = options.heartbeatMs;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    this.logger = options.logger.child({ engineId: options.engineId });
+    this.events = options.events;
+    const summary = options.summary;
+    this.epoch = summary?.epoch ?? null;
+    this.persistedSeq = summary?.persistedSeq ?? 0;
+    this.persistedCount = summary?.persistedCount ?? 0;
+    this.duplicatesIgnored = summary?.duplicatesIgnored ?? 0;
+    this.lastSeenAt = summary?.lastSeenAt ?? null;
+    // An engine known from the store has been offline since it was last seen.
+    this.stateSince = this.lastSeenAt ?? this.clock.now();
+
+    const failPending = options.failPendingCommands;
+    const machine = engineSessionMachine.provide({
+      actions: {
+        sendWelcome: ({ event }) => {
+          if (event.type !== 'HELLO') return;
+          this.current?.transport.send({
+            type: 'welcome',
+            v: PROTOCOL_VERSION,
+            ackSeq: event.persistedSeq,
+            heartbeatMs: this.heartbeatMs,
+          });
+        },
+        startHeartbeat: () => this.startPinging(),
+        stopHeartbeat: () => this.stopPinging(),
+        publishProgress: () => {
+          this.progressDue = true;
+        },
+        failPendingCommands: (_, params) => failPending?.(params.reason),
+      },
+    });
+    this.actor = createActor(machine);
+    this.actor.start();
+    this.publish(this.stateSince);
+  }
+
+  /** The engine's link as shown to users. */
+  get link(): LinkState {
+    return LINK_OF_STATE[this.state ?? 'offline'];
+  }
+
+  /** Whether a transport is currently attached. */
+  get connected(): boolean {
+    return this.current !== undefined;
+  }
+
+  /** Takes over a newly accepted transport for this engine, replacing the current one if any. */
+  attach(transport: AggregatorTransport): void {
+    if (this.stopped || transport.state === 'closed') {
+      transport.close(CloseCode.GoingAway, 'aggregator shutting down');
+      return;
+    }
+    const previous = this.current;
+    if (previous) {
+      this.logger.info('a new connection replaces the current one');
+      previous.transport.send({
+        type: 'error',
+        code: ErrorCode.Replaced,
+        message: `another connection for engine ${this.engineId} took over this one`,
+      });
+      this.drop(previous, 'replaced by a new connection', {
+        code: closeCodeFor(ErrorCode.Replaced),
+        reason: 'replaced by a new connection',
+      });
+    }
+    const now = this.clock.now();
+    const connection: Connection = {
+      transport,
+      lastReceivedAt: now,
+      epoch: undefined,
+      watchdog: undefined,
+      ended: false,
+    };
+    this.current = connection;
+    transport.on('message', (message) => this.onMessage(connection, message));
+    transport.on('protocolError', (error) => this.onProtocolError(connection, error));
+    transport.on('close', (info) => this.onClose(connection, info));
+    this.watch(connection, this.heartbeatTimeoutMs);
+  }
+
+  view(): EngineView {
+    return {
+      id: this.engineId,
+      link: this.link,
+      since: this.stateSince,
+      epoch: this.epoch,
+      persistedSeq: this.persistedSeq,
+      targetSeq: Math.max(this.actor.getSnapshot().context.targetSeq, this.persistedSeq),
+      persistedCount: this.persistedCount,
+      duplicatesIgnored: this.duplicatesIgnored,
+      gaps: this.store.gaps(this.engineId),
+      lastSeenAt: this.lastSeenAt,
+    };
+  }
+
+  /** Closes the link (1001 going away) and stops every timer; the session is done. */
+  stop(): void {
+    if (this.stopped) return;
+    this.stopped = true;
+    const connection = this.current;
+    if (connection)
+      this.drop(connection, undefined, { code: CloseCode.GoingAway, reason: 'aggregator shutting down' });
+    this.stopPinging();
+    this.actor.stop();
+  }
+
+  // Frames
+
+  private onMessage(connection: Connection, message: EngineMessage): void {
+    if (connection.ended) return;
+    this.heard(connection);
+    try {
+      switch (message.type) {
+        case 'hello':
+          this.onHello(connection, message);
+          break;
+        case 'records':
+          this.onRecords(connection, message);
+          break;
+        case 'bye':
+          this.send(
+            { type: 'GOODBYE' },
+            message.reason ? `engine said bye: ${message.reason}` : 'engine said bye',
+          );
+          this.drop(connection, undefined, { code: CloseCode.Normal, reason: 'bye' });
+          break;
+        case 'pong':
+          break;
+        case 'commandResult':
+          this.logger.debug({ commandId: message.id }, 'command result ignored: no command was sent');
+          break;
+      }
+    } catch (error) {
+      if (error instanceof ProtocolError) {
+        this.fail(connection, error);
+        return;
+      }
+      this.logger.error({ err: error }, 'could not handle a frame');
+      this.fail(
+        connection,
+        new ProtocolError(ErrorCode.Internal, `the aggregator failed: ${(error as Error).message}`),
+      );
+    }
+  }
+
+  private onHello(connection: Connection, hello: Hello): void {
+    if (connection.epoch !== undefined) {
+      this.tell(
+        connection,
+        new ProtocolError(ErrorCode.InvalidMessage, 'hello was already received on this link'),
+      );
+      return;
+    }
+    if (hello.v !== PROTOCOL_VERSION) {
+      this.fail(
+        connection,
+        new ProtocolError(
+          ErrorCode.UnsupportedVersion,
+          `protocol version ${hello.v} is not supported; this aggregator speaks version ${PROTOCOL_VERSION}`,
+        ),
+      );
+      return;
+    }
+    if (hello.engineId !== this.engineId) {
+      this.fail(
+        connection,
+        new ProtocolError(
+          ErrorCode.EngineMismatch,
+          `hello names engine ${hello.engineId}, but this link was authorised for engine ${this.engineId}`,
+        ),
+      );
+      return;
+    }
+    const now = this.clock.now();
+    this.store.touchEngine(this.engineId, hello.epoch, now);
+    const persistedSeq = this.store.highWaterMark(this.engineId, hello.epoch);
+    if (hello.lastSeq < persistedSeq)
+      this.logger.warn(
+        { epoch: hello.epoch, lastSeq: hello.lastSeq, persistedSeq },
+        'engine claims fewer records than are persisted for its epoch',
+      );
+    if (this.epoch !== null && this.epoch !== hello.epoch)
+      this.logger.info({ epoch: hello.epoch, previous: this.epoch }, 'engine started a new epoch');
+    connection.epoch = hello.epoch;
+    this.epoch = hello.epoch;
+    this.persistedSeq = persistedSeq;
+    this.send({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
+  }
+
+  private onRecords(connection: Connection, frame: RecordsFrame): void {
+    if (connection.epoch === undefined) {
+      this.tell(
+        connection,
+        new ProtocolError(ErrorCode.NotReady, 'records before hello: say hello first, then send records'),
+      );
+      return;
+    }
+    const result = this.store.ingest(this.engineId, connection.epoch, frame.from, frame.items);
+    connection.transport.send({ type: 'ack', seq: result.persistedSeq });
+    this.persistedSeq = result.persistedSeq;
+    this.persistedCount += result.inserted;
+    this.duplicatesIgnored += result.duplicates;
+    this.events.emit('persisted', {
+      engineId: this.engineId,
+      seq: result.persistedSeq,
+      inserted: result.inserted,
+    });
+    this.send({ type: 'PERSISTED', seq: result.persistedSeq });
+  }
+
+  private onProtocolError(connection: Connection, error: ProtocolError): void {
+    if (connection.ended) return;
+    this.heard(connection);
+    // A frame too large is cut off: the peer cannot be followed further. Anything else was one bad frame.
+    if (error.code === ErrorCode.FrameTooLarge) this.fail(connection, error);
+    else this.tell(connection, error);
+  }
+
+  private onClose(connection: Connection, info: CloseInfo): void {
+    if (connection.ended) return;
+    if (info.code === CloseCode.MessageTooBig)
+      // `ws` enforces the frame limit itself: it closes before the transport sees the frame.
+      this.report(new ProtocolError(ErrorCode.FrameTooLarge, info.reason || 'frame exceeds the size limit'));
+    this.drop(connection, `link closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`);
+  }
+
+  // Answers
+
+  /** Tells the engine what was wrong with one frame; the link stays open. */
+  private tell(connection: Connection, error: ProtocolError): void {
+    this.report(error);
+    connection.transport.send({ type: 'error', code: error.code, message: plainMessage(error) });
+  }
+
+  /** Tells the engine what was wrong and closes the link with the matching close code. */
+  private fail(connection: Connection, error: ProtocolError): void {
+    this.tell(connection, error);
+    this.drop(connection, `closed after ${error.code}`, {
+      code: closeCodeFor(error.code),
+      reason: plainMessage(error).slice(0, 120),
+    });
+  }
+
+  private report(error: ProtocolError): void {
+    this.logger.warn({ code: error.code }, plainMessage(error));
+    this.events.emit('protocolError', {
+      engineId: this.engineId,
+      code: error.code,
+      message: plainMessage(error),
+    });
+  }
+
+  // Connection lifetime
+
+  private heard(connection: Connection): void {
+    const now = this.clock.now();
+    connection.lastReceivedAt = now;
+    this.lastSeenAt = now;
+  }
+
+  /**
+   * Ends a connection as the engine's link: `lostReason` is told to the machine (when it was the current
+   * link and did not end in a goodbye), then the transport is closed with `close` when given.
+   */
+  private drop(
+    connection: Connection,
+    lostReason: string | undefined,
+    close?: { code: number; reason: string },
+  ): void {
+    if (connection.ended) return;
+    connection.ended = true;
+    connection.watchdog?.cancel();
+    if (connection === this.current) {
+      this.current = undefined;
+      this.stopPinging();
+      if (connection.epoch !== undefined && this.lastSeenAt !== null) {
+        try {
+          this.store.touchEngine(this.engineId, connection.epoch, this.lastSeenAt);
+        } catch (error) {
+          this.logger.error({ err: error }, 'could not record when the engine was last seen');
+        }
+      }
+      if (lostReason !== undefined) this.send({ type: 'LINK_LOST', reason: lostReason }, lostReason);
+    }
+    if (close) connection.transport.close(close.code, close.reason);
+  }
+
+  /** Watches for silence: nothing at all received for `heartbeatTimeoutMs` ends the link. */
+  private watch(connection: Connection, delayMs: number): void {
+    connection.watchdog = this.clock.setTimeout(() => {
+      if (connection.ended) return;
+      const silentMs = this.clock.now() - connection.lastReceivedAt;
+      if (silentMs < this.heartbeatTimeoutMs) {
+        this.watch(connection, this.heartbeatTimeoutMs - silentMs);
+        return;
+      }
+      this.logger.warn({ silentMs }, 'heartbeat timeout: the link is lost');
+      // The transports terminate on this code: a half-open peer cannot complete a close handshake.
+      this.drop(connection, 'heartbeat timeout', {
+        code: CloseCode.HeartbeatTimeout,
+        reason: 'heartbeat timeout',
+      });
+    }, delayMs);
+  }
+
+  private startPinging(): void {
+    if (this.pingTimer) return;
+    const tick = () => {
+      this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
+      this.current?.transport.send({ type: 'ping', t: this.clock.now() });
+    };
+    this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
+  }
+
+  private stopPinging(): void {
+    this.pingTimer?.cancel();
+    this.pingTimer = undefined;
+  }
+
+  // Machine
+
+  private send(event: EngineSessionEvent, reason?: string): void {
+    this.pendingReason = reason;
+    this.actor.send(event);
+    this.publish(this.clock.now());
+  }
+
+  /** Tells listeners what the last event changed: the link state, and catch-up progress when asked. */
+  private publish(now: number): void {
+    const snapshot = this.actor.getSnapshot();
+    const state = snapshot.value as SessionState;
+    if (state !== this.state) {
+      this.state = state;
+      this.stateSince = now;
+      const event: EngineSessionEvents['engineState'][0] = {
+        engineId: this.engineId,
+        link: LINK_OF_STATE[state],
+        since: now,
+      };
+      if (this.pendingReason !== undefined && state !== 'catchingUp' && state !== 'available')
+        event.reason = this.pendingReason;
+      this.events.emit('engineState', event);
+    }
+    this.pendingReason = undefined;
+    if (this.progressDue) {
+      this.progressDue = false;
+      this.events.emit('progress', {
+        engineId: this.engineId,
+        persistedSeq: this.persistedSeq,
+        targetSeq: Math.max(snapshot.context.targetSeq, this.persistedSeq),
+      });
+    }
+  }
+}

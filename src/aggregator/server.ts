@@ -1,0 +1,122 @@
+import { createServer, type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer } from 'ws';
+import { CloseCode } from '../protocol/errors.ts';
+import {
+  bearerToken,
+  engineIdFromPath,
+  enginePath,
+  WebSocketAggregatorTransport,
+} from '../transport/webSocketTransport.ts';
+import type { Aggregator } from './aggregator.ts';
+import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
+
+export interface AggregatorServerOptions {
+  aggregator: Aggregator;
+  /** Default 127.0.0.1. */
+  host?: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** More HTTP routes, tried after the aggregator's own. */
+  routes?: Route[];
+}
+
+export interface AggregatorServer {
+  /** Base URL of the HTTP API, such as `http://127.0.0.1:8080`. */
+  url: string;
+  /** Base URL engines connect to (they add `/engines/:id/link`). */
+  wsUrl: string;
+  port: number;
+  /** Closes every engine link (1001), then stops listening. Does not close the aggregator. */
+  close(): Promise<void>;
+}
+
+/** How long engines get to complete the close handshake when the server stops. */
+const CLOSE_GRACE_MS = 1000;
+
+/** Answers a refused upgrade with a plain HTTP response, then drops the socket. */
+function refuseUpgrade(socket: Duplex, status: number, message: string, retryAfterMs?: number): void {
+  const body = `${message}\n`;
+  const headers = [
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}`,
+    'Connection: close',
+    'Content-Type: text/plain; charset=utf-8',
+    `Content-Length: ${Buffer.byteLength(body)}`,
+  ];
+  if (retryAfterMs !== undefined) headers.push(`Retry-After: ${Math.ceil(retryAfterMs / 1000)}`);
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${headers.join('\r\n')}\r\n\r\n${body}`);
+}
+
+/**
+ * One HTTP server for the API and the engines' WebSocket links (`/engines/:id/link`, authorised at the
+ * upgrade: a refused engine gets a plain HTTP status and no connection).
+ */
+export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
+  const { aggregator } = options;
+  const host = options.host ?? '127.0.0.1';
+  const server = createServer(createHttpApi([...aggregatorRoutes(aggregator), ...(options.routes ?? [])]));
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: aggregator.maxFrameBytes,
+    perMessageDeflate: false,
+  });
+
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => {
+      // A peer that vanishes mid-upgrade: nothing to tell anyone.
+    });
+    const engineId = engineIdFromPath(request.url);
+    if (engineId === undefined) {
+      refuseUpgrade(socket, 404, `no engine link at ${request.url}; engines connect to ${enginePath(':id')}`);
+      return;
+    }
+    const token = bearerToken(request);
+    const decision = aggregator.authorize({ engineId, token });
+    if (!decision.ok) {
+      refuseUpgrade(socket, decision.status, decision.message, decision.retryAfterMs);
+      return;
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      aggregator.accept(new WebSocketAggregatorTransport(ws, aggregator.maxFrameBytes), { engineId, token });
+    });
+  });
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const { port } = server.address() as AddressInfo;
+  const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  return {
+    url: `http://${authority}`,
+    wsUrl: `ws://${authority}`,
+    port,
+    close: () => {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const client of wss.clients) client.close(CloseCode.GoingAway, 'aggregator shutting down');
+        const force = setTimeout(() => {
+          for (const client of wss.clients) client.terminate();
+        }, CLOSE_GRACE_MS);
+        force.unref();
+        const closed = () => {
+          if (wss.clients.size > 0) return;
+          clearTimeout(force);
+          server.closeAllConnections();
+        };
+        for (const client of wss.clients) client.once('close', closed);
+        closed();
+        wss.close();
+        server.closeIdleConnections();
+      });
+      return closing;
+    },
+  };
+}

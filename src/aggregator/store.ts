@@ -1,0 +1,86 @@
+import type { GapReason, Item, Json } from '../protocol/records.ts';
+
+/**
+ * Where the aggregator persists what engines send. One ordered stream of records per (engine, epoch),
+ * each with a high-water mark: the highest sequence number persisted, written in the same transaction as
+ * the records it covers. That is what makes ingest exactly-once.
+ *
+ * The interface is synchronous on purpose: the aggregator acknowledges a frame only after its commit,
+ * and a synchronous store (SQLite in-process) lets each engine's frames be committed and acknowledged in
+ * arrival order without a queue. A store on a remote database would put a per-engine queue in front.
+ */
+export interface Store {
+  /**
+   * Persists the items of one `records` frame in one transaction: those above the stream's high-water
+   * mark are stored and the mark moves past them; those at or below it are counted as duplicates.
+   * Throws `ProtocolError(sequence-gap)` and changes nothing when `from` is beyond the mark + 1.
+   */
+  ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult;
+  /** The highest sequence number persisted for the engine's epoch (0 when none). */
+  highWaterMark(engineId: string, epoch: string): number;
+  /** Stored records in sequence order; `epoch` defaults to the engine's current epoch. */
+  records(engineId: string, query?: RecordQuery): StoredRecord[];
+  /** Every gap recorded for the engine, oldest stream first, then in sequence order. */
+  gaps(engineId: string): StoredGap[];
+  /** One line per known engine. */
+  engineSummaries(): EngineSummary[];
+  /** Records that the engine was seen at `at` (ms since the Unix epoch) speaking `epoch`. */
+  touchEngine(engineId: string, epoch: string, at: number): void;
+  close(): void;
+}
+
+export interface IngestResult {
+  /** The stream's high-water mark after the commit: what may be acknowledged. */
+  persistedSeq: number;
+  /** Records (samples, states, events) stored by this call. */
+  inserted: number;
+  /** Items at or below the high-water mark: already stored, ignored. */
+  duplicates: number;
+  /** Gap items stored by this call. */
+  gaps: number;
+}
+
+export type StoredRecordKind = 'sample' | 'state' | 'event';
+
+export interface StoredRecord {
+  epoch: string;
+  seq: number;
+  kind: StoredRecordKind;
+  /** The sample's tag, the state's key or the event's name. */
+  key: string;
+  /** Engine time, ms since the Unix epoch. */
+  t: number;
+  /** The sample or state value, or the event data (`undefined` when the event has none). */
+  value: Json | undefined;
+  unit?: string;
+}
+
+export interface RecordQuery {
+  epoch?: string;
+  /** Only records with a sequence number above this one. */
+  afterSeq?: number;
+  limit?: number;
+}
+
+export interface StoredGap {
+  epoch: string;
+  fromSeq: number;
+  toSeq: number;
+  /** How many records of the range were dropped (a coalesced range may have held fewer). */
+  count: number;
+  reason: GapReason;
+}
+
+export interface EngineSummary {
+  engineId: string;
+  /** The epoch the engine last said hello with (null when it never did). */
+  epoch: string | null;
+  /** The high-water mark of that epoch. */
+  persistedSeq: number;
+  /** Records stored over all epochs. */
+  persistedCount: number;
+  /** Items received again and ignored, over all epochs. */
+  duplicatesIgnored: number;
+  /** When a frame of the engine was last seen, ms since the Unix epoch (null: never). */
+  lastSeenAt: number | null;
+}

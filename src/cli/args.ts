@@ -1,0 +1,52 @@
+import { parseArgs } from 'node:util';
+
+export interface OptionSpec {
+  type: 'string' | 'boolean';
+  description: string;
+  default?: string | boolean;
+  short?: string;
+}
+
+export type OptionSpecs = Record<string, OptionSpec>;
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** Parses a command's options; unknown options and bad values are usage errors naming the option. */
+export function parseOptions<T extends OptionSpecs>(
+  argv: string[],
+  specs: T,
+): { [K in keyof T]: T[K]['type'] extends 'boolean' ? boolean : string | undefined } & { help: boolean } {
+  const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
+    help: { type: 'boolean', short: 'h' },
+  };
+  for (const [name, spec] of Object.entries(specs)) options[name] = { type: spec.type, short: spec.short };
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const out: Record<string, unknown> = { help: values.help === true };
+  for (const [name, spec] of Object.entries(specs)) out[name] = values[name] ?? spec.default;
+  return out as never;
+}
+
+export function numberOption(value: string | undefined, name: string, fallback: number, min = 0): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < min)
+    throw new UsageError(`--${name} must be a number >= ${min} (got "${value}")`);
+  return n;
+}
+
+export function helpText(usage: string, summary: string, specs: OptionSpecs): string {
+  const rows = Object.entries(specs).map(([name, spec]) => {
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ' <value>' : ''}`;
+    const def = spec.default === undefined ? '' : ` (default: ${spec.default})`;
+    return `  ${flag.padEnd(30)} ${spec.description}${def}`;
+  });
+  rows.push(`  ${'-h, --help'.padEnd(30)} show this help`);
+  return `Usage: ${usage}\n\n${summary}\n\nOptions:\n${rows.join('\n')}\n`;
+}

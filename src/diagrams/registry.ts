@@ -1,0 +1,28 @@
+import type { AnyStateMachine } from 'xstate';
+import { engineLinkMachine } from '../../machines/engineLink.ts';
+import { engineSessionMachine } from '../../machines/engineSession.ts';
+
+/** A machine drawn into `diagrams/<machine.id>.mmd` by `npm run diagrams`. */
+export interface DiagramEntry {
+  readonly machine: AnyStateMachine;
+  /** The file that defines it, relative to the repository root. */
+  readonly source: string;
+  /** One line for diagrams/README.md. */
+  readonly description: string;
+}
+
+/** Every machine of machines/, in the order of the design's table. Add new machines here. */
+export const diagramEntries: readonly DiagramEntry[] = [
+  {
+    machine: engineLinkMachine,
+    source: 'machines/engineLink.ts',
+    description:
+      "The engine's side of the link to its aggregator: connect, flush the backlog, buffer through outages.",
+  },
+  {
+    machine: engineSessionMachine,
+    source: 'machines/engineSession.ts',
+    description:
+      "The aggregator's view of one engine: offline, catching up, available (takes commands), unavailable.",
+  },
+];

@@ -1,0 +1,422 @@
+import { EventEmitter } from 'eventemitter3';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type EngineLinkEvent, engineLinkMachine } from '../../machines/engineLink.ts';
+import { stateName } from '../../machines/stateName.ts';
+import { DEFAULT_MAX_FRAME_BYTES, encodeRecordsFrame } from '../protocol/codec.ts';
+import { CloseCode, ProtocolError } from '../protocol/errors.ts';
+import { type AggregatorMessage, PROTOCOL_VERSION, type RunSnapshot } from '../protocol/messages.ts';
+import { type EngineRecord, encodeGap, encodeRecord, InvalidRecordError } from '../protocol/records.ts';
+import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import type { Connector, EngineTransport } from '../transport/sides.ts';
+import type { CloseInfo } from '../transport/transport.ts';
+import { type BackoffOptions, retryDelay } from './backoff.ts';
+import type { EngineDispatcher } from './dispatcher.ts';
+import { MemoryOutbox, type OutboxLimits } from './memoryOutbox.ts';
+import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
+
+export interface ResilientDispatcherOptions {
+  engineId: string;
+  /** How to reach the aggregator (WebSocketConnector, MemoryNetwork, ...). */
+  connector: Connector;
+  /** Bearer token presented at the upgrade. */
+  token?: string;
+  /** An outbox, or limits for the default in-memory one. */
+  outbox?: Outbox | OutboxLimits;
+  clock?: Clock;
+  /** Randomness for retry jitter (tests pass a seeded one). */
+  random?: () => number;
+  /** Silence from the aggregator longer than this means the link is dead or half-open. Default 3000 ms. */
+  heartbeatTimeoutMs?: number;
+  /** A connection attempt (upgrade and welcome) that takes longer than this is abandoned. Default 5000 ms. */
+  connectTimeoutMs?: number;
+  /** Reconnect backoff. Default 500 ms to 10 s, full jitter. */
+  retry?: BackoffOptions;
+  /** Frames sent and not yet acknowledged, at most. Default 8. */
+  windowFrames?: number;
+  maxFrameBytes?: number;
+  /** What the engine tells the aggregator about its runs in every hello. */
+  snapshot?: () => RunSnapshot | undefined;
+  /** Receives the link machine's inspection events (Stately inspector). */
+  inspect?: (event: InspectionEvent) => void;
+  /** Least time between two `backlog` events. Default 250 ms. */
+  backlogEventMs?: number;
+}
+
+export type LinkState =
+  | 'connecting'
+  | 'connected'
+  | 'flushing'
+  | 'buffering.waiting'
+  | 'buffering.reconnecting'
+  | 'rejected'
+  | 'stopped';
+
+export interface DispatcherStats {
+  engineId: string;
+  epoch: string;
+  /** Records accepted by send() in this process. */
+  produced: number;
+  lastSeq: number;
+  acked: number;
+  dropped: number;
+  coalesced: number;
+  backlog: number;
+}
+
+export interface ResilientDispatcherEvents {
+  state: [state: LinkState];
+  backlog: [size: { records: number; bytes: number }];
+  flushProgress: [progress: { sent: number; total: number }];
+  gap: [gap: GapInfo];
+  backpressure: [info: BackpressureInfo];
+  retry: [retry: { attempt: number; delayMs: number }];
+  error: [error: Error];
+}
+
+export class AuthRejectedError extends Error {
+  override readonly name = 'AuthRejectedError';
+}
+
+/**
+ * The resilient dispatcher: the engine's `EngineDispatcher`, kept working through outages.
+ *
+ * `send()` stamps a sequence number, stores the record in the outbox and returns. The `engineLink`
+ * machine decides when to connect, retry, flush and stop; this class carries out its actions. Records
+ * leave the outbox in sequence order, pipelined (up to `windowFrames` frames unacknowledged), and are
+ * forgotten only when the aggregator acknowledges them as persisted. After a reconnect the aggregator's
+ * welcome says what it has; everything after that is sent again.
+ */
+export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents> implements EngineDispatcher {
+  readonly engineId: string;
+  readonly outbox: Outbox;
+  private readonly options: ResilientDispatcherOptions;
+  private readonly clock: Clock;
+  private readonly actor: Actor<typeof engineLinkMachine>;
+  private readonly heartbeatTimeoutMs: number;
+  private readonly windowFrames: number;
+  private readonly maxItemBytes: number;
+
+  private transport: EngineTransport | undefined;
+  private produced = 0;
+  /** Highest sequence number handed to the current transport. */
+  private sentSeq = 0;
+  /** Upper sequence number of each frame in flight, oldest first. */
+  private inFlight: number[] = [];
+  private flushFrom = 0;
+  private flushTarget = 0;
+  private effectiveHeartbeatMs: number;
+  private lastHeardAt = 0;
+  private pumpQueued = false;
+  /** True between entering and leaving `flushing`/`connected`: records may leave the outbox. */
+  private linkUp = false;
+  private backlogQueued = false;
+  private currentState: LinkState = 'connecting';
+  private readonly timers: Record<'connect' | 'retry' | 'heartbeat', TimerHandle | undefined> = {
+    connect: undefined,
+    retry: undefined,
+    heartbeat: undefined,
+  };
+  private readonly stoppedWaiters: Array<() => void> = [];
+  private readonly drainWaiters: Array<() => void> = [];
+
+  constructor(options: ResilientDispatcherOptions) {
+    super();
+    this.options = options;
+    this.engineId = options.engineId;
+    this.clock = options.clock ?? systemClock;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3000;
+    this.effectiveHeartbeatMs = this.heartbeatTimeoutMs;
+    this.windowFrames = options.windowFrames ?? 8;
+    this.maxItemBytes = (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) - 128;
+    const outbox = options.outbox;
+    this.outbox = outbox && 'append' in outbox ? outbox : new MemoryOutbox(outbox);
+    this.outbox.on('gap', (gap) => this.emit('gap', gap));
+    this.outbox.on('backpressure', (info) => this.emit('backpressure', info));
+    this.actor = createActor(this.linkMachine(), { inspect: options.inspect });
+    this.actor.subscribe((snapshot) => {
+      const state = stateName(snapshot.value) as LinkState;
+      if (state === this.currentState) return;
+      this.currentState = state;
+      this.emit('state', state);
+      this.queueBacklogEvent();
+    });
+    this.actor.start();
+  }
+
+  /** The link machine's current state, as a dotted path ('buffering.waiting'). */
+  get state(): LinkState {
+    return this.currentState;
+  }
+
+  get stats(): DispatcherStats {
+    return {
+      engineId: this.engineId,
+      epoch: this.outbox.epoch,
+      produced: this.produced,
+      lastSeq: this.outbox.lastSeq,
+      acked: this.outbox.ackedSeq,
+      dropped: this.outbox.dropped,
+      coalesced: this.outbox.coalesced,
+      backlog: this.outbox.lastSeq - this.outbox.ackedSeq,
+    };
+  }
+
+  send(record: EngineRecord): void {
+    if (this.currentState === 'stopped') throw new Error(`dispatcher for ${this.engineId} is closed`);
+    const item = encodeRecord(record, this.clock.now());
+    if (item.length > this.maxItemBytes)
+      throw new InvalidRecordError(
+        `record of ${item.length} bytes exceeds the frame limit of ${this.maxItemBytes}`,
+      );
+    this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
+    this.produced++;
+    if (this.linkUp) {
+      if (this.pumpQueued) return;
+      this.pumpQueued = true;
+      setImmediate(this.pumpSoon);
+    } else this.queueBacklogEvent();
+  }
+
+  /** Tries to connect now (after a rejection, or to skip the current retry wait). */
+  reconnect(): void {
+    this.actor.send({ type: 'RECONNECT' });
+  }
+
+  /** Resolves when every record accepted so far is acknowledged, or after `timeoutMs`; true when drained. */
+  drain(timeoutMs: number): Promise<boolean> {
+    if (this.isDrained()) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimeout(() => {
+        const i = this.drainWaiters.indexOf(done);
+        if (i >= 0) this.drainWaiters.splice(i, 1);
+        resolve(this.isDrained());
+      }, timeoutMs);
+      const done = () => {
+        timer.cancel();
+        resolve(true);
+      };
+      this.drainWaiters.push(done);
+    });
+  }
+
+  /** Waits up to `drainTimeoutMs` (default 0) for the outbox to drain, then says goodbye and stops. */
+  async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    if (this.currentState === 'stopped') return;
+    if (options.drainTimeoutMs) await this.drain(options.drainTimeoutMs);
+    const stopped = new Promise<void>((resolve) => this.stoppedWaiters.push(resolve));
+    this.actor.send({ type: 'STOP' });
+    await stopped;
+    await this.outbox.close();
+  }
+
+  private isDrained(): boolean {
+    return this.outbox.ackedSeq >= this.outbox.lastSeq;
+  }
+
+  private dispatch(event: EngineLinkEvent): void {
+    this.actor.send(event);
+  }
+
+  private linkMachine() {
+    return engineLinkMachine.provide({
+      actions: {
+        openSocket: () => this.openSocket(),
+        armConnectTimer: () => {
+          this.timers.connect = this.clock.setTimeout(
+            () => this.dispatch({ type: 'CONNECT_TIMEOUT' }),
+            this.options.connectTimeoutMs ?? 5000,
+          );
+        },
+        cancelConnectTimer: () => this.cancelTimer('connect'),
+        sendHello: () => {
+          this.transport?.send({
+            type: 'hello',
+            v: PROTOCOL_VERSION,
+            engineId: this.engineId,
+            epoch: this.outbox.epoch,
+            lastSeq: this.outbox.lastSeq,
+            firstSeq: this.outbox.ackedSeq + 1,
+            snapshot: this.options.snapshot?.(),
+          });
+        },
+        abandonSocket: () => this.dropTransport(CloseCode.HeartbeatTimeout, 'abandoned'),
+        scheduleRetry: (_, { attempt, retryAfterMs }) => {
+          const delayMs = retryDelay(attempt, this.options.retry, this.options.random, retryAfterMs);
+          this.emit('retry', { attempt: attempt + 1, delayMs });
+          this.timers.retry = this.clock.setTimeout(() => this.dispatch({ type: 'RETRY_DUE' }), delayMs);
+        },
+        cancelRetry: () => this.cancelTimer('retry'),
+        startFlush: () => {
+          this.flushFrom = this.outbox.ackedSeq;
+          this.flushTarget = this.outbox.lastSeq;
+          this.emit('flushProgress', { sent: 0, total: this.flushTarget - this.flushFrom });
+          this.pump();
+        },
+        armHeartbeat: () => {
+          this.linkUp = true;
+          this.lastHeardAt = this.clock.now();
+          this.watchHeartbeat();
+          this.pump();
+        },
+        disarmHeartbeat: () => {
+          this.linkUp = false;
+          this.cancelTimer('heartbeat');
+        },
+        reportRejected: (_, { message }) => {
+          this.emit(
+            'error',
+            new AuthRejectedError(
+              `aggregator refused engine ${this.engineId}: ${message}. Not retrying; fix the credentials and call reconnect().`,
+            ),
+          );
+        },
+        closeLink: () => {
+          for (const name of ['connect', 'retry', 'heartbeat'] as const) this.cancelTimer(name);
+          if (this.transport?.state === 'open')
+            this.transport.send({ type: 'bye', reason: 'engine stopping' });
+          this.dropTransport(CloseCode.Normal, 'engine stopping');
+          for (const resolve of this.stoppedWaiters.splice(0)) resolve();
+        },
+      },
+    });
+  }
+
+  private openSocket(): void {
+    this.dropTransport(CloseCode.Normal, 'reconnecting');
+    const transport = this.options.connector.connect({ engineId: this.engineId, token: this.options.token });
+    this.transport = transport;
+    transport.on('open', () => {
+      if (this.transport === transport) this.dispatch({ type: 'SOCKET_OPENED' });
+    });
+    transport.on('message', (message) => {
+      if (this.transport === transport) this.receive(message);
+    });
+    transport.on('protocolError', (error) => {
+      if (this.transport === transport) this.emit('error', error);
+    });
+    transport.on('close', (info) => {
+      if (this.transport === transport) this.lost(info);
+    });
+  }
+
+  private lost(info: CloseInfo): void {
+    this.transport = undefined;
+    this.inFlight = [];
+    const status = info.refused?.status;
+    if (status === 401 || status === 403) {
+      this.dispatch({ type: 'AUTH_REJECTED', message: `${status} ${info.refused?.message ?? ''}`.trim() });
+      return;
+    }
+    this.dispatch({ type: 'SOCKET_CLOSED', retryAfterMs: info.refused?.retryAfterMs });
+  }
+
+  private dropTransport(code: number, reason: string): void {
+    const transport = this.transport;
+    this.transport = undefined;
+    this.inFlight = [];
+    if (!transport) return;
+    transport.removeAllListeners();
+    transport.close(code, reason);
+  }
+
+  private receive(message: AggregatorMessage): void {
+    this.lastHeardAt = this.clock.now();
+    switch (message.type) {
+      case 'welcome': {
+        // Everything up to ackSeq is persisted; resend everything after it.
+        this.outbox.acknowledge(message.ackSeq);
+        this.sentSeq = message.ackSeq;
+        this.inFlight = [];
+        this.effectiveHeartbeatMs = Math.max(this.heartbeatTimeoutMs, message.heartbeatMs * 2);
+        this.dispatch({ type: 'WELCOME', backlog: Math.max(0, this.outbox.lastSeq - message.ackSeq) });
+        this.settleAcks();
+        break;
+      }
+      case 'ack': {
+        this.outbox.acknowledge(message.seq);
+        while (this.inFlight.length > 0 && this.inFlight[0]! <= message.seq) this.inFlight.shift();
+        this.settleAcks();
+        this.pump();
+        break;
+      }
+      case 'ping':
+        this.transport?.send({ type: 'pong', t: message.t });
+        break;
+      case 'error':
+        this.emit('error', new ProtocolError(message.code as never, `aggregator: ${message.message}`));
+        break;
+      case 'command':
+        this.transport?.send({
+          type: 'commandResult',
+          id: message.id,
+          ok: false,
+          error: { code: 'unsupported', message: 'this engine does not take commands' },
+        });
+        break;
+    }
+  }
+
+  /** After the acknowledged sequence moved: progress, end of flush, drain waiters. */
+  private settleAcks(): void {
+    if (this.currentState === 'flushing') {
+      const total = this.flushTarget - this.flushFrom;
+      const sent = Math.min(total, this.outbox.ackedSeq - this.flushFrom);
+      this.emit('flushProgress', { sent, total });
+      if (this.outbox.ackedSeq >= this.flushTarget) this.dispatch({ type: 'BACKLOG_DRAINED' });
+    }
+    this.queueBacklogEvent();
+    if (this.isDrained()) for (const done of this.drainWaiters.splice(0)) done();
+  }
+
+  private readonly pumpSoon = (): void => {
+    this.pumpQueued = false;
+    this.pump();
+  };
+
+  /** Sends batches after `sentSeq` while the window has room. Only while flushing or connected. */
+  private pump(): void {
+    const transport = this.transport;
+    if (!this.linkUp || !transport || transport.state !== 'open') return;
+    // The aggregator may hold less than we were told was acknowledged (a restored store): say so.
+    const firstHeld = this.outbox.ackedSeq + 1;
+    if (this.sentSeq + 1 < firstHeld) {
+      const from = this.sentSeq + 1;
+      transport.sendText(encodeRecordsFrame(from, encodeGap(from, firstHeld - 1, 0, 'acknowledged-lost')));
+      this.sentSeq = firstHeld - 1;
+      this.inFlight.push(this.sentSeq);
+    }
+    while (this.inFlight.length < this.windowFrames) {
+      const batch = this.outbox.nextBatch(this.sentSeq);
+      if (!batch) break;
+      transport.sendText(encodeRecordsFrame(batch.from, batch.text));
+      this.sentSeq = batch.to;
+      this.inFlight.push(batch.to);
+    }
+  }
+
+  private watchHeartbeat(): void {
+    const due = this.lastHeardAt + this.effectiveHeartbeatMs - this.clock.now();
+    this.timers.heartbeat = this.clock.setTimeout(
+      () => {
+        if (this.clock.now() - this.lastHeardAt >= this.effectiveHeartbeatMs)
+          this.dispatch({ type: 'HEARTBEAT_MISSED' });
+        else this.watchHeartbeat();
+      },
+      Math.max(0, due),
+    );
+  }
+
+  private cancelTimer(name: 'connect' | 'retry' | 'heartbeat'): void {
+    this.timers[name]?.cancel();
+    this.timers[name] = undefined;
+  }
+
+  private queueBacklogEvent(): void {
+    if (this.backlogQueued) return;
+    this.backlogQueued = true;
+    this.clock.setTimeout(() => {
+      this.backlogQueued = false;
+      this.emit('backlog', { records: this.outbox.records, bytes: this.outbox.bytes });
+    }, this.options.backlogEventMs ?? 250);
+  }
+}

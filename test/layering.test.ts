@@ -1,0 +1,65 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+/** The dependency rule: cli → aggregator|engine|hardware → transport|protocol → nothing; machines/ → xstate. */
+const root = resolve(import.meta.dirname, '..');
+
+function sources(dir: string): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(join(root, dir))) {
+    const path = join(dir, name);
+    if (statSync(join(root, path)).isDirectory()) out.push(...sources(path));
+    else if (name.endsWith('.ts')) out.push(path);
+  }
+  return out;
+}
+
+/** Every module specifier a file imports, resolved to a project path when relative. */
+function imports(file: string): string[] {
+  const text = readFileSync(join(root, file), 'utf8');
+  const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'";]*?from\s+['"]([^'"]+)['"]/g)].map(
+    (m) => m[1]!,
+  );
+  specs.push(...[...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
+  return specs.map((spec) =>
+    spec.startsWith('.') ? relative(root, resolve(join(root, file, '..'), spec)) : spec,
+  );
+}
+
+function violations(dir: string, allowed: (spec: string) => boolean): string[] {
+  return sources(dir).flatMap((file) =>
+    imports(file)
+      .filter((spec) => !allowed(spec))
+      .map((spec) => `${file} → ${spec}`),
+  );
+}
+
+describe('layering', () => {
+  it('finds the files it checks', () => {
+    expect(sources('machines').length).toBeGreaterThanOrEqual(2);
+    expect(sources('src/protocol').length).toBeGreaterThanOrEqual(3);
+    expect(imports('src/transport/sides.ts')).toContain('src/protocol/codec.ts');
+  });
+
+  it('machines/ imports nothing but xstate (and each other)', () => {
+    expect(violations('machines', (spec) => spec === 'xstate' || spec.startsWith('machines/'))).toEqual([]);
+  });
+
+  it('src/protocol imports nothing from the rest of engine-link', () => {
+    expect(
+      violations('src/protocol', (spec) => !spec.startsWith('src/') || spec.startsWith('src/protocol/')),
+    ).toEqual([]);
+  });
+
+  it('src/transport imports only protocol and time', () => {
+    const allowed = (spec: string) =>
+      !spec.startsWith('src/') || /^src\/(transport|protocol|time)\//.test(spec) || spec.startsWith('node:');
+    expect(violations('src/transport', allowed)).toEqual([]);
+  });
+
+  it('engine and aggregator do not import each other or the CLI', () => {
+    expect(violations('src/engine', (spec) => !/^src\/(aggregator|cli|dashboard)\//.test(spec))).toEqual([]);
+    expect(violations('src/aggregator', (spec) => !/^src\/(engine|cli)\//.test(spec))).toEqual([]);
+  });
+});

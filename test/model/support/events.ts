@@ -1,0 +1,22 @@
+import type { EngineLinkEvent } from '../../../machines/engineLink.ts';
+import type { EngineSessionEvent } from '../../../machines/engineSession.ts';
+
+/**
+ * The concrete events the model tests send, for the events that carry a payload; events without one
+ * are generated as `{ type }` by `transitionCoveringPaths`. Each guard gets a value on each side.
+ */
+export const engineLinkModelEvents: readonly EngineLinkEvent[] = [
+  { type: 'WELCOME', backlog: 0 },
+  { type: 'WELCOME', backlog: 5 },
+  { type: 'SOCKET_CLOSED' },
+  { type: 'SOCKET_CLOSED', retryAfterMs: 2000 },
+  { type: 'AUTH_REJECTED', message: '401' },
+];
+
+export const engineSessionModelEvents: readonly EngineSessionEvent[] = [
+  { type: 'HELLO', lastSeq: 10, persistedSeq: 10 },
+  { type: 'HELLO', lastSeq: 10, persistedSeq: 4 },
+  { type: 'PERSISTED', seq: 7 },
+  { type: 'PERSISTED', seq: 10 },
+  { type: 'LINK_LOST', reason: 'heartbeat timeout' },
+];

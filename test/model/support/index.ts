@@ -1,0 +1,4 @@
+export * from './coverage.ts';
+export * from './events.ts';
+export * from './paths.ts';
+export * from './transitions.ts';

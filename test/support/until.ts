@@ -1,0 +1,38 @@
+import { type SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
+
+/**
+ * Drives simulated time in small steps (or, without a clock, lets queued work run) until `condition`
+ * holds. Fails with `what` when it does not hold within `maxSteps`: no wall-clock waiting involved.
+ */
+export async function until(
+  what: string,
+  condition: () => boolean,
+  clock?: SimulatedClock,
+  { stepMs = 10, maxSteps = 20_000 } = {},
+): Promise<void> {
+  for (let step = 0; step < maxSteps; step++) {
+    if (condition()) return;
+    if (clock) await clock.advance(stepMs);
+    else await settle();
+  }
+  if (!condition()) throw new Error(`timed out waiting until ${what}`);
+}
+
+/** Resolves with the first event of `name` whose payload satisfies `test` (real-time tests over ws). */
+export function nextEvent<T>(
+  emitter: {
+    on(name: string, fn: (value: T) => void): unknown;
+    off(name: string, fn: (value: T) => void): unknown;
+  },
+  name: string,
+  test: (value: T) => boolean = () => true,
+): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (value: T) => {
+      if (!test(value)) return;
+      emitter.off(name, listener);
+      resolve(value);
+    };
+    emitter.on(name, listener);
+  });
+}
