@@ -35,13 +35,17 @@ async function repeat<T>(label: string, fn: () => Promise<T>): Promise<T[]> {
   const n = quick ? 200_000 : 1_000_000;
   log(`engine send() and buffer memory, ${n.toLocaleString('en-US')} samples`);
   const results = await repeat('buffering', () =>
-    runChild(scenario('engineSend'), [String(n)], ['--expose-gc']),
+    runChild<{ sendNsPerRecord: number; heapBytesPerRecord: number; sampleJsonBytes: number }>(
+      scenario('engineSend'),
+      [String(n)],
+      ['--expose-gc'],
+    ),
   );
   const [sendNs, sendSpread] = spread(results.map((r) => r.sendNsPerRecord));
   const [heap, heapSpread] = spread(results.map((r) => r.heapBytesPerRecord));
   sections.push(
     table(
-      `Engine: send() while buffering, ${n.toLocaleString('en-US')} samples of ${results[0].sampleJsonBytes} JSON bytes`,
+      `Engine: send() while buffering, ${n.toLocaleString('en-US')} samples of ${results[0]?.sampleJsonBytes} JSON bytes`,
       ['measure', 'median', 'min – max', 'target'],
       [
         ['send() ns per record', sendNs, sendSpread, '< 2,000'],

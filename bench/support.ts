@@ -31,7 +31,11 @@ export async function startChild(
 }
 
 /** Runs a TypeScript file to completion in a child Node process and returns its last stdout JSON line. */
-export async function runChild(file: string, args: string[] = [], nodeFlags: string[] = []): Promise<Record<string, number>> {
+export async function runChild<T = { perSecond: number }>(
+  file: string,
+  args: string[] = [],
+  nodeFlags: string[] = [],
+): Promise<T> {
   const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
