@@ -129,7 +129,9 @@ const aggregatorOverMemory: Path = {
         new Promise<void>((resolve, reject) => {
           let next = 0;
           const sendNext = () => {
-            engine.sendText(encodeRecordsFrame(next * FRAME + 1, encodedFrames[next % encodedFrames.length]!));
+            engine.sendText(
+              encodeRecordsFrame(next * FRAME + 1, encodedFrames[next % encodedFrames.length]!),
+            );
             next++;
           };
           engine.on('message', (message) => {

@@ -25,7 +25,9 @@ export function readmeText(entries: readonly DiagramEntry[] = diagramEntries): s
       '`npm run diagrams -- --check` and `test/diagrams.test.ts` fail when they are stale.',
     '',
     'Arrows read `EVENT [guard] / actions`; `[else]` marks the unguarded alternative taken when the guards ' +
-      'before it fail. Lines inside a state list its entry and exit actions.',
+      'before it fail; an arrow from a state to itself is an event handled without leaving the state. ' +
+      'An event the machine handles as a whole (such as `STOP`) is drawn from every top-level state that can ' +
+      'take it. Lines inside a state list its entry and exit actions.',
     '',
   ];
   for (const entry of entries) {

@@ -11,6 +11,8 @@ export class FaultProxy {
   private server: net.Server | undefined;
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
   private current: FaultMode = 'pass';
+  /** Extra latency added to every chunk, each direction (order is kept). */
+  delayMs = 0;
 
   constructor(
     private readonly target: { host: string; port: number },
@@ -56,10 +58,11 @@ export class FaultProxy {
     this.cut();
   }
 
-  /** Traffic flows again. Connections swallowed by a black hole stay dead, as after a NAT reset. */
+  /** Traffic flows again, without delay. Connections swallowed by a black hole stay dead, as after a NAT reset. */
   restore(): void {
     if (this.current === 'blackhole') this.cutQuietly();
     this.current = 'pass';
+    this.delayMs = 0;
   }
 
   async close(): Promise<void> {
@@ -91,8 +94,24 @@ export class FaultProxy {
     const pair = { client, upstream };
     this.pairs.add(pair);
     const forward = (from: net.Socket, to: net.Socket) => {
+      // Chunks wait in a queue so a delay never reorders them.
+      const queue: Array<{ due: number; data: Buffer }> = [];
+      const release = () => {
+        const now = Date.now();
+        while (queue.length > 0 && queue[0]!.due <= now) {
+          const { data } = queue.shift()!;
+          if (this.pairs.has(pair)) to.write(data);
+        }
+        if (queue.length > 0) setTimeout(release, queue[0]!.due - now);
+      };
       from.on('data', (data) => {
-        if (this.current === 'pass' && this.pairs.has(pair)) to.write(data);
+        if (this.current !== 'pass' || !this.pairs.has(pair)) return;
+        if (this.delayMs <= 0 && queue.length === 0) {
+          to.write(data);
+          return;
+        }
+        queue.push({ due: Date.now() + this.delayMs, data });
+        if (queue.length === 1) setTimeout(release, this.delayMs);
       });
     };
     forward(client, upstream);

@@ -167,6 +167,12 @@ describe('transitionCoveringPaths', () => {
   });
 });
 
+test('the API is typed by the machine: steps carry its own event type', () => {
+  const paths = transitionCoveringPaths(engineLinkMachine, engineLinkModelEvents);
+  const welcomes = paths.flatMap((p) => p.steps.map((s) => s.event)).filter((e) => e.type === 'WELCOME');
+  expect(welcomes.map((e) => (e.type === 'WELCOME' ? e.backlog : -1)).sort()).toContain(5);
+});
+
 describe.each([
   { machine: engineLinkMachine, events: engineLinkModelEvents },
   { machine: engineSessionMachine, events: engineSessionModelEvents },
