@@ -8,7 +8,7 @@ import { assign, setup } from 'xstate';
  * machine; they wait in the outbox whatever the state, and leave it only while `flushing` or `connected`.
  */
 export type EngineLinkEvent =
-  /** The transport opened; the runtime says hello. */
+  /** The transport opened (the upgrade was accepted); the runtime says hello. */
   | { type: 'SOCKET_OPENED' }
   /** The aggregator answered hello. `backlog`: records the engine holds beyond the aggregator's ack. */
   | { type: 'WELCOME'; backlog: number }
@@ -18,7 +18,7 @@ export type EngineLinkEvent =
   | { type: 'CONNECT_TIMEOUT' }
   /** Nothing was heard from the aggregator within the heartbeat timeout: the link is dead or half-open. */
   | { type: 'HEARTBEAT_MISSED' }
-  /** The aggregator refused the connection (authentication): retrying cannot help. */
+  /** The aggregator refused the upgrade (authentication): retrying cannot help. */
   | { type: 'AUTH_REJECTED'; message: string }
   /** The retry delay has passed. */
   | { type: 'RETRY_DUE' }
@@ -89,14 +89,30 @@ export const engineLinkMachine = setup({
   context: { attempt: 0, retryAfterMs: null, rejection: null },
   states: {
     connecting: {
-      entry: ['openSocket', 'armConnectTimer'],
+      initial: 'opening',
+      entry: 'armConnectTimer',
       exit: 'cancelConnectTimer',
+      states: {
+        opening: {
+          entry: 'openSocket',
+          on: {
+            SOCKET_OPENED: 'greeting',
+            AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
+          },
+        },
+        greeting: {
+          entry: 'sendHello',
+          on: {
+            WELCOME: [
+              { guard: 'hasBacklog', target: '#engineLink.flushing' },
+              { target: '#engineLink.connected' },
+            ],
+          },
+        },
+      },
       on: {
-        SOCKET_OPENED: { actions: 'sendHello' },
-        WELCOME: [{ guard: 'hasBacklog', target: 'flushing' }, { target: 'connected' }],
         SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
         CONNECT_TIMEOUT: { target: 'buffering', actions: 'abandonSocket' },
-        AUTH_REJECTED: { target: 'rejected', actions: 'rememberRejection' },
       },
     },
     flushing: {
@@ -134,17 +150,30 @@ export const engineLinkMachine = setup({
           },
         },
         reconnecting: {
-          entry: ['openSocket', 'armConnectTimer'],
+          initial: 'opening',
+          entry: 'armConnectTimer',
           exit: 'cancelConnectTimer',
+          states: {
+            opening: {
+              entry: 'openSocket',
+              on: {
+                SOCKET_OPENED: 'greeting',
+                AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
+              },
+            },
+            greeting: {
+              entry: 'sendHello',
+              on: {
+                WELCOME: [
+                  { guard: 'hasBacklog', target: '#engineLink.flushing' },
+                  { target: '#engineLink.connected' },
+                ],
+              },
+            },
+          },
           on: {
-            SOCKET_OPENED: { actions: 'sendHello' },
-            WELCOME: [
-              { guard: 'hasBacklog', target: '#engineLink.flushing' },
-              { target: '#engineLink.connected' },
-            ],
             SOCKET_CLOSED: { target: 'waiting', actions: 'rememberRetryAfter' },
             CONNECT_TIMEOUT: { target: 'waiting', actions: 'abandonSocket' },
-            AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
           },
         },
       },

@@ -110,6 +110,8 @@ export class EngineSessionRuntime {
   private persistedCount: number;
   private duplicatesIgnored: number;
   private lastSeenAt: number | null;
+  /** The engine's gaps, read again from the store only when a frame stored one. */
+  private knownGaps: StoredGap[];
   private stopped = false;
 
   constructor(options: EngineSessionRuntimeOptions) {
@@ -126,6 +128,7 @@ export class EngineSessionRuntime {
     this.persistedCount = summary?.persistedCount ?? 0;
     this.duplicatesIgnored = summary?.duplicatesIgnored ?? 0;
     this.lastSeenAt = summary?.lastSeenAt ?? null;
+    this.knownGaps = summary ? this.store.gaps(this.engineId) : [];
     // An engine known from the store has been offline since it was last seen.
     this.stateSince = this.lastSeenAt ?? this.clock.now();
 
@@ -208,7 +211,7 @@ export class EngineSessionRuntime {
       targetSeq: Math.max(this.actor.getSnapshot().context.targetSeq, this.persistedSeq),
       persistedCount: this.persistedCount,
       duplicatesIgnored: this.duplicatesIgnored,
-      gaps: this.store.gaps(this.engineId),
+      gaps: this.knownGaps.map((gap) => ({ ...gap })),
       lastSeenAt: this.lastSeenAt,
     };
   }
@@ -320,6 +323,7 @@ export class EngineSessionRuntime {
     this.persistedSeq = result.persistedSeq;
     this.persistedCount += result.inserted;
     this.duplicatesIgnored += result.duplicates;
+    if (result.gaps > 0) this.knownGaps = this.store.gaps(this.engineId);
     this.events.emit('persisted', {
       engineId: this.engineId,
       seq: result.persistedSeq,
@@ -338,9 +342,6 @@ export class EngineSessionRuntime {
 
   private onClose(connection: Connection, info: CloseInfo): void {
     if (connection.ended) return;
-    if (info.code === CloseCode.MessageTooBig)
-      // `ws` enforces the frame limit itself: it closes before the transport sees the frame.
-      this.report(new ProtocolError(ErrorCode.FrameTooLarge, info.reason || 'frame exceeds the size limit'));
     this.drop(connection, `link closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`);
   }
 

@@ -94,28 +94,32 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
 
   let closing: Promise<void> | undefined;
+  /** Upgraded sockets are not the HTTP server's any more: wait for the links themselves to close. */
+  const closeLinks = async () => {
+    const clients = [...wss.clients];
+    const allClosed = Promise.all(
+      clients.map((client) => new Promise<void>((resolve) => client.once('close', () => resolve()))),
+    );
+    for (const client of clients) client.close(CloseCode.GoingAway, 'aggregator shutting down');
+    const force = setTimeout(() => {
+      for (const client of clients) client.terminate();
+    }, CLOSE_GRACE_MS);
+    await allClosed;
+    clearTimeout(force);
+  };
   return {
     url: `http://${authority}`,
     wsUrl: `ws://${authority}`,
     port,
     close: () => {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
-        for (const client of wss.clients) client.close(CloseCode.GoingAway, 'aggregator shutting down');
-        const force = setTimeout(() => {
-          for (const client of wss.clients) client.terminate();
-        }, CLOSE_GRACE_MS);
-        force.unref();
-        const closed = () => {
-          if (wss.clients.size > 0) return;
-          clearTimeout(force);
-          server.closeAllConnections();
-        };
-        for (const client of wss.clients) client.once('close', closed);
-        closed();
-        wss.close();
+      closing ??= (async () => {
+        const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
-      });
+        await closeLinks();
+        wss.close();
+        server.closeAllConnections();
+        await stopped;
+      })();
       return closing;
     },
   };

@@ -21,7 +21,8 @@ export function parseOptions<T extends OptionSpecs>(
   const options: Record<string, { type: 'string' | 'boolean'; short?: string }> = {
     help: { type: 'boolean', short: 'h' },
   };
-  for (const [name, spec] of Object.entries(specs)) options[name] = { type: spec.type, short: spec.short };
+  for (const [name, spec] of Object.entries(specs))
+    options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));

@@ -43,11 +43,13 @@ export interface ResilientDispatcherOptions {
 }
 
 export type LinkState =
-  | 'connecting'
+  | 'connecting.opening'
+  | 'connecting.greeting'
   | 'connected'
   | 'flushing'
   | 'buffering.waiting'
-  | 'buffering.reconnecting'
+  | 'buffering.reconnecting.opening'
+  | 'buffering.reconnecting.greeting'
   | 'rejected'
   | 'stopped';
 
@@ -107,10 +109,12 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private effectiveHeartbeatMs: number;
   private lastHeardAt = 0;
   private pumpQueued = false;
+  /** A wait the aggregator asked for in an error frame, told to the machine when the link closes. */
+  private askedRetryAfterMs: number | undefined;
   /** True between entering and leaving `flushing`/`connected`: records may leave the outbox. */
   private linkUp = false;
   private backlogQueued = false;
-  private currentState: LinkState = 'connecting';
+  private currentState: LinkState = 'connecting.opening';
   private readonly timers: Record<'connect' | 'retry' | 'heartbeat', TimerHandle | undefined> = {
     connect: undefined,
     retry: undefined,
@@ -307,10 +311,13 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.dispatch({ type: 'AUTH_REJECTED', message: `${status} ${info.refused?.message ?? ''}`.trim() });
       return;
     }
-    this.dispatch({ type: 'SOCKET_CLOSED', retryAfterMs: info.refused?.retryAfterMs });
+    const retryAfterMs = info.refused?.retryAfterMs ?? this.askedRetryAfterMs;
+    this.askedRetryAfterMs = undefined;
+    this.dispatch({ type: 'SOCKET_CLOSED', retryAfterMs });
   }
 
   private dropTransport(code: number, reason: string): void {
+    this.askedRetryAfterMs = undefined;
     const transport = this.transport;
     this.transport = undefined;
     this.inFlight = [];
@@ -343,6 +350,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         this.transport?.send({ type: 'pong', t: message.t });
         break;
       case 'error':
+        if (message.retryAfterMs !== undefined) this.askedRetryAfterMs = message.retryAfterMs;
         this.emit('error', new ProtocolError(message.code as never, `aggregator: ${message.message}`));
         break;
       case 'command':

@@ -139,8 +139,9 @@ export class MemoryNetwork implements Connector {
   private readonly maxFrameBytes: number;
   private readonly links = new Set<MemoryLink>();
   private refusing = false;
-  private holing = false;
-  private readonly hangingConnects = new Set<MemoryLink>();
+  /** New connects wait (as in a black hole, or until a test releases them). */
+  private holding = false;
+  private readonly pending = new Map<MemoryLink, ConnectRequest>();
 
   constructor(options: MemoryNetworkOptions = {}) {
     this.clock = options.clock ?? systemClock;
@@ -173,21 +174,39 @@ export class MemoryNetwork implements Connector {
 
   /** Every open link goes half-open: frames vanish, nobody is told. New connects hang until lifted. */
   blackhole(): void {
-    this.holing = true;
+    this.holding = true;
     for (const link of this.links) link.blackholed = true;
     this.links.clear();
   }
 
-  /** Ends the black hole for new connections (links already swallowed stay dead, as after a NAT reset). */
+  /**
+   * Ends every fault: no black hole, no refusal, no delay. Links already swallowed stay dead (as after a
+   * NAT reset); connects still waiting go through.
+   */
   restore(): void {
-    this.holing = false;
+    this.holding = false;
     this.refusing = false;
     this.delayMs = 0;
-    const waiting = [...this.hangingConnects];
-    this.hangingConnects.clear();
-    // A connect that hung in the black hole timed out on the engine side or is still waiting: let it through.
-    for (const link of waiting)
-      if (link.engine.state === 'connecting') this.openNow(link, this.pending.get(link));
+    this.releaseConnects();
+  }
+
+  /** New connects wait until `releaseConnects()` (or `restore()`); open links are not touched. */
+  holdConnects(hold = true): void {
+    this.holding = hold;
+  }
+
+  /** Connects waiting so far proceed now (to the acceptor, or refused); returns how many. */
+  releaseConnects(): number {
+    const waiting = [...this.pending];
+    this.pending.clear();
+    let released = 0;
+    for (const [link, request] of waiting) {
+      // A connect the engine gave up on meanwhile is closed already: nothing to do.
+      if (link.engine.state !== 'connecting') continue;
+      released++;
+      this.openNow(link, request);
+    }
+    return released;
   }
 
   /** New connects fail at once (connection refused); open links are not touched. */
@@ -195,21 +214,16 @@ export class MemoryNetwork implements Connector {
     this.refusing = refuse;
   }
 
-  private readonly pending = new Map<MemoryLink, ConnectRequest>();
-
   private open(link: MemoryLink, request: ConnectRequest): void {
     if (link.engine.state !== 'connecting') return;
-    if (this.holing) {
-      this.hangingConnects.add(link);
+    if (this.holding) {
       this.pending.set(link, request);
       return;
     }
     this.openNow(link, request);
   }
 
-  private openNow(link: MemoryLink, request: ConnectRequest | undefined): void {
-    this.pending.delete(link);
-    if (!request) return;
+  private openNow(link: MemoryLink, request: ConnectRequest): void {
     if (this.refusing || !this.acceptor) {
       link.engine.closed({
         code: ABNORMAL,

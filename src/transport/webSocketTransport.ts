@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket, { type RawData } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import { ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import {
   AggregatorSideTransport,
   type Connector,
@@ -131,8 +132,18 @@ export class WebSocketAggregatorTransport extends AggregatorSideTransport {
     super(maxFrameBytes);
     socket.on('message', (data) => this.handleFrame(toText(data)));
     socket.on('close', (code, reason) => this.handleClose({ code, reason: reason.toString() }));
-    socket.on('error', () => {
-      // `ws` closes the socket after an error (an oversize frame, say); `close` reports it.
+    socket.on('error', (error: Error & { code?: string }) => {
+      // `ws` closes the socket after an error; `close` reports it. An oversize frame is cut off in the ws
+      // parser (the peer gets close 1009, we get 1006) and never reaches handleFrame: report it as the
+      // codec would have.
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH' && this.state === 'open')
+        this.emit(
+          'protocolError',
+          new ProtocolError(
+            ErrorCode.FrameTooLarge,
+            `frame exceeds the limit of ${this.maxFrameBytes} bytes`,
+          ),
+        );
     });
     this.handleOpen();
   }

@@ -227,7 +227,7 @@ describe('engine sessions over the in-memory network', () => {
 
     const engine = await connect();
     engine.hello('eng-1', 'ep1', 6);
-    engine.records(1, samples(6));
+    engine.records(1, [...samples(2), ['g', 3, 4, 2, 'overflow'], ...samples(2, 4)]);
     await engine.nth('ack', 1);
     await clock.advance(500);
     const seenAt = clock.now();
@@ -235,6 +235,8 @@ describe('engine sessions over the in-memory network', () => {
     await settle();
     await aggregator.close();
     expect((await engine.closed()).code).toBe(CloseCode.GoingAway);
+    // Views stay readable once the aggregator (and its store) closed.
+    expect(aggregator.engine('eng-1')).toMatchObject({ persistedSeq: 6, persistedCount: 4 });
 
     await clock.advance(60_000);
     aggregator = startAggregator(new SqliteStore(path));
@@ -246,9 +248,9 @@ describe('engine sessions over the in-memory network', () => {
         epoch: 'ep1',
         persistedSeq: 6,
         targetSeq: 6,
-        persistedCount: 6,
+        persistedCount: 4,
         duplicatesIgnored: 0,
-        gaps: [],
+        gaps: [{ epoch: 'ep1', fromSeq: 3, toSeq: 4, count: 2, reason: 'overflow' }],
         lastSeenAt: seenAt,
       },
     ]);
@@ -259,7 +261,7 @@ describe('engine sessions over the in-memory network', () => {
     expect(view()?.link).toBe('catching-up');
     back.records(5, samples(4, 4));
     expect((await back.nth('ack', 1)).seq).toBe(8);
-    expect(view()).toMatchObject({ link: 'available', persistedCount: 8, duplicatesIgnored: 2 });
+    expect(view()).toMatchObject({ link: 'available', persistedCount: 6, duplicatesIgnored: 2 });
   });
 
   it('shows gaps the engine reported', async () => {

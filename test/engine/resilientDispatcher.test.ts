@@ -65,7 +65,7 @@ describe('ResilientDispatcher', () => {
     const { engine, network, clock } = setup({ connectTimeoutMs: 2000 });
     network.blackhole();
     await clock.advance(1999);
-    expect(engine.state).toBe('connecting');
+    expect(engine.state).toBe('connecting.opening');
     await clock.advance(1);
     expect(engine.state).toBe('buffering.waiting');
   });

@@ -19,11 +19,11 @@ export async function until(
 }
 
 /** Resolves with the first event of `name` whose payload satisfies `test` (real-time tests over ws). */
+// biome-ignore lint/suspicious/noExplicitAny: any typed emitter (eventemitter3 or node:events) will do
+type Listenable = { on(name: any, fn: any): unknown; off(name: any, fn: any): unknown };
+
 export function nextEvent<T>(
-  emitter: {
-    on(name: string, fn: (value: T) => void): unknown;
-    off(name: string, fn: (value: T) => void): unknown;
-  },
+  emitter: Listenable,
   name: string,
   test: (value: T) => boolean = () => true,
 ): Promise<T> {
