@@ -62,7 +62,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
       connectTimeoutMs: 2000,
     });
     dispatcher.on('state', (state) =>
-      say(`engine      ${engineId.padEnd(6)} ${state.padEnd(22)} backlog ${dispatcher.stats.backlog}`),
+      say(`engine      ${engineId.padEnd(6)} ${state.padEnd(32)} backlog ${dispatcher.stats.backlog}`),
     );
     dispatcher.on('flushProgress', ({ sent, total }) => {
       if (sent === total) say(`engine      ${engineId.padEnd(6)} caught up: ${total} records replayed`);
@@ -102,7 +102,16 @@ export async function demoCommand(argv: string[]): Promise<number> {
   proxy.restore();
   say('stopping: engines drain their backlog (up to 15 s)');
   for (const { engine } of engines) engine.stop();
+  // Each engine says goodbye; wait (briefly) until the aggregator has heard it before closing the link.
+  const saidGoodbye = new Promise<void>((resolve) => {
+    const check = () => {
+      if (engines.every(({ engineId }) => aggregator.engine(engineId)?.link === 'offline')) resolve();
+    };
+    aggregator.on('engineState', check);
+    setTimeout(resolve, 2000).unref();
+  });
   await Promise.all(engines.map(({ dispatcher }) => dispatcher.close({ drainTimeoutMs: 15_000 })));
+  await saidGoodbye;
   let ok = true;
   for (const { engineId, dispatcher } of engines) {
     const produced = dispatcher.stats.produced;
