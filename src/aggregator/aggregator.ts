@@ -11,10 +11,31 @@ import {
   type EngineView,
   type LinkState,
 } from './engineSessionRuntime.ts';
-import type { EngineSummary, Store } from './store.ts';
+import type { CommandOutcome } from './pendingCommands.ts';
+import { RunLedger, type RunView } from './runLedger.ts';
+import type { EngineSummary, RunQuery, Store } from './store.ts';
 
-export type { EngineView, LinkState };
-export type AggregatorEvents = EngineSessionEvents;
+export type { CommandOutcome, EngineView, LinkState, RunView };
+export type AggregatorEvents = EngineSessionEvents & { run: [run: RunView] };
+
+/** An engine as the API shows it: its link, and the run it is on. */
+export type EngineWithRun = EngineView & { currentRun: RunView | null };
+
+/** A command the aggregator will not deliver, and why. */
+export interface CommandRefusal {
+  error: 'engine-unavailable' | 'engine-catching-up';
+  engineId: string;
+  /** The engine's link state and since when (aggregator time). */
+  link: LinkState;
+  since: number;
+}
+
+export class UnknownEngineError extends Error {
+  override readonly name = 'UnknownEngineError';
+  constructor(readonly engineId: string) {
+    super(`unknown engine ${engineId}`);
+  }
+}
 
 export interface AggregatorOptions {
   store: Store;
@@ -27,8 +48,15 @@ export interface AggregatorOptions {
   secret?: string;
   /** Largest frame accepted from an engine (default 1 MiB). */
   maxFrameBytes?: number;
+  /** How long a run may stay unconfirmed before it is declared interrupted (default 24 h). */
+  abandonAfterMs?: number;
+  /** How long a command waits for the engine's answer (default 10 s). */
+  commandTimeoutMs?: number;
   logger?: Logger;
 }
+
+export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
+export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 3000;
@@ -54,6 +82,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly secretDigest: Buffer | undefined;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, EngineSessionRuntime>();
+  private readonly commandTimeoutMs: number;
+  readonly runs: RunLedger;
   private closed = false;
 
   constructor(options: AggregatorOptions) {
@@ -65,6 +95,15 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
     this.secretDigest = options.secret === undefined ? undefined : digest(options.secret);
     this.logger = options.logger ?? pino({ level: 'silent' });
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.runs = new RunLedger({
+      store: this.store,
+      clock: this.clock,
+      abandonAfterMs: options.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS,
+      logger: this.logger,
+    });
+    this.runs.on('run', (run) => this.emit('run', run));
+    this.store.transaction(() => this.runs.load());
     for (const summary of this.store.engineSummaries())
       this.sessions.set(summary.engineId, this.createSession(summary.engineId, summary));
   }
@@ -105,15 +144,46 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     session.attach(transport);
   }
 
-  /** Every known engine, by id. */
-  engines(): EngineView[] {
+  /** Every known engine, by id, with the run it is on. */
+  engines(): EngineWithRun[] {
     return [...this.sessions.values()]
-      .map((session) => session.view())
+      .map((session) => this.withRun(session.view()))
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
-  engine(engineId: string): EngineView | undefined {
-    return this.sessions.get(engineId)?.view();
+  engine(engineId: string): EngineWithRun | undefined {
+    const view = this.sessions.get(engineId)?.view();
+    return view && this.withRun(view);
+  }
+
+  /** Runs, newest first. */
+  listRuns(query: RunQuery = {}): RunView[] {
+    return this.runs.list(query);
+  }
+
+  run(runId: string): RunView | undefined {
+    return this.runs.get(runId);
+  }
+
+  /**
+   * The command gate: delivers a command only to an available engine. A refusal comes back at once
+   * (never queued); `UnknownEngineError` for an engine never seen.
+   */
+  command(
+    engineId: string,
+    request: { id: string; name: string; args?: unknown },
+  ): CommandRefusal | Promise<CommandOutcome> {
+    const session = this.sessions.get(engineId);
+    if (!session) throw new UnknownEngineError(engineId);
+    const view = session.view();
+    if (view.link !== 'available')
+      return {
+        error: view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable',
+        engineId,
+        link: view.link,
+        since: view.since,
+      };
+    return session.command(request.id, request.name, request.args);
   }
 
   /** Closes every link (1001 going away), stops every timer, then closes the store. */
@@ -121,6 +191,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     if (this.closed) return;
     this.closed = true;
     for (const session of this.sessions.values()) session.stop();
+    this.runs.stop();
     this.store.close();
   }
 
@@ -134,6 +205,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       logger: this.logger,
       events: this,
       summary,
+      runs: this.runs,
+      commandTimeoutMs: this.commandTimeoutMs,
     });
+  }
+
+  private withRun(view: EngineView): EngineWithRun {
+    return { ...view, currentRun: this.runs.currentRun(view.id) ?? null };
   }
 }

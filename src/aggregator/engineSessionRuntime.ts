@@ -1,13 +1,35 @@
-import type { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
 import { type Actor, createActor } from 'xstate';
 import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
 import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
-import { type EngineMessage, type Hello, PROTOCOL_VERSION, type RecordsFrame } from '../protocol/messages.ts';
+import {
+  type EngineMessage,
+  type Hello,
+  PROTOCOL_VERSION,
+  type RecordsFrame,
+  type RunSnapshot,
+} from '../protocol/messages.ts';
+import type { Item } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 import type { AggregatorTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
+import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
 import type { EngineSummary, Store, StoredGap } from './store.ts';
+
+/** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
+export interface SessionRunHooks {
+  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void;
+  /** Called inside the transaction that persists the items. */
+  recordsPersisted(
+    engineId: string,
+    epoch: string,
+    from: number,
+    items: readonly Item[],
+    markBefore: number,
+  ): void;
+  linkLost(engineId: string): void;
+  caughtUp(engineId: string): void;
+}
 
 /** How the aggregator shows an engine's link. */
 export type LinkState = 'available' | 'unavailable' | 'catching-up' | 'offline';
@@ -41,6 +63,11 @@ export interface EngineSessionEvents {
   protocolError: [{ engineId: string; code: ErrorCode; message: string }];
 }
 
+/** Where a session's events go: anything that can emit them (the aggregator). */
+export interface SessionEventSink {
+  emit<K extends keyof EngineSessionEvents>(name: K, ...args: EngineSessionEvents[K]): unknown;
+}
+
 export interface EngineSessionRuntimeOptions {
   engineId: string;
   store: Store;
@@ -51,11 +78,13 @@ export interface EngineSessionRuntimeOptions {
   heartbeatTimeoutMs: number;
   logger: Logger;
   /** Where the session's events go (the aggregator). */
-  events: EventEmitter<EngineSessionEvents>;
+  events: SessionEventSink;
   /** What the store knew of the engine when the aggregator started. */
   summary?: EngineSummary;
-  /** Refuses the commands still waiting for the engine (command delivery plugs in here). */
-  failPendingCommands?: (reason: string) => void;
+  /** Told about hellos, persisted records and link changes, to reconcile the engine's runs. */
+  runs?: SessionRunHooks;
+  /** How long a command may wait for the engine's answer. Default 10 000 ms. */
+  commandTimeoutMs?: number;
 }
 
 const LINK_OF_STATE = {
@@ -95,7 +124,7 @@ export class EngineSessionRuntime {
   private readonly heartbeatMs: number;
   private readonly heartbeatTimeoutMs: number;
   private readonly logger: Logger;
-  private readonly events: EventEmitter<EngineSessionEvents>;
+  private readonly events: SessionEventSink;
   private readonly actor: Actor<typeof engineSessionMachine>;
 
   private current: Connection | undefined;
@@ -113,6 +142,8 @@ export class EngineSessionRuntime {
   /** The engine's gaps, read again from the store only when a frame stored one. */
   private knownGaps: StoredGap[];
   private stopped = false;
+  private readonly runs: SessionRunHooks | undefined;
+  private readonly commands: PendingCommands;
 
   constructor(options: EngineSessionRuntimeOptions) {
     this.engineId = options.engineId;
@@ -132,7 +163,8 @@ export class EngineSessionRuntime {
     // An engine known from the store has been offline since it was last seen.
     this.stateSince = this.lastSeenAt ?? this.clock.now();
 
-    const failPending = options.failPendingCommands;
+    this.runs = options.runs;
+    this.commands = new PendingCommands(this.clock, options.commandTimeoutMs ?? 10_000);
     const machine = engineSessionMachine.provide({
       actions: {
         sendWelcome: ({ event }) => {
@@ -149,7 +181,7 @@ export class EngineSessionRuntime {
         publishProgress: () => {
           this.progressDue = true;
         },
-        failPendingCommands: (_, params) => failPending?.(params.reason),
+        failPendingCommands: (_, params) => this.commands.failAll(params.reason),
       },
     });
     this.actor = createActor(machine);
@@ -201,6 +233,18 @@ export class EngineSessionRuntime {
     this.watch(connection, this.heartbeatTimeoutMs);
   }
 
+  /**
+   * Sends a command over the current link and resolves with its outcome. The caller checks that the
+   * engine is available first (the aggregator's command gate).
+   */
+  command(id: string, name: string, args: unknown): Promise<CommandOutcome> {
+    return this.commands.start(id, () => {
+      const transport = this.current?.transport;
+      if (!transport || transport.state !== 'open') return false;
+      return transport.send({ type: 'command', id, name, args });
+    });
+  }
+
   view(): EngineView {
     return {
       id: this.engineId,
@@ -250,7 +294,8 @@ export class EngineSessionRuntime {
         case 'pong':
           break;
         case 'commandResult':
-          this.logger.debug({ commandId: message.id }, 'command result ignored: no command was sent');
+          if (!this.commands.settle(message))
+            this.logger.debug({ commandId: message.id }, 'command result ignored: nobody waits for it');
           break;
       }
     } catch (error) {
@@ -307,6 +352,8 @@ export class EngineSessionRuntime {
     connection.epoch = hello.epoch;
     this.epoch = hello.epoch;
     this.persistedSeq = persistedSeq;
+    // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
+    this.runs?.hello(this.engineId, hello.epoch, hello.lastSeq, hello.snapshot);
     this.send({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
   }
 
@@ -318,7 +365,16 @@ export class EngineSessionRuntime {
       );
       return;
     }
-    const result = this.store.ingest(this.engineId, connection.epoch, frame.from, frame.items);
+    const epoch = connection.epoch;
+    const markBefore = this.persistedSeq;
+    const runs = this.runs;
+    const result = runs
+      ? this.store.transaction(() => {
+          const ingested = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+          runs.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore);
+          return ingested;
+        })
+      : this.store.ingest(this.engineId, epoch, frame.from, frame.items);
     connection.transport.send({ type: 'ack', seq: result.persistedSeq });
     this.persistedSeq = result.persistedSeq;
     this.persistedCount += result.inserted;
@@ -451,7 +507,14 @@ export class EngineSessionRuntime {
     const snapshot = this.actor.getSnapshot();
     const state = snapshot.value as SessionState;
     if (state !== this.state) {
+      const was = this.state;
       this.state = state;
+      if (state === 'available') this.runs?.caughtUp(this.engineId);
+      else if (
+        (state === 'unavailable' || state === 'offline') &&
+        (was === 'available' || was === 'catchingUp')
+      )
+        this.runs?.linkLost(this.engineId);
       this.stateSince = now;
       const event: EngineSessionEvents['engineState'][0] = {
         engineId: this.engineId,

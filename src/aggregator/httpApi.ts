@@ -32,7 +32,7 @@ export function sendJson(
   response.end(text);
 }
 
-/** The aggregator's own routes: health and engines. */
+/** The aggregator's core routes: health and engines (see also runRoutes, commandRoutes, eventStream). */
 export function aggregatorRoutes(aggregator: Aggregator): Route[] {
   return [
     { method: 'GET', path: '/healthz', handler: ({ response }) => sendJson(response, 200, { ok: true }) },

@@ -10,7 +10,10 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
+import { commandRoutes } from './commandRoutes.ts';
+import { eventStreamRoutes } from './eventStream.ts';
 import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
+import { runRoutes } from './runRoutes.ts';
 
 export interface AggregatorServerOptions {
   aggregator: Aggregator;
@@ -56,7 +59,15 @@ function refuseUpgrade(socket: Duplex, status: number, message: string, retryAft
 export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
   const { aggregator } = options;
   const host = options.host ?? '127.0.0.1';
-  const server = createServer(createHttpApi([...aggregatorRoutes(aggregator), ...(options.routes ?? [])]));
+  const server = createServer(
+    createHttpApi([
+      ...aggregatorRoutes(aggregator),
+      ...runRoutes(aggregator),
+      ...commandRoutes(aggregator),
+      ...eventStreamRoutes(aggregator),
+      ...(options.routes ?? []),
+    ]),
+  );
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: aggregator.maxFrameBytes,

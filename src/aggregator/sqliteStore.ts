@@ -7,14 +7,16 @@ import type {
   EngineSummary,
   IngestResult,
   RecordQuery,
+  RunQuery,
   Store,
   StoredGap,
   StoredRecord,
   StoredRecordKind,
+  StoredRun,
 } from './store.ts';
 
 /** The schema version this code writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 1;
+export const SCHEMA_VERSION = 3;
 
 /**
  * Migrations, in order: `MIGRATIONS[n]` takes the schema from version n to n + 1. Record rows stay small:
@@ -57,9 +59,39 @@ const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (stream, from_seq)
   ) WITHOUT ROWID;
   `,
+  `
+  CREATE TABLE IF NOT EXISTS runs (
+    engine_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    epoch TEXT NOT NULL,
+    state TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    ended_at REAL,
+    reason TEXT,
+    method TEXT,
+    phase TEXT NOT NULL,
+    start_seq INTEGER NOT NULL,
+    end_seq INTEGER,
+    since INTEGER NOT NULL,
+    PRIMARY KEY (engine_id, id)
+  ) WITHOUT ROWID;
+  CREATE INDEX IF NOT EXISTS runs_by_id ON runs (id);
+  CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
+  `,
+  // Thinned samples (offline sampling) are sample rows; their window lives beside them.
+  `
+  CREATE TABLE IF NOT EXISTS sample_windows (
+    stream INTEGER NOT NULL,
+    seq INTEGER NOT NULL,
+    window_start REAL NOT NULL,
+    window_end REAL NOT NULL,
+    samples INTEGER NOT NULL,
+    PRIMARY KEY (stream, seq)
+  ) WITHOUT ROWID;
+  `,
 ];
 
-const KIND_CODE = { s: 0, st: 1, e: 2 } as const;
+const KIND_CODE = { s: 0, f: 0, st: 1, e: 2 } as const;
 const KIND_NAME: readonly StoredRecordKind[] = ['sample', 'state', 'event'];
 
 /** Rows per multi-row INSERT: fewer calls into SQLite per frame (about a third faster than one by one). */
@@ -74,6 +106,9 @@ interface RecordRow {
   t: number;
   value: number | string | null;
   unit: string | null;
+  window_start: number | null;
+  window_end: number | null;
+  samples: number | null;
 }
 
 interface GapRow {
@@ -125,6 +160,7 @@ export class SqliteStore implements Store {
   private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
   private readonly insertBatch: Database.Statement<unknown[]>;
   private readonly insertGap: Database.Statement<[number, number, number, number, string]>;
+  private readonly insertWindow: Database.Statement<[number, number, number, number, number]>;
   private readonly touch: Database.Statement<[{ id: string; epoch: string; at: number }]>;
   private readonly selectCurrentEpoch: Database.Statement<[string], { current_epoch: string | null }>;
   private readonly selectRecords: Database.Statement<[number, number, number], RecordRow>;
@@ -137,6 +173,10 @@ export class SqliteStore implements Store {
     items: readonly Item[],
   ) => IngestResult & { streamId: number };
   private readonly batchArgs: unknown[] = new Array(BATCH_ROWS * COLUMNS);
+  private readonly upsertRun: Database.Statement<[RunRow]>;
+  private readonly selectRunById: Database.Statement<[string], RunRow>;
+  private readonly selectRun: Database.Statement<[string, string], RunRow>;
+  private readonly countInRange: Database.Statement<[number, number, number], { n: number }>;
 
   /** Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none. */
   constructor(path = ':memory:') {
@@ -162,6 +202,9 @@ export class SqliteStore implements Store {
     this.insertGap = db.prepare(
       'INSERT INTO gaps (stream, from_seq, to_seq, count, reason) VALUES (?, ?, ?, ?, ?)',
     );
+    this.insertWindow = db.prepare(
+      'INSERT INTO sample_windows (stream, seq, window_start, window_end, samples) VALUES (?, ?, ?, ?, ?)',
+    );
     this.touch = db.prepare(
       `INSERT INTO engines (id, current_epoch, first_seen_at, last_seen_at) VALUES (@id, @epoch, @at, @at)
        ON CONFLICT (id) DO UPDATE SET current_epoch = @epoch, last_seen_at = @at,
@@ -169,7 +212,9 @@ export class SqliteStore implements Store {
     );
     this.selectCurrentEpoch = db.prepare('SELECT current_epoch FROM engines WHERE id = ?');
     this.selectRecords = db.prepare(
-      'SELECT seq, kind, key, t, value, unit FROM records WHERE stream = ? AND seq > ? ORDER BY seq LIMIT ?',
+      `SELECT r.seq, r.kind, r.key, r.t, r.value, r.unit, w.window_start, w.window_end, w.samples
+       FROM records r LEFT JOIN sample_windows w ON w.stream = r.stream AND w.seq = r.seq
+       WHERE r.stream = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`,
     );
     this.selectGaps = db.prepare(
       `SELECT s.epoch, g.from_seq, g.to_seq, g.count, g.reason FROM gaps g JOIN streams s ON s.id = g.stream
@@ -182,6 +227,17 @@ export class SqliteStore implements Store {
          COALESCE((SELECT SUM(record_count) FROM streams s WHERE s.engine_id = e.id), 0) AS persisted_count,
          COALESCE((SELECT SUM(duplicates) FROM streams s WHERE s.engine_id = e.id), 0) AS duplicates
        FROM engines e ORDER BY e.id`,
+    );
+    this.upsertRun = db.prepare(
+      `INSERT OR REPLACE INTO runs (engine_id, id, epoch, state, started_at, ended_at, reason, method, phase,
+         start_seq, end_seq, since)
+       VALUES (@engine_id, @id, @epoch, @state, @started_at, @ended_at, @reason, @method, @phase, @start_seq,
+         @end_seq, @since)`,
+    );
+    this.selectRunById = db.prepare('SELECT * FROM runs WHERE id = ? ORDER BY started_at DESC LIMIT 1');
+    this.selectRun = db.prepare('SELECT * FROM runs WHERE engine_id = ? AND id = ?');
+    this.countInRange = db.prepare(
+      'SELECT COUNT(*) AS n FROM records WHERE stream = ? AND seq BETWEEN ? AND ?',
     );
     this.ingestTransaction = db.transaction(
       (engineId: string, epoch: string, from: number, items: readonly Item[]) =>
@@ -217,6 +273,8 @@ export class SqliteStore implements Store {
         value: decodeValue(row.value),
       };
       if (row.unit !== null) record.unit = row.unit;
+      if (row.samples !== null)
+        record.window = { start: row.window_start!, end: row.window_end!, samples: row.samples };
       return record;
     });
   }
@@ -247,6 +305,59 @@ export class SqliteStore implements Store {
       this.touch.run({ id: engineId, epoch, at });
       if (this.findStream(engineId, epoch) === undefined) this.insertStream.run(engineId, epoch);
     })();
+  }
+
+  transaction<T>(work: () => T): T {
+    return this.db.transaction(work).immediate();
+  }
+
+  saveRun(run: StoredRun): void {
+    this.upsertRun.run({
+      engine_id: run.engineId,
+      id: run.id,
+      epoch: run.epoch,
+      state: run.state,
+      started_at: run.startedAt,
+      ended_at: run.endedAt,
+      reason: run.reason,
+      method: run.method,
+      phase: run.phase,
+      start_seq: run.startSeq,
+      end_seq: run.endSeq,
+      since: run.since,
+    });
+  }
+
+  runs(query: RunQuery = {}): StoredRun[] {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (query.engineId !== undefined) {
+      where.push('engine_id = ?');
+      args.push(query.engineId);
+    }
+    if (query.epoch !== undefined) {
+      where.push('epoch = ?');
+      args.push(query.epoch);
+    }
+    if (query.states !== undefined) {
+      where.push(`state IN (${query.states.map(() => '?').join(',') || "''"})`);
+      args.push(...query.states);
+    }
+    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
+      ORDER BY started_at DESC, id LIMIT ?`;
+    args.push(query.limit ?? -1);
+    return (this.db.prepare(sql).all(...args) as RunRow[]).map(runFromRow);
+  }
+
+  run(runId: string, engineId?: string): StoredRun | undefined {
+    const row = engineId === undefined ? this.selectRunById.get(runId) : this.selectRun.get(engineId, runId);
+    return row ? runFromRow(row) : undefined;
+  }
+
+  countRecords(engineId: string, epoch: string, fromSeq: number, toSeq: number): number {
+    const stream = this.findStream(engineId, epoch);
+    if (stream === undefined || toSeq < fromSeq) return 0;
+    return this.countInRange.get(stream, fromSeq, toSeq)?.n ?? 0;
   }
 
   close(): void {
@@ -330,7 +441,8 @@ export class SqliteStore implements Store {
       batch[o + 3] = item[1];
       batch[o + 4] = item[2];
       batch[o + 5] = encodeValue(item[3]);
-      batch[o + 6] = item[0] === 's' ? (item[4] ?? null) : null;
+      batch[o + 6] = item[0] === 's' ? (item[4] ?? null) : item[0] === 'f' ? (item[7] ?? null) : null;
+      if (item[0] === 'f') this.insertWindow.run(stream, seq, item[4], item[5], item[6]);
       seq++;
       inserted++;
       if (++buffered === BATCH_ROWS) {
@@ -356,6 +468,38 @@ export class SqliteStore implements Store {
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     })();
   }
+}
+
+interface RunRow {
+  engine_id: string;
+  id: string;
+  epoch: string;
+  state: StoredRun['state'];
+  started_at: number;
+  ended_at: number | null;
+  reason: string | null;
+  method: string | null;
+  phase: string;
+  start_seq: number;
+  end_seq: number | null;
+  since: number;
+}
+
+function runFromRow(row: RunRow): StoredRun {
+  return {
+    id: row.id,
+    engineId: row.engine_id,
+    epoch: row.epoch,
+    state: row.state,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    reason: row.reason,
+    method: row.method,
+    phase: row.phase,
+    startSeq: row.start_seq,
+    endSeq: row.end_seq,
+    since: row.since,
+  };
 }
 
 function streamKey(engineId: string, epoch: string): string {

@@ -26,7 +26,53 @@ export interface Store {
   engineSummaries(): EngineSummary[];
   /** Records that the engine was seen at `at` (ms since the Unix epoch) speaking `epoch`. */
   touchEngine(engineId: string, epoch: string, at: number): void;
+  /**
+   * Runs `work` in one transaction (nested calls join it): records and the run states they justify
+   * are committed together or not at all.
+   */
+  transaction<T>(work: () => T): T;
+  /** Inserts or replaces a run. */
+  saveRun(run: StoredRun): void;
+  /** Runs, newest start first, filtered. */
+  runs(query?: RunQuery): StoredRun[];
+  /** One run of an engine (or of any engine when `engineId` is omitted). */
+  run(runId: string, engineId?: string): StoredRun | undefined;
+  /** Records stored for an engine's epoch in a sequence range (inclusive). */
+  countRecords(engineId: string, epoch: string, fromSeq: number, toSeq: number): number;
   close(): void;
+}
+
+export type StoredRunState = 'active' | 'unconfirmed' | 'completed' | 'failed' | 'interrupted';
+
+/** A run as the aggregator keeps it: engine times for start and end, aggregator time for `since`. */
+export interface StoredRun {
+  id: string;
+  engineId: string;
+  /** The engine epoch the run started in. */
+  epoch: string;
+  state: StoredRunState;
+  /** Engine time the run started (ms since the Unix epoch). */
+  startedAt: number;
+  /** Engine time the run ended (null while it has not). */
+  endedAt: number | null;
+  /** Why it failed or was interrupted. */
+  reason: string | null;
+  /** The method or recipe the engine named when it started the run. */
+  method: string | null;
+  /** Latest phase the engine reported (running, paused, ...). */
+  phase: string;
+  /** Sequence number of the start record, and of the end record once it came. */
+  startSeq: number;
+  endSeq: number | null;
+  /** Aggregator time the run entered `state`. */
+  since: number;
+}
+
+export interface RunQuery {
+  engineId?: string;
+  states?: readonly StoredRunState[];
+  epoch?: string;
+  limit?: number;
 }
 
 export interface IngestResult {
@@ -53,6 +99,15 @@ export interface StoredRecord {
   /** The sample or state value, or the event data (`undefined` when the event has none). */
   value: Json | undefined;
   unit?: string;
+  /** For a sample thinned while the engine was offline: the window it stands for. */
+  window?: SampleWindow;
+}
+
+/** A thinned sample's window: `samples` samples taken in [start, end), of which the record is the latest. */
+export interface SampleWindow {
+  start: number;
+  end: number;
+  samples: number;
 }
 
 export interface RecordQuery {

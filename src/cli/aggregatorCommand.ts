@@ -17,13 +17,20 @@ const specs = {
     description: 'ms of silence before an engine is unavailable',
     default: '3000',
   },
+  'abandon-after': {
+    type: 'string',
+    description: 'seconds an unconfirmed run waits for its engine before it is interrupted ("engine lost")',
+    default: String(24 * 60 * 60),
+  },
+  'command-timeout': { type: 'string', description: 'seconds a command waits for the engine', default: '10' },
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
 } satisfies OptionSpecs;
 
 export const aggregatorUsage = helpText(
   'engine-link aggregator --port 8080 --db ./data/aggregator.db [--host 127.0.0.1] [--secret S]',
-  'Collects records from engines into an embedded SQLite store, exactly once and in order, and serves\n' +
-    'the HTTP API (GET /healthz, /api/engines). Stops cleanly on SIGINT/SIGTERM.',
+  'Collects records from engines into an embedded SQLite store, exactly once and in order, reconciles\n' +
+    'their runs, and serves the HTTP API (GET /healthz, /api/engines, /api/runs, /api/events;\n' +
+    'POST /api/engines/:id/commands). Stops cleanly on SIGINT/SIGTERM.',
   specs,
 );
 
@@ -41,8 +48,13 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     secret: options.secret ?? process.env.ENGINE_LINK_SECRET,
     heartbeatMs: numberOption(options['heartbeat-ms'], 'heartbeat-ms', 1000, 10),
     heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 3000, 20),
+    abandonAfterMs: numberOption(options['abandon-after'], 'abandon-after', 86_400, 0) * 1000,
+    commandTimeoutMs: numberOption(options['command-timeout'], 'command-timeout', 10, 0.001) * 1000,
     logger: log,
   });
+  aggregator.on('run', (run) =>
+    log.info({ runId: run.id, engineId: run.engineId, state: run.state }, `run ${run.id} ${run.state}`),
+  );
   aggregator.on('engineState', (change) => log.info(change, `engine ${change.engineId} ${change.link}`));
   const server = await startAggregatorServer({
     aggregator,

@@ -11,6 +11,12 @@ const specs = {
   simulate: { type: 'boolean', description: 'produce simulated samples', default: false },
   rate: { type: 'string', description: 'sample records per second', default: '100' },
   tags: { type: 'string', description: 'number of simulated tags', default: '5' },
+  'run-seconds': {
+    type: 'string',
+    description: 'length of each simulated method run; 0: runs start only on a start command',
+    default: '0',
+  },
+  'fail-every': { type: 'string', description: 'every Nth run fails (0: none)', default: '0' },
   'drain-timeout': { type: 'string', description: 'seconds to wait for the backlog on exit', default: '10' },
   'heartbeat-timeout': {
     type: 'string',
@@ -39,7 +45,9 @@ export async function engineCommand(argv: string[]): Promise<number> {
   if (!options.simulate)
     throw new UsageError('--simulate is required: this build has no driver for real hardware engines');
   const log = createLogger(options['log-level'], 'engine');
+  let engine: SimulatedEngine | undefined;
   const dispatcher = new ResilientDispatcher({
+    snapshot: () => engine?.runs.snapshot(),
     engineId: options.id,
     connector: new WebSocketConnector(options.aggregator ?? 'ws://127.0.0.1:8080'),
     token: options.secret ?? process.env.ENGINE_LINK_SECRET,
@@ -54,10 +62,13 @@ export async function engineCommand(argv: string[]): Promise<number> {
   dispatcher.on('gap', (gap) => log.warn(gap, 'records dropped by the overflow policy'));
   dispatcher.on('backpressure', (info) => log.warn(info, 'outbox over its bound with events only'));
   dispatcher.on('error', (error) => log.error({ err: error }, error.message));
-  const engine = new SimulatedEngine(dispatcher, {
+  engine = new SimulatedEngine(dispatcher, {
     rate: numberOption(options.rate, 'rate', 100, 0.001),
     tags: numberOption(options.tags, 'tags', 5, 1),
+    runSeconds: numberOption(options['run-seconds'], 'run-seconds', 0, 0),
+    failEvery: numberOption(options['fail-every'], 'fail-every', 0, 0),
   });
+  dispatcher.handleCommands(engine.handleCommand);
   engine.start();
   const drainMs = numberOption(options['drain-timeout'], 'drain-timeout', 10, 0) * 1000;
 

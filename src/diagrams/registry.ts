@@ -1,6 +1,8 @@
 import type { AnyStateMachine } from 'xstate';
 import { engineLinkMachine } from '../../machines/engineLink.ts';
 import { engineSessionMachine } from '../../machines/engineSession.ts';
+import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
+import { hardwareRecoveryMachine } from '../../machines/hardwareRecovery.ts';
 
 /** A machine drawn into `diagrams/<machine.id>.mmd` by `npm run diagrams`. */
 export interface DiagramEntry {
@@ -24,5 +26,17 @@ export const diagramEntries: readonly DiagramEntry[] = [
     source: 'machines/engineSession.ts',
     description:
       "The aggregator's view of one engine: offline, catching up, available (takes commands), unavailable.",
+  },
+  {
+    machine: runReconciliationMachine,
+    source: 'machines/runReconciliation.ts',
+    description:
+      "The aggregator's belief about one run: active, unconfirmed while its engine is away, then completed, failed or interrupted.",
+  },
+  {
+    machine: hardwareRecoveryMachine,
+    source: 'machines/hardwareRecovery.ts',
+    description:
+      "The engine's link to one hardware layer: faults masked in issue and reconnect, surfaced in error.",
   },
 ];

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
-import { encodeGap, type GapReason, type Item, type RecordClass } from '../protocol/records.ts';
-import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
+import { encodeGap, type GapReason, type Item, itemSpan, type RecordClass } from '../protocol/records.ts';
+import type { Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
+import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
 
 export interface OutboxLimits {
   /** Most records held before the overflow policy applies. Default 2 000 000. */
@@ -66,10 +67,16 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
   private supersededStates = 0;
   private backpressure = false;
 
-  constructor(limits: OutboxLimits = {}, epoch = newEpoch()) {
+  /**
+   * `startAfterSeq`: numbering continues after it (everything up to it counts as acknowledged); the
+   * durable outbox uses this when it holds records in memory while its disk is unavailable.
+   */
+  constructor(limits: OutboxLimits = {}, epoch = newEpoch(), startAfterSeq = 0) {
     super();
     this.epoch = epoch;
     this.limits = { ...DEFAULT_OUTBOX_LIMITS, ...limits };
+    this.lastSeq = startAfterSeq;
+    this.ackedSeq = startAfterSeq;
   }
 
   append(encodedItem: string, recordClass: RecordClass, stateKey?: string): number {
@@ -89,6 +96,18 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
     if (this.open.length >= this.limits.batchRecords || this.openBytes >= this.limits.batchBytes) this.seal();
     if (this.records > this.limits.maxRecords || this.bytes > this.limits.maxBytes) this.relieve();
     return seq;
+  }
+
+  /** Holds a gap item standing for `fromSeq..toSeq` (it must start at the next sequence number). */
+  appendGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): void {
+    if (fromSeq !== this.lastSeq + 1 || toSeq < fromSeq)
+      throw new RangeError(`gap ${fromSeq}..${toSeq} does not continue the outbox after ${this.lastSeq}`);
+    if (this.open.length > 0) this.seal();
+    const text = encodeGap(fromSeq, toSeq, count, reason);
+    this.chunks.push({ firstSeq: fromSeq, lastSeq: toSeq, text, records: 1, samples: 0, states: 0 });
+    this.lastSeq = toSeq;
+    this.records++;
+    this.bytes += text.length + 1;
   }
 
   acknowledge(seq: number): void {
@@ -193,64 +212,24 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
 
   /** Rewrites a chunk without its superseded states (and its samples, when asked), leaving gap items. */
   private rewrite(chunk: Chunk, dropSamples: boolean): void {
-    const items = JSON.parse(`[${chunk.text}]`) as Item[];
-    const kept: string[] = [];
-    const dropped: Record<'overflow' | 'coalesced', GapInfo | undefined> = {
-      overflow: undefined,
-      coalesced: undefined,
-    };
-    let run: { from: number; to: number; count: number; reason: GapReason } | undefined;
-    let samples = 0;
-    let states = 0;
-    const flush = () => {
-      if (run) kept.push(encodeGap(run.from, run.to, run.count, run.reason));
-      run = undefined;
-    };
-    const extend = (from: number, to: number, count: number, reason: GapReason) => {
-      if (run && run.reason === reason && run.to + 1 === from) {
-        run.to = to;
-        run.count += count;
-      } else {
-        flush();
-        run = { from, to, count, reason };
-      }
-    };
+    const held: HeldItem[] = [];
     let seq = chunk.firstSeq;
-    for (const item of items) {
-      const kind = item[0];
-      if (kind === 'g') {
-        extend(item[1], item[2], item[3], item[4]);
-        seq = item[2] + 1;
-        continue;
-      }
-      const superseded = kind === 'st' && (this.latestState.get(item[1]) ?? seq) > seq;
-      const drop = superseded || (kind === 's' && dropSamples);
-      if (drop) {
-        const reason = kind === 's' ? 'overflow' : 'coalesced';
-        extend(seq, seq, 1, reason);
-        const info = dropped[reason];
-        if (info) {
-          info.toSeq = seq;
-          info.count++;
-        } else dropped[reason] = { fromSeq: seq, toSeq: seq, count: 1, reason };
-      } else {
-        flush();
-        kept.push(JSON.stringify(item));
-        if (kind === 's') samples++;
-        else if (kind === 'st') states++;
-      }
-      seq++;
+    for (const item of JSON.parse(`[${chunk.text}]`) as Item[]) {
+      held.push({ seq, item });
+      seq += itemSpan(item);
     }
-    flush();
-    const text = kept.join(',');
-    this.records += kept.length - chunk.records;
+    const result = applyOverflowPolicy(held, {
+      dropSamples,
+      isSuperseded: (key, at) => (this.latestState.get(key) ?? at) > at,
+    });
+    const text = result.kept.map((kept) => JSON.stringify(kept.item)).join(',');
+    this.records += result.kept.length - chunk.records;
     this.bytes += text.length - chunk.text.length;
     chunk.text = text;
-    chunk.records = kept.length;
-    chunk.samples = samples;
-    chunk.states = states;
-    for (const info of [dropped.coalesced, dropped.overflow]) {
-      if (!info) continue;
+    chunk.records = result.kept.length;
+    chunk.samples = result.samples;
+    chunk.states = result.states;
+    for (const info of result.dropped) {
       if (info.reason === 'overflow') this.dropped += info.count;
       else {
         this.coalesced += info.count;

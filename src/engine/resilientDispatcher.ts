@@ -10,6 +10,7 @@ import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
 import type { Connector, EngineTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
 import { type BackoffOptions, retryDelay } from './backoff.ts';
+import { type CommandHandler, CommandLog } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
 import { MemoryOutbox, type OutboxLimits } from './memoryOutbox.ts';
 import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
@@ -40,6 +41,8 @@ export interface ResilientDispatcherOptions {
   inspect?: (event: InspectionEvent) => void;
   /** Least time between two `backlog` events. Default 250 ms. */
   backlogEventMs?: number;
+  /** Runs the aggregator's commands (each id at most once). Also settable with `handleCommands`. */
+  onCommand?: CommandHandler;
 }
 
 export type LinkState =
@@ -121,6 +124,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     heartbeat: undefined,
   };
   private readonly stoppedWaiters: Array<() => void> = [];
+  private commandHandler: CommandHandler | undefined;
+  private readonly commandLog = new CommandLog();
   private readonly drainWaiters: Array<() => void> = [];
 
   constructor(options: ResilientDispatcherOptions) {
@@ -136,6 +141,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.outbox = outbox && 'append' in outbox ? outbox : new MemoryOutbox(outbox);
     this.outbox.on('gap', (gap) => this.emit('gap', gap));
     this.outbox.on('backpressure', (info) => this.emit('backpressure', info));
+    this.commandHandler = options.onCommand;
     this.actor = createActor(this.linkMachine(), { inspect: options.inspect });
     this.actor.subscribe((snapshot) => {
       const state = stateName(snapshot.value) as LinkState;
@@ -179,6 +185,11 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.pumpQueued = true;
       setImmediate(this.pumpSoon);
     } else this.queueBacklogEvent();
+  }
+
+  /** Sets what runs the aggregator's commands. Each command id runs at most once; repeats get its answer. */
+  handleCommands(handler: CommandHandler): void {
+    this.commandHandler = handler;
   }
 
   /** Tries to connect now (after a rejection, or to skip the current retry wait). */
@@ -353,14 +364,14 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         if (message.retryAfterMs !== undefined) this.askedRetryAfterMs = message.retryAfterMs;
         this.emit('error', new ProtocolError(message.code as never, `aggregator: ${message.message}`));
         break;
-      case 'command':
-        this.transport?.send({
-          type: 'commandResult',
-          id: message.id,
-          ok: false,
-          error: { code: 'unsupported', message: 'this engine does not take commands' },
-        });
+      case 'command': {
+        const { id, name, args } = message;
+        // The answer goes out on whatever link is up when the command finishes.
+        void this.commandLog
+          .run({ id, name, args }, this.commandHandler)
+          .then((answer) => this.transport?.send({ type: 'commandResult', id, ...answer }));
         break;
+      }
     }
   }
 

@@ -1,28 +1,48 @@
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { CommandError, type EngineCommand } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
+import { RunTracker } from './runTracker.ts';
 
 export interface SimulatedEngineOptions {
   /** Sample records per second, spread over the tags. Default 100. */
   rate?: number;
   /** Number of tags sampled. Default 5. */
   tags?: number;
+  /** Length of each simulated method run, seconds; 0: runs only start on a `start` command. Default 0. */
+  runSeconds?: number;
+  /** Every Nth run fails instead of completing; 0: none fail. Default 0. */
+  failEvery?: number;
+  /** Pause between automatic runs, seconds. Default 1. */
+  runGapSeconds?: number;
   clock?: Clock;
 }
 
 const UNITS = ['degC', 'bar', 'rpm', 'pH', 'L/min'];
+export const SIMULATED_COMMANDS = ['start', 'stop', 'pause', 'resume', 'ping'] as const;
 
 /**
- * A stand-in for a real engine: samples `tags` tags at `rate` records per second through any
- * dispatcher. It neither knows nor cares whether the link is up.
+ * A stand-in for a real engine: samples `tags` tags at `rate` records per second, runs methods of
+ * `runSeconds` (every `failEvery`-th one fails), and answers the commands start, stop, pause, resume and
+ * ping, all through any dispatcher. It neither knows nor cares whether the link is up.
  */
 export class SimulatedEngine {
+  readonly runs: RunTracker;
   private readonly rate: number;
   private readonly tagNames: string[];
   private readonly clock: Clock;
-  private timer: TimerHandle | undefined;
+  private readonly tickMs: number;
+  private readonly runMs: number;
+  private readonly failEvery: number;
+  private readonly gapMs: number;
+  private sampler: TimerHandle | undefined;
+  private runTimer: TimerHandle | undefined;
   private startedAt = 0;
   private produced = 0;
-  private readonly tickMs: number;
+  private runCount = 0;
+  /** Time left of the current run while paused (ms). */
+  private pausedRemaining: number | null = null;
+  private runDueAt = 0;
+  private running = false;
 
   constructor(
     private readonly dispatcher: EngineDispatcher,
@@ -35,29 +55,127 @@ export class SimulatedEngine {
     this.tagNames = Array.from({ length: tags }, (_, i) => `tag${i + 1}`);
     this.clock = options.clock ?? systemClock;
     this.tickMs = Math.max(10, Math.min(100, 1000 / this.rate));
+    this.runMs = (options.runSeconds ?? 0) * 1000;
+    this.failEvery = options.failEvery ?? 0;
+    this.gapMs = (options.runGapSeconds ?? 1) * 1000;
+    if (!(this.runMs >= 0)) throw new RangeError('runSeconds must be >= 0');
+    if (!Number.isInteger(this.failEvery) || this.failEvery < 0)
+      throw new RangeError('failEvery must be a whole number >= 0');
+    this.runs = new RunTracker(dispatcher, this.clock);
   }
 
-  /** Records handed to the dispatcher so far. */
+  /** Records handed to the dispatcher so far (samples). */
   get producedCount(): number {
     return this.produced;
   }
 
   start(): void {
-    if (this.timer) return;
+    if (this.running) return;
+    this.running = true;
     this.startedAt = this.clock.now();
     this.produced = 0;
-    this.schedule();
+    this.scheduleSampling();
+    if (this.runMs > 0) this.startRun();
   }
 
+  /** Stops sampling and running methods (the current run is left as it is: the process is going away). */
   stop(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
+    this.running = false;
+    this.sampler?.cancel();
+    this.sampler = undefined;
+    this.runTimer?.cancel();
+    this.runTimer = undefined;
   }
 
-  private schedule(): void {
-    this.timer = this.clock.setTimeout(() => {
+  /** The command handler to give the dispatcher. */
+  readonly handleCommand = (command: EngineCommand): unknown => {
+    switch (command.name) {
+      case 'ping':
+        return { pong: this.clock.now() };
+      case 'start': {
+        if (this.runs.currentRun)
+          throw new CommandError(
+            'already-running',
+            `run ${this.runs.currentRun.runId} is running; stop it first`,
+          );
+        const method = (command.args as { method?: unknown } | undefined)?.method;
+        return { runId: this.startRun(typeof method === 'string' ? method : undefined) };
+      }
+      case 'stop': {
+        const run = this.requireRun('stop');
+        this.endRun(false);
+        return { runId: run, stopped: true };
+      }
+      case 'pause': {
+        const run = this.requireRun('pause');
+        if (this.pausedRemaining !== null)
+          throw new CommandError('already-paused', `run ${run} is paused already`);
+        this.runTimer?.cancel();
+        this.pausedRemaining = Math.max(0, this.runDueAt - this.clock.now());
+        this.runs.phase('paused');
+        return { runId: run, phase: 'paused' };
+      }
+      case 'resume': {
+        const run = this.requireRun('resume');
+        if (this.pausedRemaining === null) throw new CommandError('not-paused', `run ${run} is not paused`);
+        this.runs.phase('running');
+        this.armRunEnd(this.pausedRemaining);
+        this.pausedRemaining = null;
+        return { runId: run, phase: 'running' };
+      }
+      default:
+        throw new CommandError(
+          'unknown-command',
+          `unknown command "${command.name}"; this engine knows ${SIMULATED_COMMANDS.join(', ')}`,
+        );
+    }
+  };
+
+  private requireRun(action: string): string {
+    const run = this.runs.currentRun;
+    if (!run) throw new CommandError('no-run', `no run is running: nothing to ${action}`);
+    return run.runId;
+  }
+
+  private startRun(method = 'simulated-method'): string {
+    this.runCount++;
+    const runId = `${this.dispatcherId()}-${this.clock.now().toString(36)}-${this.runCount}`;
+    this.runs.started(runId, method);
+    this.runs.log('info', `method ${method} started`);
+    this.pausedRemaining = null;
+    if (this.runMs > 0) this.armRunEnd(this.runMs);
+    return runId;
+  }
+
+  private armRunEnd(ms: number): void {
+    this.runTimer?.cancel();
+    this.runDueAt = this.clock.now() + ms;
+    this.runTimer = this.clock.setTimeout(() => this.endRun(true), ms);
+  }
+
+  /** Ends the current run: by schedule (every Nth fails) or by an operator's stop (completes). */
+  private endRun(scheduled: boolean): void {
+    this.runTimer?.cancel();
+    this.runTimer = undefined;
+    this.pausedRemaining = null;
+    if (scheduled && this.failEvery > 0 && this.runCount % this.failEvery === 0) {
+      this.runs.log('error', 'simulated failure');
+      this.runs.failed('simulated failure');
+    } else this.runs.completed();
+    if (this.running && this.runMs > 0)
+      this.runTimer = this.clock.setTimeout(() => {
+        if (this.running && !this.runs.currentRun) this.startRun();
+      }, this.gapMs);
+  }
+
+  private dispatcherId(): string {
+    return this.dispatcher.engineId;
+  }
+
+  private scheduleSampling(): void {
+    this.sampler = this.clock.setTimeout(() => {
       this.tick();
-      if (this.timer) this.schedule();
+      if (this.sampler) this.scheduleSampling();
     }, this.tickMs);
   }
 

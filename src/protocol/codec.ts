@@ -118,6 +118,27 @@ function itemProblem(item: unknown, seq: number): string | undefined {
     if (item.length === 5 && typeof item[4] !== 'string') return 'sample unit must be a string';
     return undefined;
   }
+  if (kind === 'f') {
+    const [, , , v, windowStart, windowEnd, samples, unit] = item;
+    if (item.length > 8 || item.length < 7) return 'thinned sample item has 7 or 8 elements';
+    if (
+      typeof v === 'number'
+        ? !Number.isFinite(v)
+        : v !== null && typeof v !== 'string' && typeof v !== 'boolean'
+    )
+      return 'sample value must be a finite number, string, boolean or null';
+    if (
+      typeof windowStart !== 'number' ||
+      typeof windowEnd !== 'number' ||
+      !Number.isFinite(windowStart) ||
+      !Number.isFinite(windowEnd) ||
+      windowEnd < windowStart
+    )
+      return 'thinned window must be two finite times, start <= end';
+    if (!Number.isSafeInteger(samples) || samples < 1) return 'thinned sample count must be an integer >= 1';
+    if (item.length === 8 && typeof unit !== 'string') return 'sample unit must be a string';
+    return undefined;
+  }
   if (kind === 'st') return item.length === 4 ? undefined : 'state item has 4 elements';
   if (kind === 'e') return item.length <= 4 ? undefined : 'event item has 3 or 4 elements';
   return `unknown item kind ${JSON.stringify(kind)}`;

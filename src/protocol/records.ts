@@ -6,9 +6,17 @@
  * one, except a gap item, which stands for the whole range it names.
  *
  *   sample  ["s", tag, t, value, unit?]       may be dropped by the overflow policy (leaving a gap)
+ *   thinned ["f", tag, t, value, windowStart, windowEnd, samples, unit?]
+ *                                             the latest of `samples` (>= 2) samples of `tag` taken in
+ *                                             [windowStart, windowEnd) while the link was down, folded
+ *                                             into one record by offline sampling; a sample in every other
+ *                                             respect (the folded samples never took sequence numbers)
  *   state   ["st", key, t, value]             latest value wins: may be coalesced
  *   event   ["e", name, t, data?]             never dropped
- *   gap     ["g", fromSeq, toSeq, count, reason]   records fromSeq..toSeq that will never come
+ *   gap     ["g", fromSeq, toSeq, count, reason]   records fromSeq..toSeq that will never come; for
+ *                                             'unsynced' and 'corrupt' ranges recovered by a durable outbox
+ *                                             `count` is an upper bound (sequence numbers reserved, of which
+ *                                             the engine cannot know after a crash how many it had used)
  */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 export type SampleValue = number | string | boolean | null;
@@ -20,15 +28,24 @@ export type EngineRecord =
 
 export type RecordClass = EngineRecord['kind'];
 
-export type GapReason = 'overflow' | 'coalesced' | 'acknowledged-lost' | 'corrupt';
+export type GapReason = 'overflow' | 'coalesced' | 'acknowledged-lost' | 'corrupt' | 'unsynced';
 
 export type SampleItem = ['s', string, number, SampleValue] | ['s', string, number, SampleValue, string];
+export type ThinnedSampleItem =
+  | ['f', string, number, SampleValue, number, number, number]
+  | ['f', string, number, SampleValue, number, number, number, string];
 export type StateItem = ['st', string, number, Json];
 export type EventItem = ['e', string, number] | ['e', string, number, Json];
 export type GapItem = ['g', number, number, number, GapReason];
-export type Item = SampleItem | StateItem | EventItem | GapItem;
+export type Item = SampleItem | ThinnedSampleItem | StateItem | EventItem | GapItem;
 
-export const GAP_REASONS: readonly GapReason[] = ['overflow', 'coalesced', 'acknowledged-lost', 'corrupt'];
+export const GAP_REASONS: readonly GapReason[] = [
+  'overflow',
+  'coalesced',
+  'acknowledged-lost',
+  'corrupt',
+  'unsynced',
+];
 
 export class InvalidRecordError extends TypeError {
   override readonly name = 'InvalidRecordError';
@@ -77,12 +94,29 @@ export function encodeGap(fromSeq: number, toSeq: number, count: number, reason:
   return JSON.stringify(['g', fromSeq, toSeq, count, reason]);
 }
 
+/**
+ * A thinned window: the latest sample of `samples` samples of one tag taken in [windowStart, windowEnd).
+ * `sample` must have its time set.
+ */
+export function encodeThinnedSample(
+  sample: { tag: string; t: number; value: SampleValue; unit?: string },
+  windowStart: number,
+  windowEnd: number,
+  samples: number,
+): string {
+  const { tag, t, value, unit } = sample;
+  return unit === undefined
+    ? JSON.stringify(['f', tag, t, value, windowStart, windowEnd, samples])
+    : JSON.stringify(['f', tag, t, value, windowStart, windowEnd, samples, unit]);
+}
+
 /** The class of an encoded item, read from its first characters without parsing it. */
 export function itemClass(encoded: string): RecordClass | 'gap' {
-  // Every item starts with `["` and its kind: s, st, e or g.
+  // Every item starts with `["` and its kind: s, f, st, e or g.
   const c = encoded.charCodeAt(2);
   if (c === 115 /* s */) return encoded.charCodeAt(3) === 116 /* t */ ? 'state' : 'sample';
   if (c === 101 /* e */) return 'event';
+  if (c === 102 /* f */) return 'sample';
   return 'gap';
 }
 

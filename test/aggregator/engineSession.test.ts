@@ -252,6 +252,7 @@ describe('engine sessions over the in-memory network', () => {
         duplicatesIgnored: 0,
         gaps: [{ epoch: 'ep1', fromSeq: 3, toSeq: 4, count: 2, reason: 'overflow' }],
         lastSeenAt: seenAt,
+        currentRun: null,
       },
     ]);
 

@@ -1,5 +1,6 @@
 import type { EngineLinkEvent } from '../../../machines/engineLink.ts';
 import type { EngineSessionEvent } from '../../../machines/engineSession.ts';
+import type { RunReconciliationEvent } from '../../../machines/runReconciliation.ts';
 
 /**
  * The concrete events the model tests send, for the events that carry a payload; events without one
@@ -19,4 +20,9 @@ export const engineSessionModelEvents: readonly EngineSessionEvent[] = [
   { type: 'PERSISTED', seq: 7 },
   { type: 'PERSISTED', seq: 10 },
   { type: 'LINK_LOST', reason: 'heartbeat timeout' },
+];
+
+export const runReconciliationModelEvents: readonly RunReconciliationEvent[] = [
+  { type: 'RUN_COMPLETED', endedAt: 2000 },
+  { type: 'RUN_FAILED', endedAt: 2000, reason: 'simulated failure' },
 ];

@@ -1,0 +1,96 @@
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { Aggregator } from './aggregator.ts';
+import { UnknownEngineError } from './aggregator.ts';
+import { type Route, sendJson } from './httpApi.ts';
+import { BadRequestError, readJsonBody } from './readJsonBody.ts';
+
+const commandRequestSchema = z.object({
+  name: z.string().min(1).max(128),
+  args: z.unknown().optional(),
+  id: z.string().min(1).max(128).optional(),
+});
+
+/**
+ * `POST /api/engines/:id/commands {name, args?, id?}`: the command gate over HTTP.
+ * 200 result · 409 refused (engine unavailable or catching up; never queued) · 422 the engine said it
+ * failed · 502 outcome unknown (link died: retry with the same id) · 504 no answer in time · 404 unknown
+ * engine · 400 bad request.
+ */
+export function commandRoutes(aggregator: Aggregator): Route[] {
+  return [
+    {
+      method: 'POST',
+      path: '/api/engines/:id/commands',
+      handler: async ({ request, response, params }) => {
+        const engineId = params.id!;
+        let body: z.infer<typeof commandRequestSchema>;
+        try {
+          const parsed = commandRequestSchema.safeParse(await readJsonBody(request));
+          if (!parsed.success) {
+            const issue = parsed.error.issues[0];
+            throw new BadRequestError(`${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+          }
+          body = parsed.data;
+        } catch (error) {
+          if (!(error instanceof BadRequestError)) throw error;
+          sendJson(response, error.status, { error: 'bad-request', message: error.message });
+          return;
+        }
+        const id = body.id ?? randomUUID();
+        let answer: ReturnType<Aggregator['command']>;
+        try {
+          answer = aggregator.command(engineId, { id, name: body.name, args: body.args });
+        } catch (error) {
+          if (error instanceof UnknownEngineError) {
+            sendJson(response, 404, { error: 'unknown-engine', engineId });
+            return;
+          }
+          throw error;
+        }
+        if (!(answer instanceof Promise)) {
+          sendJson(response, 409, {
+            ...answer,
+            id,
+            message:
+              answer.error === 'engine-catching-up'
+                ? `engine ${engineId} is catching up on its backlog; commands resume once it is available`
+                : `engine ${engineId} is ${answer.link}; commands cannot reach it`,
+          });
+          return;
+        }
+        const outcome = await answer;
+        switch (outcome.status) {
+          case 'ok':
+            sendJson(response, 200, { id, engineId, ok: true, result: outcome.result });
+            break;
+          case 'failed':
+            sendJson(response, 422, {
+              error: 'command-failed',
+              id,
+              engineId,
+              code: outcome.code,
+              message: outcome.message,
+            });
+            break;
+          case 'outcome-unknown':
+            sendJson(response, 502, {
+              error: 'outcome-unknown',
+              id,
+              engineId,
+              message: `the link to ${engineId} died before the answer (${outcome.reason}); retry with the same id: it runs at most once`,
+            });
+            break;
+          case 'timeout':
+            sendJson(response, 504, {
+              error: 'command-timeout',
+              id,
+              engineId,
+              message: `no answer from ${engineId} within ${outcome.timeoutMs} ms; the link stays up`,
+            });
+            break;
+        }
+      },
+    },
+  ];
+}

@@ -1,0 +1,361 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'pino';
+import { type Actor, createActor } from 'xstate';
+import {
+  REASON_ENGINE_LOST,
+  type RunReconciliationEvent,
+  type RunState,
+  runReconciliationMachine,
+} from '../../machines/runReconciliation.ts';
+import type { RunSnapshot } from '../protocol/messages.ts';
+import type { Item, Json } from '../protocol/records.ts';
+import type { Clock, TimerHandle } from '../time/clock.ts';
+import type { RunQuery, Store, StoredRun } from './store.ts';
+
+/** Names of the event records an engine writes about its runs (data: `{ runId, ... }`). */
+export const RUN_EVENTS = {
+  started: 'run.started',
+  completed: 'run.completed',
+  failed: 'run.failed',
+  phase: 'run.phase',
+} as const;
+
+/** A run as the API shows it. */
+export interface RunView extends StoredRun {
+  outcome: 'completed' | 'failed' | 'interrupted' | null;
+  /** Records the engine wrote during the run (from its start record to its end, or to now). */
+  records: number;
+}
+
+export interface RunLedgerEvents {
+  run: [run: RunView];
+}
+
+export interface RunLedgerOptions {
+  store: Store;
+  clock: Clock;
+  /** How long a run may stay unconfirmed before it is declared interrupted ("engine lost"). */
+  abandonAfterMs: number;
+  logger: Logger;
+}
+
+interface LiveRun {
+  run: StoredRun;
+  actor: Actor<typeof runReconciliationMachine>;
+  abandonTimer: TimerHandle | undefined;
+  /** Sequence number of the end record being applied, for `persistRun`. */
+  endSeq: number | null;
+}
+
+/** What the hello snapshot told, kept until the engine has caught up. */
+interface EngineHello {
+  epoch: string;
+  lastSeq: number;
+  snapshot: RunSnapshot | undefined;
+}
+
+function dataOf(value: Json | undefined): Record<string, Json> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
+}
+
+/**
+ * Runs one `runReconciliation` actor per run that is not settled (active, unconfirmed; interrupted ones
+ * are brought back from the store when news of them arrives) and persists every state they enter.
+ * Run records are applied inside the transaction that stores them, so a run's state never runs ahead of
+ * or behind the records that justify it, whatever moment the aggregator is killed at.
+ */
+export class RunLedger extends EventEmitter<RunLedgerEvents> {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly abandonAfterMs: number;
+  private readonly logger: Logger;
+  private readonly live = new Map<string, LiveRun>();
+  private readonly hellos = new Map<string, EngineHello>();
+
+  constructor(options: RunLedgerOptions) {
+    super();
+    this.store = options.store;
+    this.clock = options.clock;
+    this.abandonAfterMs = options.abandonAfterMs;
+    this.logger = options.logger;
+  }
+
+  /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. */
+  load(): void {
+    for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
+      const live = this.restore(run);
+      if (run.state === 'active') live.actor.send({ type: 'LINK_LOST' });
+    }
+  }
+
+  /** Applies the run records among freshly persisted items (those above `markBefore`). In the ingest transaction. */
+  recordsPersisted(
+    engineId: string,
+    epoch: string,
+    from: number,
+    items: readonly Item[],
+    markBefore: number,
+  ): void {
+    let seq = from;
+    for (const item of items) {
+      if (item[0] === 'g') {
+        seq = item[2] + 1;
+        continue;
+      }
+      if (seq > markBefore && item[0] === 'e' && item[1].startsWith('run.'))
+        this.applyRecord(engineId, epoch, seq, item[1], item[2], item[3]);
+      seq++;
+    }
+  }
+
+  /** The engine is no longer reachable: what it runs is unconfirmed. */
+  linkLost(engineId: string): void {
+    for (const live of this.liveOf(engineId)) live.actor.send({ type: 'LINK_LOST' });
+  }
+
+  /** The engine said hello: a new epoch settles its old runs; its snapshot confirms the run it is running. */
+  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void {
+    this.hellos.set(engineId, { epoch, lastSeq, snapshot });
+    const current = snapshot?.current?.runId;
+    this.store.transaction(() => {
+      for (const live of this.liveOf(engineId)) {
+        if (live.run.epoch !== epoch) live.actor.send({ type: 'ENGINE_RESTARTED' });
+        else if (live.run.id === current) live.actor.send({ type: 'ENGINE_RUNNING' });
+      }
+      if (current === undefined) return;
+      // A run declared interrupted (engine lost) that the engine is running after all is reopened.
+      const stored = this.store.run(current, engineId);
+      if (
+        stored?.state === 'interrupted' &&
+        stored.reason === REASON_ENGINE_LOST &&
+        stored.epoch === epoch &&
+        !this.live.has(key(engineId, current))
+      )
+        this.restore(stored).actor.send({ type: 'ENGINE_RUNNING' });
+    });
+  }
+
+  /**
+   * The engine's backlog (up to its hello) is persisted. A run that had started by then, has no end
+   * record, and is not the one the engine said it runs, will never end: it was interrupted.
+   */
+  caughtUp(engineId: string): void {
+    const hello = this.hellos.get(engineId);
+    if (!hello) return;
+    const current = hello.snapshot?.current?.runId;
+    this.store.transaction(() => {
+      for (const live of this.liveOf(engineId)) {
+        if (live.run.epoch !== hello.epoch || live.run.startSeq > hello.lastSeq) continue;
+        const running = hello.snapshot === undefined || live.run.id === current;
+        live.actor.send({ type: running ? 'ENGINE_RUNNING' : 'ENGINE_NOT_RUNNING' });
+      }
+    });
+  }
+
+  /** The engine's run that is not settled (the newest), if any. */
+  currentRun(engineId: string): RunView | undefined {
+    let newest: StoredRun | undefined;
+    for (const live of this.liveOf(engineId))
+      if (!newest || live.run.startedAt >= newest.startedAt) newest = live.run;
+    return newest && this.view(newest);
+  }
+
+  list(query: RunQuery = {}): RunView[] {
+    return this.store.runs(query).map((run) => this.view(run));
+  }
+
+  get(runId: string): RunView | undefined {
+    const run = this.store.run(runId);
+    return run && this.view(run);
+  }
+
+  view(run: StoredRun): RunView {
+    const end = run.endSeq ?? this.store.highWaterMark(run.engineId, run.epoch);
+    const outcome =
+      run.state === 'completed' || run.state === 'failed' || run.state === 'interrupted' ? run.state : null;
+    return { ...run, outcome, records: this.store.countRecords(run.engineId, run.epoch, run.startSeq, end) };
+  }
+
+  /** Stops every timer and actor (the aggregator is closing). */
+  stop(): void {
+    for (const live of this.live.values()) {
+      live.abandonTimer?.cancel();
+      live.actor.stop();
+    }
+    this.live.clear();
+  }
+
+  private applyRecord(
+    engineId: string,
+    epoch: string,
+    seq: number,
+    name: string,
+    t: number,
+    value: Json | undefined,
+  ) {
+    const data = dataOf(value);
+    const runId = typeof data.runId === 'string' ? data.runId : undefined;
+    if (!runId) {
+      this.logger.warn({ engineId, seq, name }, 'run record without a runId ignored');
+      return;
+    }
+    const existing = this.live.get(key(engineId, runId));
+    switch (name) {
+      case RUN_EVENTS.started: {
+        if (existing || this.store.run(runId, engineId)) {
+          this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
+          return;
+        }
+        this.start({
+          id: runId,
+          engineId,
+          epoch,
+          state: 'active',
+          startedAt: t,
+          endedAt: null,
+          reason: null,
+          method: typeof data.method === 'string' ? data.method : null,
+          phase: 'running',
+          startSeq: seq,
+          endSeq: null,
+          since: this.clock.now(),
+        });
+        return;
+      }
+      case RUN_EVENTS.completed:
+      case RUN_EVENTS.failed: {
+        const event: RunReconciliationEvent =
+          name === RUN_EVENTS.completed
+            ? { type: 'RUN_COMPLETED', endedAt: t }
+            : {
+                type: 'RUN_FAILED',
+                endedAt: t,
+                reason: typeof data.reason === 'string' ? data.reason : 'failed',
+              };
+        const live = existing ?? this.reopen(engineId, runId, epoch, seq, t, data);
+        if (!live) return;
+        live.endSeq = seq;
+        live.actor.send(event);
+        return;
+      }
+      case RUN_EVENTS.phase: {
+        const live = existing;
+        if (!live || typeof data.phase !== 'string') return;
+        live.run.phase = data.phase;
+        this.store.saveRun(live.run);
+        this.emit('run', this.view(live.run));
+        return;
+      }
+      default:
+        this.logger.debug({ engineId, name }, 'unknown run record ignored');
+    }
+  }
+
+  /** A run whose end arrives while it is not live: interrupted earlier (reopened), or never seen start. */
+  private reopen(
+    engineId: string,
+    runId: string,
+    epoch: string,
+    seq: number,
+    t: number,
+    data: Record<string, Json>,
+  ): LiveRun | undefined {
+    const stored = this.store.run(runId, engineId);
+    if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) return this.restore(stored);
+    if (stored) {
+      this.logger.warn({ engineId, runId, state: stored.state }, 'end record for a settled run ignored');
+      return undefined;
+    }
+    // Its start record never reached us (an older epoch lost with an engine restart): start it from the end.
+    return this.start({
+      id: runId,
+      engineId,
+      epoch,
+      state: 'active',
+      startedAt: typeof data.startedAt === 'number' ? data.startedAt : t,
+      endedAt: null,
+      reason: null,
+      method: typeof data.method === 'string' ? data.method : null,
+      phase: 'running',
+      startSeq: seq,
+      endSeq: null,
+      since: this.clock.now(),
+    });
+  }
+
+  private start(run: StoredRun): LiveRun {
+    const live = this.create(run, undefined);
+    live.actor.start();
+    return live;
+  }
+
+  private restore(run: StoredRun): LiveRun {
+    const snapshot = runReconciliationMachine.resolveState({
+      value: run.state,
+      context: { reason: run.reason, endedAt: run.endedAt },
+    });
+    const live = this.create(run, snapshot);
+    live.actor.start();
+    if (run.state === 'unconfirmed') this.scheduleAbandon(live);
+    return live;
+  }
+
+  private create(
+    run: StoredRun,
+    snapshot: ReturnType<typeof runReconciliationMachine.resolveState> | undefined,
+  ) {
+    const live: LiveRun = {
+      run: { ...run },
+      actor: undefined as never,
+      abandonTimer: undefined,
+      endSeq: null,
+    };
+    const machine = runReconciliationMachine.provide({
+      actions: {
+        persistRun: ({ context }, { state }) => this.persist(live, state, context.reason, context.endedAt),
+        scheduleAbandon: () => this.scheduleAbandon(live),
+        cancelAbandon: () => {
+          live.abandonTimer?.cancel();
+          live.abandonTimer = undefined;
+        },
+      },
+    });
+    live.actor = snapshot ? createActor(machine, { snapshot }) : createActor(machine);
+    this.live.set(key(run.engineId, run.id), live);
+    return live;
+  }
+
+  private persist(live: LiveRun, state: RunState, reason: string | null, endedAt: number | null): void {
+    const run = live.run;
+    run.state = state;
+    run.reason = reason;
+    run.endedAt = endedAt;
+    if (live.endSeq !== null) run.endSeq = live.endSeq;
+    run.since = this.clock.now();
+    this.store.saveRun(run);
+    if (state === 'completed' || state === 'failed') {
+      live.abandonTimer?.cancel();
+      this.live.delete(key(run.engineId, run.id));
+    }
+    if (state === 'interrupted') this.live.delete(key(run.engineId, run.id));
+    this.logger.info({ engineId: run.engineId, runId: run.id, state, reason }, `run ${run.id} ${state}`);
+    this.emit('run', this.view(run));
+  }
+
+  private scheduleAbandon(live: LiveRun): void {
+    live.abandonTimer?.cancel();
+    const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
+    live.abandonTimer = this.clock.setTimeout(() => {
+      live.abandonTimer = undefined;
+      this.store.transaction(() => live.actor.send({ type: 'ABANDON_DUE' }));
+    }, remaining);
+  }
+
+  private *liveOf(engineId: string): Iterable<LiveRun> {
+    for (const live of [...this.live.values()]) if (live.run.engineId === engineId) yield live;
+  }
+}
+
+function key(engineId: string, runId: string): string {
+  return `${engineId}\n${runId}`;
+}

@@ -1,0 +1,43 @@
+import type { Aggregator } from './aggregator.ts';
+import { type Route, sendJson } from './httpApi.ts';
+import type { StoredRunState } from './store.ts';
+
+const STATES: readonly StoredRunState[] = ['active', 'unconfirmed', 'completed', 'failed', 'interrupted'];
+
+/** `GET /api/runs[?engine=ID&state=S,S&limit=N]` and `GET /api/runs/:id`. */
+export function runRoutes(aggregator: Aggregator): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/api/runs',
+      handler: ({ response, url }) => {
+        const engineId = url.searchParams.get('engine') ?? undefined;
+        const stateParam = url.searchParams.get('state');
+        const states = stateParam ? stateParam.split(',') : undefined;
+        const bad = states?.find((s) => !STATES.includes(s as StoredRunState));
+        if (bad) {
+          sendJson(response, 400, {
+            error: 'bad-request',
+            message: `state must be among ${STATES.join(', ')}`,
+          });
+          return;
+        }
+        const limit = Number(url.searchParams.get('limit') ?? 500);
+        if (!Number.isInteger(limit) || limit < 1) {
+          sendJson(response, 400, { error: 'bad-request', message: 'limit must be a positive whole number' });
+          return;
+        }
+        sendJson(response, 200, aggregator.listRuns({ engineId, states: states as StoredRunState[], limit }));
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/runs/:id',
+      handler: ({ response, params }) => {
+        const run = aggregator.run(params.id!);
+        if (run) sendJson(response, 200, run);
+        else sendJson(response, 404, { error: 'unknown-run', runId: params.id });
+      },
+    },
+  ];
+}

@@ -1,0 +1,23 @@
+import type { HardwareRegister, HardwareValue } from './register.ts';
+
+/**
+ * The engine's access to one piece of hardware (or one bus of it). Concrete layers talk to devices;
+ * `HardwareRecovery` decorates any of them with fault recovery and implements this same interface, so
+ * engine code does not change when recovery is added.
+ *
+ * A concrete layer signals a fault of the hardware or of its link (timeout, lost connection, device
+ * error) by rejecting with a `HardwareError`. Any other error is taken for a bug and passed through.
+ */
+export interface HardwareLayer {
+  /** The registers this layer offers, by name. */
+  readonly registers: ReadonlyMap<string, HardwareRegister>;
+  readonly isConnected: boolean;
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  read(register: HardwareRegister): Promise<HardwareValue>;
+  /** One value per register, in the order given. */
+  readBatch(registers: readonly HardwareRegister[]): Promise<HardwareValue[]>;
+  write(value: HardwareValue, register: HardwareRegister): Promise<void>;
+  /** Writes `values[i]` to `registers[i]`, in order. */
+  writeBatch(values: readonly HardwareValue[], registers: readonly HardwareRegister[]): Promise<void>;
+}
