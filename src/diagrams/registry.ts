@@ -1,8 +1,8 @@
 import type { AnyStateMachine } from 'xstate';
 import { engineLinkMachine } from '../../machines/engineLink.ts';
 import { engineSessionMachine } from '../../machines/engineSession.ts';
-import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
 import { hardwareRecoveryMachine } from '../../machines/hardwareRecovery.ts';
+import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
 
 /** A machine drawn into `diagrams/<machine.id>.mmd` by `npm run diagrams`. */
 export interface DiagramEntry {

@@ -68,10 +68,10 @@ export class HardwareUnavailableError extends Error {
 }
 
 const WHY: Record<HardwareRecoveryState, string> = {
-  disconnected: 'it is not connected',
-  ok: 'it is connected',
-  issue: 'it has an issue (faults are being masked)',
-  reconnect: 'it is reconnecting',
+  disconnected: 'not connected',
+  ok: 'connected',
+  issue: 'faults are masked while it recovers',
+  reconnect: 'reconnecting; faults are masked',
   error: 'reconnecting has not succeeded; faults are no longer masked',
 };
 

@@ -211,7 +211,9 @@ describe('SqliteStore', () => {
     const raw = new Database(path);
     raw.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
     raw.close();
-    expect(() => new SqliteStore(path)).toThrow(new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than`));
+    expect(() => new SqliteStore(path)).toThrow(
+      new RegExp(`schema version ${SCHEMA_VERSION + 1}, newer than`),
+    );
   });
 
   it('works in memory', () => {

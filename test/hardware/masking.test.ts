@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HardwareUnavailableError, RegisterDirectionError } from '../../src/hardware/errors.ts';
 import type { HardwareFault } from '../../src/hardware/hardwareRecovery.ts';
-import { ERROR_AFTER_MS, inIssue, inReconnect, pressure, setup, temperature, valve } from './support.ts';
+import { ERROR_AFTER_MS, inIssue, pressure, setup, temperature, valve } from './support.ts';
 
 describe('masking failed reads with last-known-good values', () => {
   it('in issue, a failed read returns the value last read from that register', async () => {
@@ -79,7 +79,12 @@ describe('masking failed reads with last-known-good values', () => {
     const before = rt.hardware.readWriteCalls;
     const error = await rt.recovery.read(temperature).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(HardwareUnavailableError);
-    expect(error).toMatchObject({ state: 'error', register: 'temperature', operation: 'read', hardware: 'reactor' });
+    expect(error).toMatchObject({
+      state: 'error',
+      register: 'temperature',
+      operation: 'read',
+      hardware: 'reactor',
+    });
     expect((error as Error).message).toBe(
       "cannot read 'temperature': hardware 'reactor' is in state error (reconnecting has not succeeded; faults are no longer masked)",
     );
@@ -117,7 +122,9 @@ describe('masking failed reads with last-known-good values', () => {
     const rt = setup();
     await rt.recovery.connect();
     await expect(rt.recovery.read(valve)).rejects.toBeInstanceOf(RegisterDirectionError);
-    await expect(rt.recovery.readBatch([temperature, valve])).rejects.toThrow("register 'valve' cannot be read");
+    await expect(rt.recovery.readBatch([temperature, valve])).rejects.toThrow(
+      "register 'valve' cannot be read",
+    );
     rt.hardware.read = async () => {
       throw new TypeError('bug in the driver');
     };
@@ -156,5 +163,3 @@ async function inReconnectFromHere(rt: ReturnType<typeof setup>): Promise<void> 
   await rt.clock.advance(10_000);
   expect(rt.recovery.state).toBe('reconnect');
 }
-
-export { inReconnect };

@@ -1,0 +1,119 @@
+import { itemClass } from '../protocol/records.ts';
+import { crc32 } from './crc32.ts';
+
+/**
+ * One record of a durable-outbox segment file (all integers little-endian):
+ *
+ *   offset  size  field
+ *   0       2     magic EE 4C: never found in UTF-8 text, so after damage a scan for it finds record
+ *                 starts rather than payload bytes
+ *   2       1     kind (RecordKind)
+ *   3       1     0 (reserved)
+ *   4       4     payload length in bytes
+ *   8       8     sequence number (float64: integers are exact up to 2^53)
+ *   16      4     CRC-32 of bytes 0..15 and of the payload
+ *   20      n     payload (UTF-8)
+ *
+ * Item records (sample, state, event, gap) carry the item's JSON text and the sequence number it takes
+ * (a gap: its first). A reserve record has no payload; its sequence number is the highest that may have
+ * been handed out before the next sync. A segment header carries JSON `{format, epoch, segment}`.
+ */
+export const RecordKind = {
+  sample: 1,
+  state: 2,
+  event: 3,
+  gap: 4,
+  reserve: 8,
+  segmentHeader: 9,
+} as const;
+export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
+
+export const RECORD_HEADER_BYTES = 20;
+export const SEGMENT_FORMAT = 1;
+/** Larger than any item a frame can carry; a longer length field means damage. */
+export const MAX_PAYLOAD_BYTES = 32 * 1024 * 1024;
+const MAGIC_0 = 0xee;
+const MAGIC_1 = 0x4c;
+export const RECORD_MAGIC = Buffer.from([MAGIC_0, MAGIC_1]);
+
+const KNOWN_KINDS = new Set<number>(Object.values(RecordKind));
+
+/** The record kind for an encoded item. */
+export function itemRecordKind(encodedItem: string): RecordKind {
+  switch (itemClass(encodedItem)) {
+    case 'sample':
+      return RecordKind.sample;
+    case 'state':
+      return RecordKind.state;
+    case 'event':
+      return RecordKind.event;
+    default:
+      return RecordKind.gap;
+  }
+}
+
+export function isItemKind(kind: number): boolean {
+  return kind >= RecordKind.sample && kind <= RecordKind.gap;
+}
+
+/** The most bytes a record of `payload` can take (UTF-8 needs at most 3 bytes per UTF-16 unit). */
+export function maxRecordBytes(payload: string): number {
+  return RECORD_HEADER_BYTES + payload.length * 3;
+}
+
+/** Writes one record at `offset` (the buffer must hold `maxRecordBytes(payload)` there); returns its end. */
+export function writeRecord(
+  buffer: Buffer,
+  offset: number,
+  kind: RecordKind,
+  seq: number,
+  payload: string,
+): number {
+  const length = payload.length === 0 ? 0 : buffer.write(payload, offset + RECORD_HEADER_BYTES, 'utf8');
+  buffer[offset] = MAGIC_0;
+  buffer[offset + 1] = MAGIC_1;
+  buffer[offset + 2] = kind;
+  buffer[offset + 3] = 0;
+  buffer.writeUInt32LE(length, offset + 4);
+  buffer.writeDoubleLE(seq, offset + 8);
+  const end = offset + RECORD_HEADER_BYTES + length;
+  const crc = crc32(buffer, offset + RECORD_HEADER_BYTES, end, crc32(buffer, offset, offset + 16));
+  buffer.writeUInt32LE(crc, offset + 16);
+  return end;
+}
+
+/** A decoded record header: where it is and what it says. Reused between records to avoid garbage. */
+export class RecordView {
+  kind: RecordKind = RecordKind.event;
+  seq = 0;
+  /** Offset of the record in the file. */
+  offset = 0;
+  /** Header and payload bytes. */
+  size = 0;
+  payloadLength = 0;
+}
+
+/**
+ * Reads the header at `at` in `buffer` (bytes before `end` are valid). Returns the record's total size
+ * when a whole, intact record starts there, 0 when one does not, and -(bytes needed) when the buffer
+ * ends before the record does (so the caller can read more and try again).
+ */
+export function checkRecord(buffer: Buffer, at: number, end: number, view: RecordView): number {
+  if (end - at < RECORD_HEADER_BYTES) return -RECORD_HEADER_BYTES;
+  if (buffer[at] !== MAGIC_0 || buffer[at + 1] !== MAGIC_1 || buffer[at + 3] !== 0) return 0;
+  const kind = buffer[at + 2]!;
+  if (!KNOWN_KINDS.has(kind)) return 0;
+  const length = buffer.readUInt32LE(at + 4);
+  if (length > MAX_PAYLOAD_BYTES) return 0;
+  const seq = buffer.readDoubleLE(at + 8);
+  if (!Number.isSafeInteger(seq) || seq < 0) return 0;
+  const size = RECORD_HEADER_BYTES + length;
+  if (end - at < size) return -size;
+  const crc = crc32(buffer, at + RECORD_HEADER_BYTES, at + size, crc32(buffer, at, at + 16));
+  if (crc !== buffer.readUInt32LE(at + 16)) return 0;
+  view.kind = kind as RecordKind;
+  view.seq = seq;
+  view.size = size;
+  view.payloadLength = length;
+  return size;
+}
