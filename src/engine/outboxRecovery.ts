@@ -27,13 +27,19 @@ export interface SegmentScan {
   damagedBytes: number;
   /** Whether any segment file was found at all. */
   foundSegments: boolean;
+  /**
+   * Tidying to do once the outcome of this recovery is durable (doing it before would erase evidence a
+   * second recovery needs, were the engine to crash again first): files holding nothing unacknowledged,
+   * and damaged tails to cut off.
+   */
+  obsolete: string[];
+  truncate: Array<{ path: string; size: number }>;
 }
 
 /**
  * Reads every segment file in order, keeping what is intact. Records at or below `ackedSeq` are known to
- * be persisted by the aggregator; files holding nothing else are removed. A record that does not continue
- * the sequence (at or below the previous one: left over from before a truncation) counts as damage.
- * Damaged tails are cut off (best effort: a file that cannot be truncated is still read correctly).
+ * be persisted by the aggregator. A record that does not continue the sequence (at or below the previous
+ * one: left over from before a truncation) counts as damage. Changes nothing on disk: see `obsolete`.
  */
 export function scanSegments(files: OutboxFileSystem, dir: string, ackedSeq: number): SegmentScan {
   const numbers = files
@@ -53,6 +59,8 @@ export function scanSegments(files: OutboxFileSystem, dir: string, ackedSeq: num
     supersededStates: 0,
     damagedBytes: 0,
     foundSegments: numbers.length > 0,
+    obsolete: [],
+    truncate: [],
   };
   let previousEnd = ackedSeq;
   for (const number of numbers) {
@@ -101,21 +109,13 @@ export function scanSegments(files: OutboxFileSystem, dir: string, ackedSeq: num
       if (scanner.damagedTailFrom >= 0) scan.damagedTail = true;
       scan.damagedBytes += scanner.damagedBytes;
       if (segment.records === 0 || segment.endSeq <= ackedSeq) {
-        files.closeSync(fd);
-        fd = -1;
-        tryUnlink(files, segment.path);
+        scan.obsolete.push(segment.path);
         continue;
       }
-      if (size > segment.size) {
-        try {
-          files.ftruncateSync(fd, segment.size);
-        } catch {
-          // Left in place: readers stop at `segment.size` anyway.
-        }
-      }
+      if (size > segment.size) scan.truncate.push({ path: segment.path, size: segment.size });
       scan.segments.push(segment);
     } finally {
-      if (fd >= 0) files.closeSync(fd);
+      files.closeSync(fd);
     }
   }
   return scan;
@@ -150,13 +150,5 @@ function noteState(scan: SegmentScan, text: string, seq: number, ackedSeq: numbe
     scan.latestState.set(key, seq);
   } catch {
     // An intact record always parses; nothing to do otherwise.
-  }
-}
-
-function tryUnlink(files: OutboxFileSystem, path: string): void {
-  try {
-    files.unlinkSync(path);
-  } catch {
-    // A file that cannot be removed is read again, and skipped again, next time.
   }
 }

@@ -87,13 +87,13 @@ describe('run API', () => {
     const waitFor = async (pattern: RegExp) => {
       while (!pattern.test(text)) {
         const next = reader.read();
-        let chunk: ReadableStreamReadResult<string> | undefined;
+        let chunk: { done: boolean; value?: string } | undefined;
         next.then((c) => {
           chunk = c;
         });
         await until(`stream shows ${pattern}`, () => chunk !== undefined, clock, { stepMs: 1 });
         if (chunk!.done) throw new Error('stream ended');
-        text += chunk!.value;
+        text += chunk!.value ?? '';
       }
     };
     await waitFor(/event: snapshot\ndata: \{"engines":\[\{"id":"api-1"/);

@@ -33,14 +33,15 @@ afterEach(async () => {
 });
 
 function spawnEngine(r: Pick<Rig, 'clock' | 'network'> & Partial<Rig>): void {
-  const engine = new ResilientDispatcher({
+  let runs: RunTracker | undefined;
+  const engine: ResilientDispatcher = new ResilientDispatcher({
     engineId: 'eng',
     connector: r.network,
     clock: r.clock,
     random: () => 0,
-    snapshot: () => runs.snapshot(),
+    snapshot: () => runs?.snapshot(),
   });
-  const runs = new RunTracker(engine, r.clock);
+  runs = new RunTracker(engine, r.clock);
   r.engine = engine;
   r.runs = runs;
 }
