@@ -71,4 +71,53 @@ describe('engine-link CLI', () => {
     aggregator.child.kill('SIGTERM');
     expect(await aggregator.exited).toBe(0);
   });
+
+  it('runs simulated methods (every 2nd fails) and answers commands through the aggregator', async () => {
+    const aggregator = start(['aggregator', '--port', '0', '--db', tempDbPath(), '--log-level', 'warn']);
+    const url = /listening on (http:\/\/[^\s]+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+    start([
+      'engine',
+      '--aggregator',
+      url.replace('http', 'ws'),
+      '--id',
+      'runner',
+      '--simulate',
+      '--rate',
+      '20',
+      '--run-seconds',
+      '0.3',
+      '--fail-every',
+      '2',
+      '--log-level',
+      'warn',
+    ]);
+    type Run = {
+      id: string;
+      state: string;
+      startedAt: number;
+      endedAt: number | null;
+      reason: string | null;
+    };
+    let runs: Run[] = [];
+    // Poll the API (bounded by the test timeout) until two runs have ended.
+    while (runs.filter((r) => r.endedAt !== null).length < 2) {
+      runs = (await getJson(`${url}/api/runs?engine=runner`)) as Run[];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const ended = runs.filter((r) => r.endedAt !== null).sort((a, b) => a.startedAt - b.startedAt);
+    expect(ended[0]).toMatchObject({ state: 'completed', reason: null });
+    expect(ended[1]).toMatchObject({ state: 'failed', reason: 'simulated failure' });
+    expect(ended[0]!.endedAt! - ended[0]!.startedAt).toBeGreaterThanOrEqual(300);
+    const response = await fetch(`${url}/api/engines/runner/commands`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'ping', id: 'cli-ping' }),
+    });
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({
+      id: 'cli-ping',
+      ok: true,
+      result: { pong: expect.any(Number) },
+    });
+  });
 });
