@@ -1,124 +1,88 @@
-// npm run bench: every benchmark, several runs each, medians and spreads, printed as tables and written
-// to bench/results/latest.md. Nothing here passes or fails: it reports where engine-link stands.
+// npm run bench: engine-link against raw ws, Socket.IO and MQTT.js on this machine, in this run, each
+// section several runs (BENCH_RUNS, default 3) with medians and spreads, printed as tables and written to
+// bench/results/latest.md, closing with where engine-link stands against the targets of issue 8.
+// Nothing here passes or fails. `--quick`: smaller sizes. `--only=live,memory`: some sections only.
+//
+// Each section is a module in bench/sections/ exporting `section(ctx): Promise<string>`; add one by adding
+// a line to SECTIONS.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { runChild, startChild, stopChild, summarize, table } from './support.ts';
+import { type BenchContext, type Section, type Standing, table } from './support.ts';
+
+const SECTIONS: Array<[name: string, load: () => Promise<{ section: Section }>]> = [
+  ['live', () => import('./sections/live.ts')],
+  ['catchup', () => import('./sections/catchUp.ts')],
+  ['detection', () => import('./sections/detection.ts')],
+  ['memory', () => import('./sections/memory.ts')],
+  ['fanin', () => import('./sections/fanIn.ts')],
+  ['overhead', () => import('./sections/overhead.ts')],
+];
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
 const quick = process.argv.includes('--quick');
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice('--only='.length)
+  .split(',');
 const here = import.meta.dirname;
-const scenario = (name: string) => join(here, 'scenarios', `${name}.ts`);
-const server = (name: string) => join(here, 'servers', `${name}.ts`);
-const sections: string[] = [];
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-function spread(values: number[]): [number, string] {
-  const s = summarize(values);
-  return [
-    s.median,
-    `${Math.round(s.min).toLocaleString('en-US')} – ${Math.round(s.max).toLocaleString('en-US')}`,
-  ];
-}
-
-async function repeat<T>(label: string, fn: () => Promise<T>): Promise<T[]> {
-  const out: T[] = [];
-  for (let i = 0; i < runs; i++) {
-    log(`  ${label}: run ${i + 1}/${runs}`);
-    out.push(await fn());
-  }
-  return out;
-}
-
-// 1. send() cost and heap per buffered sample.
-{
-  const n = quick ? 200_000 : 1_000_000;
-  log(`engine send() and buffer memory, ${n.toLocaleString('en-US')} samples`);
-  const results = await repeat('buffering', () =>
-    runChild<{ sendNsPerRecord: number; heapBytesPerRecord: number; sampleJsonBytes: number }>(
-      scenario('engineSend'),
-      [String(n)],
-      ['--expose-gc'],
-    ),
-  );
-  const [sendNs, sendSpread] = spread(results.map((r) => r.sendNsPerRecord));
-  const [heap, heapSpread] = spread(results.map((r) => r.heapBytesPerRecord));
-  sections.push(
-    table(
-      `Engine: send() while buffering, ${n.toLocaleString('en-US')} samples of ${results[0]?.sampleJsonBytes} JSON bytes`,
-      ['measure', 'median', 'min – max', 'target'],
-      [
-        ['send() ns per record', sendNs, sendSpread, '< 2,000'],
-        ['heap bytes per buffered sample', heap, heapSpread, '<= 64'],
-      ],
-    ),
-  );
-}
-
-// 2. Live throughput against raw batched ws.
-{
-  const n = quick ? 100_000 : 500_000;
-  log(`live throughput, ${n.toLocaleString('en-US')} records`);
-  const link = await repeat('engine-link', async () => {
-    const { child, ready } = await startChild(server('aggregatorServer'));
-    try {
-      return (await runChild(scenario('liveThroughput'), ['engine-link', String(ready.port), String(n)]))
-        .perSecond;
-    } finally {
-      await stopChild(child);
+const standings: Standing[] = [];
+const ctx: BenchContext = {
+  runs,
+  quick,
+  log,
+  async repeat(label, fn) {
+    const out = [];
+    for (let i = 0; i < runs; i++) {
+      log(`  ${label}: run ${i + 1}/${runs}`);
+      out.push(await fn());
     }
-  });
-  const raw = await repeat('raw ws', async () => {
-    const { child, ready } = await startChild(server('rawWsServer'));
-    try {
-      return (await runChild(scenario('liveThroughput'), ['raw', String(ready.port), String(n)])).perSecond;
-    } finally {
-      await stopChild(child);
-    }
-  });
-  const [linkMedian, linkSpread] = spread(link);
-  const [rawMedian, rawSpread] = spread(raw);
-  sections.push(
-    table(
-      `Live throughput, engine and aggregator in separate processes (${n.toLocaleString('en-US')} records)`,
-      ['system', 'records/s (median)', 'min – max', 'ratio to raw ws'],
-      [
-        [
-          'engine-link (persisted in SQLite and acknowledged)',
-          linkMedian,
-          linkSpread,
-          `${(linkMedian / rawMedian).toFixed(2)}x`,
-        ],
-        ['raw ws, batches of 100 (parsed, not stored)', rawMedian, rawSpread, '1.00x'],
-      ],
-    ),
-  );
+    return out;
+  },
+  stand: (standing) => standings.push(standing),
+  shared: new Map(),
+  scenario: (name) => join(here, 'scenarios', `${name}.ts`),
+  server: (name) => join(here, 'servers', `${name}.ts`),
+};
+
+const load = () =>
+  loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
+const started = performance.now();
+const loadAtStart = load();
+const parts: string[] = [];
+for (const [name, module] of SECTIONS) {
+  if (only && !only.includes(name)) continue;
+  const sectionStarted = performance.now();
+  const { section } = await module();
+  const text = await section(ctx);
+  const seconds = (performance.now() - sectionStarted) / 1000;
+  log(`${name}: ${seconds.toFixed(0)} s, load average ${load()}`);
+  parts.push(`${text}\n_${name}: ${seconds.toFixed(0)} s, load average after it ${load()}_\n`);
+  process.stdout.write(`\n${text}\n`);
 }
 
-// 3. Catch-up of a memory-outbox backlog into SQLite.
-{
-  const n = quick ? 200_000 : 1_000_000;
-  log(`catch-up, ${n.toLocaleString('en-US')} records`);
-  const results = await repeat('catch-up', async () => {
-    const { child, ready } = await startChild(server('aggregatorServer'));
-    try {
-      return (await runChild(scenario('catchUp'), [String(ready.port), String(n)])).perSecond;
-    } finally {
-      await stopChild(child);
-    }
-  });
-  const [median, range] = spread(results);
-  sections.push(
-    table(
-      `Catch-up: ${n.toLocaleString('en-US')} buffered records drained into the aggregator's SQLite store`,
-      ['measure', 'records/s (median)', 'min – max', 'target'],
-      [['memory outbox → SQLite, over ws', median, range, '>= 300,000']],
-    ),
-  );
-}
-
-const header = `# engine-link benchmarks\n\n${new Date().toISOString()} · Node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ${runs} runs each\n`;
-const report = [header, ...sections].join('\n');
-process.stdout.write(`${report}\n`);
+const verdict = (met: boolean | undefined) => (met === undefined ? 'not measured' : met ? 'met' : 'missed');
+const closing = table(
+  'Where it stands',
+  ['target (issue 8)', 'figure', 'verdict'],
+  standings.map((s) => [s.target, s.figure, verdict(s.met)]),
+);
+process.stdout.write(`\n${closing}\n`);
+const cpu = cpus();
+const header = [
+  '# engine-link benchmarks',
+  '',
+  `${new Date().toISOString()} · Node ${process.version} · ${cpu.length} × ${cpu[0]?.model ?? 'cpu'} · ` +
+    `${runs} runs each${quick ? ' · quick sizes' : ''} · load average ${loadAtStart} at start · ` +
+    `${((performance.now() - started) / 60_000).toFixed(1)} min in all`,
+  '',
+  'Alternatives: socket.io / socket.io-client 4.8.4 (WebSocket transport), mqtt (MQTT.js) 5.16.0 to aedes 1.2.0, ws 8.18.3. ' +
+    'Every server runs in its own process; samples are tag, engine time, numeric value, unit. ' +
+    'This machine is shared: the load average says how busy it was.',
+  '',
+].join('\n');
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.md'), `${report}\n`);
+writeFileSync(join(here, 'results', 'latest.md'), `${[header, ...parts, closing].join('\n')}\n`);

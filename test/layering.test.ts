@@ -62,4 +62,11 @@ describe('layering', () => {
     expect(violations('src/engine', (spec) => !/^src\/(aggregator|cli|dashboard)\//.test(spec))).toEqual([]);
     expect(violations('src/aggregator', (spec) => !/^src\/(engine|cli)\//.test(spec))).toEqual([]);
   });
+
+  it('hardware sees the engine only through the dispatcher interface', () => {
+    const allowed = (spec: string) =>
+      !/^src\/(aggregator|cli|dashboard|transport)\//.test(spec) &&
+      (!spec.startsWith('src/engine/') || spec === 'src/engine/dispatcher.ts');
+    expect(violations('src/hardware', allowed)).toEqual([]);
+  });
 });

@@ -58,7 +58,13 @@ export class EngineLinkSender implements Sender {
   private readonly listeners: Array<(up: boolean) => void> = [];
 
   send(sample: PlainSample): void {
-    this.dispatcher.send({ kind: 'sample', tag: sample.tag, value: sample.value, unit: sample.unit, t: sample.t });
+    this.dispatcher.send({
+      kind: 'sample',
+      tag: sample.tag,
+      value: sample.value,
+      unit: sample.unit,
+      t: sample.t,
+    });
   }
 
   acked(): number {

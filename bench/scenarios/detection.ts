@@ -3,8 +3,9 @@
 // FIN, no RST, nothing passes); we time when the engine and the server notice, restore the link once
 // both did, time the reconnect, then count what the server got. Prints one JSON line.
 // Args: <system> [--defaults] (the alternatives' default heartbeats instead of ones tuned to about 3 s)
-import { createSender, type SystemName, serverFor } from '../alternatives/senders.ts';
+
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
+import { createSender, type SystemName, serverFor } from '../alternatives/senders.ts';
 import { plainSample, type ServerEvent, sleep, startServer, waitUntil, wallNow } from '../support.ts';
 
 const system = process.argv[2] as SystemName;
@@ -59,9 +60,12 @@ if (system === 'engine-link' || system === 'mqtt-qos1')
   await waitUntil(() => sender.outstanding() === 0, 60_000, 10);
 else if (system === 'socketio-ack') await waitUntil(() => sender.outstanding() === 0, 3000, 10);
 await sleep(500);
-const counted = await server.request<{ received?: number; distinct?: number; persisted?: number; duplicates?: number }>(
-  { op: 'count', id },
-);
+const counted = await server.request<{
+  received?: number;
+  distinct?: number;
+  persisted?: number;
+  duplicates?: number;
+}>({ op: 'count', id });
 const distinct = counted.persisted ?? counted.distinct ?? 0;
 const duplicates = counted.duplicates ?? (counted.received ?? 0) - distinct;
 await sender.close();

@@ -5,7 +5,7 @@
 // Args: <system> <engines> <seconds>
 import type { SystemName } from '../alternatives/senders.ts';
 import { serverFor } from '../alternatives/senders.ts';
-import { type ServerHandle, sleep, startServer, waitUntil } from '../support.ts';
+import { type ServerHandle, sleep, startServer } from '../support.ts';
 
 const [system, enginesArg, secondsArg] = process.argv.slice(2) as [SystemName, string, string];
 const engines = Number(enginesArg);
@@ -30,7 +30,6 @@ const workers: ServerHandle[] = await Promise.all(
   ),
 );
 let upCount = 0;
-await waitUntil(() => upCount >= engines, 30_000, 100);
 const engineCount = async () => {
   upCount = (await server.request<{ up: number }>({ op: 'engines' })).up;
 };

@@ -16,7 +16,10 @@ sender.onLink((up) => {
 });
 const t = Date.now();
 for (let i = 0; i < records; i++) sender.send({ ...plainSample(i, t + i), seq: i });
-const broker = await startServer(`${import.meta.dirname}/../servers/aedesBroker.ts`, ['--port', String(port)]);
+const broker = await startServer(`${import.meta.dirname}/../servers/aedesBroker.ts`, [
+  '--port',
+  String(port),
+]);
 const done = await waitUntil(() => sender.acked() >= records, 120_000, 2);
 const elapsed = performance.now() - connack;
 await sleep(100);

@@ -1,6 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
+import type { InspectionEvent } from 'xstate';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { CloseCode } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
@@ -53,6 +54,8 @@ export interface AggregatorOptions {
   /** How long a command waits for the engine's answer (default 10 s). */
   commandTimeoutMs?: number;
   logger?: Logger;
+  /** Receives the inspection events of every engineSession and runReconciliation actor (Stately inspector). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
@@ -83,6 +86,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly logger: Logger;
   private readonly sessions = new Map<string, EngineSessionRuntime>();
   private readonly commandTimeoutMs: number;
+  private readonly inspect: AggregatorOptions['inspect'];
   readonly runs: RunLedger;
   private closed = false;
 
@@ -96,11 +100,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.secretDigest = options.secret === undefined ? undefined : digest(options.secret);
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.inspect = options.inspect;
     this.runs = new RunLedger({
       store: this.store,
       clock: this.clock,
       abandonAfterMs: options.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS,
       logger: this.logger,
+      inspect: options.inspect,
     });
     this.runs.on('run', (run) => this.emit('run', run));
     this.store.transaction(() => this.runs.load());
@@ -207,6 +213,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       summary,
       runs: this.runs,
       commandTimeoutMs: this.commandTimeoutMs,
+      inspect: this.inspect,
     });
   }
 

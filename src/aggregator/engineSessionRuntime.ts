@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
 import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import {
@@ -13,6 +13,7 @@ import type { Item } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 import type { AggregatorTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
+import { IngestThrottle } from './ingestThrottle.ts';
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
 import type { EngineSummary, Store, StoredGap } from './store.ts';
 
@@ -85,7 +86,21 @@ export interface EngineSessionRuntimeOptions {
   runs?: SessionRunHooks;
   /** How long a command may wait for the engine's answer. Default 10 000 ms. */
   commandTimeoutMs?: number;
+  /** Most items in one records frame; a larger frame closes the link (1008) and stores nothing. */
+  maxRecordsPerFrame?: number;
+  /** Records per second this engine may have ingested (over that, acknowledgements wait). */
+  maxIngestRate?: number;
+  /** The wait asked of an engine told `busy`. Default 5000 ms. */
+  busyRetryAfterMs?: number;
+  /** Receives the session machine's inspection events (Stately inspector). */
+  inspect?: (event: InspectionEvent) => void;
 }
+
+/**
+ * Records frames that may wait for the ingest rate on one link. An engine keeps a bounded window of
+ * unacknowledged frames (8 by default), so an engine that keeps to the protocol never reaches this.
+ */
+export const MAX_QUEUED_FRAMES = 32;
 
 const LINK_OF_STATE = {
   offline: 'offline',
@@ -104,6 +119,9 @@ interface Connection {
   watchdog: TimerHandle | undefined;
   /** No longer the engine's link: its events are ignored. */
   ended: boolean;
+  /** Records frames received and waiting for the ingest rate, oldest first (not yet stored). */
+  queue: RecordsFrame[];
+  queueTimer: TimerHandle | undefined;
 }
 
 /** The message of a protocol error without the code prefix `ProtocolError` adds. */
@@ -144,6 +162,10 @@ export class EngineSessionRuntime {
   private stopped = false;
   private readonly runs: SessionRunHooks | undefined;
   private readonly commands: PendingCommands;
+  private readonly maxRecordsPerFrame: number | undefined;
+  /** The engine's ingest rate limit; kept across its connections. */
+  private readonly throttle: IngestThrottle | undefined;
+  private readonly busyRetryAfterMs: number;
 
   constructor(options: EngineSessionRuntimeOptions) {
     this.engineId = options.engineId;
@@ -164,6 +186,12 @@ export class EngineSessionRuntime {
     this.stateSince = this.lastSeenAt ?? this.clock.now();
 
     this.runs = options.runs;
+    this.maxRecordsPerFrame = options.maxRecordsPerFrame;
+    this.throttle =
+      options.maxIngestRate === undefined
+        ? undefined
+        : new IngestThrottle(options.maxIngestRate, Math.max(1, options.maxIngestRate), this.clock);
+    this.busyRetryAfterMs = options.busyRetryAfterMs ?? 5000;
     this.commands = new PendingCommands(this.clock, options.commandTimeoutMs ?? 10_000);
     const machine = engineSessionMachine.provide({
       actions: {
@@ -184,7 +212,7 @@ export class EngineSessionRuntime {
         failPendingCommands: (_, params) => this.commands.failAll(params.reason),
       },
     });
-    this.actor = createActor(machine);
+    this.actor = createActor(machine, { inspect: options.inspect });
     this.actor.start();
     this.publish(this.stateSince);
   }
@@ -225,6 +253,8 @@ export class EngineSessionRuntime {
       epoch: undefined,
       watchdog: undefined,
       ended: false,
+      queue: [],
+      queueTimer: undefined,
     };
     this.current = connection;
     transport.on('message', (message) => this.onMessage(connection, message));
@@ -276,15 +306,18 @@ export class EngineSessionRuntime {
   private onMessage(connection: Connection, message: EngineMessage): void {
     if (connection.ended) return;
     this.heard(connection);
-    try {
+    this.guarded(connection, () => {
       switch (message.type) {
         case 'hello':
           this.onHello(connection, message);
           break;
         case 'records':
-          this.onRecords(connection, message);
+          this.receiveRecords(connection, message);
           break;
         case 'bye':
+          // Frames still waiting for the ingest rate were received before the goodbye: store them now.
+          this.drainQueue(connection, true);
+          if (connection.ended) break;
           this.send(
             { type: 'GOODBYE' },
             message.reason ? `engine said bye: ${message.reason}` : 'engine said bye',
@@ -298,6 +331,13 @@ export class EngineSessionRuntime {
             this.logger.debug({ commandId: message.id }, 'command result ignored: nobody waits for it');
           break;
       }
+    });
+  }
+
+  /** Runs `work` for a frame: a protocol error it throws is answered, anything else is an internal error. */
+  private guarded(connection: Connection, work: () => void): void {
+    try {
+      work();
     } catch (error) {
       if (error instanceof ProtocolError) {
         this.fail(connection, error);
@@ -357,6 +397,70 @@ export class EngineSessionRuntime {
     this.send({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
   }
 
+  /**
+   * A records frame, checked against the limits: too many items closes the link (1008) and stores
+   * nothing; over the ingest rate the frame waits (and so does its acknowledgement, which slows the
+   * engine down through its bounded window); a link that piles up more than MAX_QUEUED_FRAMES waiting
+   * frames is told `busy` and closed (1013), and the waiting frames, never acknowledged, come again.
+   */
+  private receiveRecords(connection: Connection, frame: RecordsFrame): void {
+    const max = this.maxRecordsPerFrame;
+    if (max !== undefined && frame.items.length > max) {
+      this.fail(
+        connection,
+        new ProtocolError(
+          ErrorCode.TooManyRecords,
+          `records frame of ${frame.items.length} items exceeds the limit of ${max} per frame; ` +
+            'nothing of it was stored: send at most that many items per frame',
+        ),
+      );
+      return;
+    }
+    const throttle = this.throttle;
+    if (!throttle || (connection.queue.length === 0 && throttle.waitMs() === 0)) {
+      throttle?.take(frame.items.length);
+      this.onRecords(connection, frame);
+      return;
+    }
+    if (connection.queue.length >= MAX_QUEUED_FRAMES) {
+      this.fail(
+        connection,
+        new ProtocolError(
+          ErrorCode.Busy,
+          `over the ingest rate of ${throttle.ratePerSecond} records/s with ${MAX_QUEUED_FRAMES} frames ` +
+            'already waiting: wait for acknowledgements before sending more; the waiting frames were not ' +
+            'stored, send them again',
+        ),
+        this.busyRetryAfterMs,
+      );
+      return;
+    }
+    if (connection.queue.length === 0)
+      this.logger.debug({ rate: throttle.ratePerSecond }, 'over the ingest rate: acknowledgements wait');
+    connection.queue.push(frame);
+    this.scheduleQueue(connection);
+  }
+
+  private scheduleQueue(connection: Connection): void {
+    if (connection.queueTimer || connection.ended || !this.throttle) return;
+    connection.queueTimer = this.clock.setTimeout(() => {
+      connection.queueTimer = undefined;
+      this.drainQueue(connection, false);
+    }, this.throttle.waitMs());
+  }
+
+  /** Stores waiting frames in order, as the rate allows (or all of them, `ignoreRate`). */
+  private drainQueue(connection: Connection, ignoreRate: boolean): void {
+    const throttle = this.throttle;
+    if (!throttle) return;
+    while (!connection.ended && connection.queue.length > 0 && (ignoreRate || throttle.waitMs() === 0)) {
+      const frame = connection.queue.shift()!;
+      throttle.take(frame.items.length);
+      this.guarded(connection, () => this.onRecords(connection, frame));
+    }
+    if (!connection.ended && connection.queue.length > 0) this.scheduleQueue(connection);
+  }
+
   private onRecords(connection: Connection, frame: RecordsFrame): void {
     if (connection.epoch === undefined) {
       this.tell(
@@ -404,14 +508,18 @@ export class EngineSessionRuntime {
   // Answers
 
   /** Tells the engine what was wrong with one frame; the link stays open. */
-  private tell(connection: Connection, error: ProtocolError): void {
+  private tell(connection: Connection, error: ProtocolError, retryAfterMs?: number): void {
     this.report(error);
-    connection.transport.send({ type: 'error', code: error.code, message: plainMessage(error) });
+    connection.transport.send(
+      retryAfterMs === undefined
+        ? { type: 'error', code: error.code, message: plainMessage(error) }
+        : { type: 'error', code: error.code, message: plainMessage(error), retryAfterMs },
+    );
   }
 
   /** Tells the engine what was wrong and closes the link with the matching close code. */
-  private fail(connection: Connection, error: ProtocolError): void {
-    this.tell(connection, error);
+  private fail(connection: Connection, error: ProtocolError, retryAfterMs?: number): void {
+    this.tell(connection, error, retryAfterMs);
     this.drop(connection, `closed after ${error.code}`, {
       code: closeCodeFor(error.code),
       reason: plainMessage(error).slice(0, 120),
@@ -447,6 +555,10 @@ export class EngineSessionRuntime {
     if (connection.ended) return;
     connection.ended = true;
     connection.watchdog?.cancel();
+    // Frames still waiting for the ingest rate were never acknowledged: the engine sends them again.
+    connection.queueTimer?.cancel();
+    connection.queueTimer = undefined;
+    connection.queue.length = 0;
     if (connection === this.current) {
       this.current = undefined;
       this.stopPinging();

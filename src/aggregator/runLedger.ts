@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import { type Actor, createActor } from 'xstate';
+import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import {
   REASON_ENGINE_LOST,
   type RunReconciliationEvent,
@@ -37,6 +37,8 @@ export interface RunLedgerOptions {
   /** How long a run may stay unconfirmed before it is declared interrupted ("engine lost"). */
   abandonAfterMs: number;
   logger: Logger;
+  /** Receives the inspection events of every run's machine (Stately inspector). */
+  inspect?: (event: InspectionEvent) => void;
 }
 
 interface LiveRun {
@@ -69,6 +71,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private readonly clock: Clock;
   private readonly abandonAfterMs: number;
   private readonly logger: Logger;
+  private readonly inspect: RunLedgerOptions['inspect'];
   private readonly live = new Map<string, LiveRun>();
   private readonly hellos = new Map<string, EngineHello>();
 
@@ -78,6 +81,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.clock = options.clock;
     this.abandonAfterMs = options.abandonAfterMs;
     this.logger = options.logger;
+    this.inspect = options.inspect;
   }
 
   /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. */
@@ -320,7 +324,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
         },
       },
     });
-    live.actor = snapshot ? createActor(machine, { snapshot }) : createActor(machine);
+    live.actor = createActor(machine, { snapshot, inspect: this.inspect });
     this.live.set(key(run.engineId, run.id), live);
     return live;
   }

@@ -177,6 +177,12 @@ export class SqliteStore implements Store {
   private readonly selectRunById: Database.Statement<[string], RunRow>;
   private readonly selectRun: Database.Statement<[string, string], RunRow>;
   private readonly countInRange: Database.Statement<[number, number, number], { n: number }>;
+  private selectLatestStates:
+    | Database.Statement<
+        [number, number],
+        { seq: number; key: string; t: number; value: number | string | null }
+      >
+    | undefined;
 
   /** Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none. */
   constructor(path = ':memory:') {
@@ -277,6 +283,26 @@ export class SqliteStore implements Store {
         record.window = { start: row.window_start!, end: row.window_end!, samples: row.samples };
       return record;
     });
+  }
+
+  latestStates(engineId: string, query: { epoch?: string; afterSeq?: number } = {}): StoredRecord[] {
+    const epoch = query.epoch ?? this.selectCurrentEpoch.get(engineId)?.current_epoch;
+    if (epoch == null) return [];
+    const id = this.findStream(engineId, epoch);
+    if (id === undefined) return [];
+    // SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum.
+    this.selectLatestStates ??= this.db.prepare(
+      `SELECT MAX(seq) AS seq, key, t, value FROM records
+       WHERE stream = ? AND seq > ? AND kind = ${KIND_CODE.st} GROUP BY key ORDER BY key`,
+    );
+    return this.selectLatestStates.all(id, query.afterSeq ?? 0).map((row) => ({
+      epoch,
+      seq: row.seq,
+      kind: 'state',
+      key: row.key,
+      t: row.t,
+      value: decodeValue(row.value),
+    }));
   }
 
   gaps(engineId: string): StoredGap[] {

@@ -20,6 +20,11 @@ export interface Store {
   highWaterMark(engineId: string, epoch: string): number;
   /** Stored records in sequence order; `epoch` defaults to the engine's current epoch. */
   records(engineId: string, query?: RecordQuery): StoredRecord[];
+  /**
+   * The newest state record of each key (states: latest value wins) among the records above `afterSeq`
+   * of the engine's stream, by key; `epoch` defaults to the engine's current epoch.
+   */
+  latestStates(engineId: string, query?: { epoch?: string; afterSeq?: number }): StoredRecord[];
   /** Every gap recorded for the engine, oldest stream first, then in sequence order. */
   gaps(engineId: string): StoredGap[];
   /** One line per known engine. */

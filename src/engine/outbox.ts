@@ -17,9 +17,22 @@ export interface BackpressureInfo {
   bytes: number;
 }
 
+/** Where a durable outbox keeps its records: on disk, or in memory while its disk fails. */
+export interface StorageInfo {
+  durable: boolean;
+  /** The failure that moved records to memory. */
+  error?: Error;
+  /** Records held in memory at this moment. */
+  heldInMemory: number;
+}
+
 export interface OutboxEvents {
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
+  /** A durable outbox's disk failed, or works again (never emitted by the memory outbox). */
+  storage: [info: StorageInfo];
+  /** Every record up to `seq` is on disk and synced (never emitted by the memory outbox). */
+  synced: [seq: number];
 }
 
 /** Consecutive records ready to go as one frame. */

@@ -12,7 +12,9 @@ import type { CloseInfo } from '../transport/transport.ts';
 import { type BackoffOptions, retryDelay } from './backoff.ts';
 import { type CommandHandler, CommandLog } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
+import { DurableOutbox, type DurableOutboxOptions } from './durableOutbox.ts';
 import { MemoryOutbox, type OutboxLimits } from './memoryOutbox.ts';
+import { OfflineSampler } from './offlineSampler.ts';
 import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
 
 export interface ResilientDispatcherOptions {
@@ -21,8 +23,10 @@ export interface ResilientDispatcherOptions {
   connector: Connector;
   /** Bearer token presented at the upgrade. */
   token?: string;
-  /** An outbox, or limits for the default in-memory one. */
-  outbox?: Outbox | OutboxLimits;
+  /** An outbox, limits for the default in-memory one, or `{ path, sync, ... }` for a durable one on disk. */
+  outbox?: Outbox | OutboxLimits | DurableOutboxOptions;
+  /** While the link is down, thin samples to one per tag per this many ms (offline sampling). Default off. */
+  offlineSampleIntervalMs?: number;
   clock?: Clock;
   /** Randomness for retry jitter (tests pass a seeded one). */
   random?: () => number;
@@ -94,6 +98,8 @@ export class AuthRejectedError extends Error {
 export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents> implements EngineDispatcher {
   readonly engineId: string;
   readonly outbox: Outbox;
+  /** Thins samples while the link is down, when `offlineSampleIntervalMs` is set. */
+  readonly offlineSampler: OfflineSampler | undefined;
   private readonly options: ResilientDispatcherOptions;
   private readonly clock: Clock;
   private readonly actor: Actor<typeof engineLinkMachine>;
@@ -138,7 +144,19 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.windowFrames = options.windowFrames ?? 8;
     this.maxItemBytes = (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) - 128;
     const outbox = options.outbox;
-    this.outbox = outbox && 'append' in outbox ? outbox : new MemoryOutbox(outbox);
+    this.outbox =
+      outbox && 'append' in outbox
+        ? outbox
+        : outbox && 'path' in outbox
+          ? new DurableOutbox({ clock: this.clock, ...outbox })
+          : new MemoryOutbox(outbox);
+    this.offlineSampler = options.offlineSampleIntervalMs
+      ? new OfflineSampler({
+          intervalMs: options.offlineSampleIntervalMs,
+          clock: this.clock,
+          emit: (item) => this.outbox.append(item, 'sample'),
+        })
+      : undefined;
     this.outbox.on('gap', (gap) => this.emit('gap', gap));
     this.outbox.on('backpressure', (info) => this.emit('backpressure', info));
     this.commandHandler = options.onCommand;
@@ -173,11 +191,18 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   send(record: EngineRecord): void {
     if (this.currentState === 'stopped') throw new Error(`dispatcher for ${this.engineId} is closed`);
-    const item = encodeRecord(record, this.clock.now());
+    const now = this.clock.now();
+    const item = encodeRecord(record, now);
     if (item.length > this.maxItemBytes)
       throw new InvalidRecordError(
         `record of ${item.length} bytes exceeds the frame limit of ${this.maxItemBytes}`,
       );
+    if (this.offlineSampler && !this.linkUp && record.kind === 'sample') {
+      this.offlineSampler.offer({ ...record, t: record.t ?? now }, item);
+      this.produced++;
+      this.queueBacklogEvent();
+      return;
+    }
     this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
     this.produced++;
     if (this.linkUp) {
@@ -221,6 +246,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     const stopped = new Promise<void>((resolve) => this.stoppedWaiters.push(resolve));
     this.actor.send({ type: 'STOP' });
     await stopped;
+    this.offlineSampler?.flush();
     await this.outbox.close();
   }
 
@@ -268,6 +294,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
           this.pump();
         },
         armHeartbeat: () => {
+          // Thinned windows go first: they precede anything sent live from now on.
+          this.offlineSampler?.flush();
           this.linkUp = true;
           this.lastHeardAt = this.clock.now();
           this.watchHeartbeat();

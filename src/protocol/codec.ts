@@ -8,7 +8,7 @@ import {
   type EngineMessage,
   engineMessageSchema,
 } from './messages.ts';
-import { GAP_REASONS, type Item } from './records.ts';
+import { GAP_REASONS, type Item, nameProblem, unitProblem } from './records.ts';
 
 /** Default largest frame either side accepts, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -103,8 +103,8 @@ function itemProblem(item: unknown, seq: number): string | undefined {
     if (!GAP_REASONS.includes(reason)) return `gap reason must be one of ${GAP_REASONS.join(', ')}`;
     return undefined;
   }
-  if (typeof item[1] !== 'string' || item[1].length === 0 || item[1].length > 256)
-    return 'name, tag or key must be a non-empty string of at most 256 characters';
+  const badName = nameProblem(item[1]);
+  if (badName) return badName;
   if (typeof item[2] !== 'number' || !Number.isFinite(item[2])) return 'time must be a finite number';
   if (kind === 's') {
     const v = item[3];
@@ -115,7 +115,7 @@ function itemProblem(item: unknown, seq: number): string | undefined {
         : v !== null && typeof v !== 'string' && typeof v !== 'boolean'
     )
       return 'sample value must be a finite number, string, boolean or null';
-    if (item.length === 5 && typeof item[4] !== 'string') return 'sample unit must be a string';
+    if (item.length === 5) return unitProblem(item[4]);
     return undefined;
   }
   if (kind === 'f') {
@@ -136,7 +136,7 @@ function itemProblem(item: unknown, seq: number): string | undefined {
     )
       return 'thinned window must be two finite times, start <= end';
     if (!Number.isSafeInteger(samples) || samples < 1) return 'thinned sample count must be an integer >= 1';
-    if (item.length === 8 && typeof unit !== 'string') return 'sample unit must be a string';
+    if (item.length === 8) return unitProblem(unit);
     return undefined;
   }
   if (kind === 'st') return item.length === 4 ? undefined : 'state item has 4 elements';

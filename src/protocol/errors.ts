@@ -4,6 +4,8 @@ export const ErrorCode = {
   InvalidMessage: 'invalid-message',
   UnknownType: 'unknown-type',
   FrameTooLarge: 'frame-too-large',
+  /** A records frame holds more items than the aggregator accepts in one frame. */
+  TooManyRecords: 'too-many-records',
   UnsupportedVersion: 'unsupported-version',
   Unauthorized: 'unauthorized',
   UnknownEngine: 'unknown-engine',
@@ -36,6 +38,7 @@ export function closeCodeFor(code: ErrorCode): number {
   switch (code) {
     case ErrorCode.FrameTooLarge:
       return CloseCode.MessageTooBig;
+    case ErrorCode.TooManyRecords:
     case ErrorCode.Unauthorized:
     case ErrorCode.UnknownEngine:
     case ErrorCode.EngineMismatch:

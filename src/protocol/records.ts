@@ -51,6 +51,36 @@ export class InvalidRecordError extends TypeError {
   override readonly name = 'InvalidRecordError';
 }
 
+/** Longest tag, state key or event name, in UTF-16 code units. */
+export const MAX_NAME_LENGTH = 256;
+
+/** A lone (unpaired) surrogate: text that cannot be stored as UTF-8 without being altered. */
+const LONE_SURROGATE = /\p{Cs}/u;
+
+/**
+ * Why a tag, state key or event name cannot be sent, or undefined when it can. The engine checks it in
+ * `send()` and the aggregator in every frame, with this same function: a record the engine accepts is
+ * never one the aggregator refuses (which would block the engine's stream behind it for ever).
+ */
+export function nameProblem(name: unknown): string | undefined {
+  if (typeof name !== 'string' || name.length === 0 || name.length > MAX_NAME_LENGTH)
+    return `name, tag or key must be a non-empty string of at most ${MAX_NAME_LENGTH} characters`;
+  if (LONE_SURROGATE.test(name)) return 'name, tag or key must be well-formed Unicode (no lone surrogate)';
+  return undefined;
+}
+
+/** Why a sample's unit cannot be sent, or undefined when it can. */
+export function unitProblem(unit: unknown): string | undefined {
+  if (typeof unit !== 'string') return 'sample unit must be a string';
+  if (LONE_SURROGATE.test(unit)) return 'sample unit must be well-formed Unicode (no lone surrogate)';
+  return undefined;
+}
+
+function checkName(name: unknown, what: string): void {
+  const problem = nameProblem(name);
+  if (problem) throw new InvalidRecordError(`${what}: ${problem}`);
+}
+
 /** Encodes one record as its item's JSON text, stamping `now` when the record has no time. */
 export function encodeRecord(record: EngineRecord, now: number): string {
   const t = record.t ?? now;
@@ -58,8 +88,7 @@ export function encodeRecord(record: EngineRecord, now: number): string {
     throw new InvalidRecordError('record time must be a finite number');
   switch (record.kind) {
     case 'sample': {
-      if (typeof record.tag !== 'string' || record.tag === '')
-        throw new InvalidRecordError('sample needs a tag');
+      checkName(record.tag, 'sample needs a tag');
       const v = record.value;
       if (
         typeof v === 'number'
@@ -69,17 +98,17 @@ export function encodeRecord(record: EngineRecord, now: number): string {
         throw new InvalidRecordError(
           `sample ${record.tag}: value must be a finite number, string, boolean or null`,
         );
+      const badUnit = record.unit === undefined ? undefined : unitProblem(record.unit);
+      if (badUnit) throw new InvalidRecordError(`sample ${record.tag}: ${badUnit}`);
       return record.unit === undefined
         ? JSON.stringify(['s', record.tag, t, v])
         : JSON.stringify(['s', record.tag, t, v, record.unit]);
     }
     case 'state':
-      if (typeof record.key !== 'string' || record.key === '')
-        throw new InvalidRecordError('state needs a key');
+      checkName(record.key, 'state needs a key');
       return JSON.stringify(['st', record.key, t, record.value ?? null]);
     case 'event':
-      if (typeof record.name !== 'string' || record.name === '')
-        throw new InvalidRecordError('event needs a name');
+      checkName(record.name, 'event needs a name');
       return record.data === undefined
         ? JSON.stringify(['e', record.name, t])
         : JSON.stringify(['e', record.name, t, record.data]);

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import { encodeMessage } from '../protocol/codec.ts';
-import { closeCodeFor, ProtocolError } from '../protocol/errors.ts';
+import { ProtocolError } from '../protocol/errors.ts';
 import type { AggregatorMessage, EngineMessage } from '../protocol/messages.ts';
 
 /** Why a connection ended. `refused` is set when the peer refused to open it at all. */
@@ -58,12 +58,6 @@ export abstract class Transport<In, Out extends EngineMessage | AggregatorMessag
   close(code = 1000, reason = ''): void {
     if (this.currentState === 'closed') return;
     this.end(code, reason);
-  }
-
-  /** Answers a frame that broke the protocol: an error frame, then a close with the matching code. */
-  reject(error: ProtocolError, send: (error: ProtocolError) => void): void {
-    send(error);
-    this.close(closeCodeFor(error.code), error.message.slice(0, 120));
   }
 
   /** Bytes written but not yet handed to the network. */

@@ -35,8 +35,10 @@ class SimulatedMethod {
     this.done = this.run();
   }
 
+  /** Stops after the step under way; lets simulated time reach the end of the current wait. */
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.clock.advance(TICK_MS);
     await this.done;
   }
 

@@ -10,7 +10,12 @@ import { reconnectDelay } from '../../src/hardware/reconnectBackoff.ts';
 import type { HardwareRegister } from '../../src/hardware/register.ts';
 import { SimulatedHardware } from '../../src/hardware/simulatedHardware.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
-import { coverageOf, formatCoverage, transitionCoveringPaths } from './support/index.ts';
+import {
+  coverageOf,
+  formatCoverage,
+  hardwareRecoveryModelEvents,
+  transitionCoveringPaths,
+} from './support/index.ts';
 
 /**
  * Model-based test of the hardware link: paths generated from machines/hardwareRecovery.ts that
@@ -29,7 +34,7 @@ const options = {
   inherited: 'perState' as const,
   serializeState: (snapshot: { value: unknown }) => JSON.stringify(snapshot.value),
 };
-const paths = transitionCoveringPaths(hardwareRecoveryMachine, [], options);
+const paths = transitionCoveringPaths(hardwareRecoveryMachine, hardwareRecoveryModelEvents, options);
 
 const temperature: HardwareRegister = { name: 'temperature', direction: 'read' };
 const setpoint: HardwareRegister = { name: 'setpoint', direction: 'readWrite' };

@@ -1,5 +1,6 @@
 import type { EngineLinkEvent } from '../../../machines/engineLink.ts';
 import type { EngineSessionEvent } from '../../../machines/engineSession.ts';
+import type { HardwareRecoveryEvent } from '../../../machines/hardwareRecovery.ts';
 import type { RunReconciliationEvent } from '../../../machines/runReconciliation.ts';
 
 /**
@@ -26,3 +27,6 @@ export const runReconciliationModelEvents: readonly RunReconciliationEvent[] = [
   { type: 'RUN_COMPLETED', endedAt: 2000 },
   { type: 'RUN_FAILED', endedAt: 2000, reason: 'simulated failure' },
 ];
+
+/** No hardwareRecovery event carries a payload (nor has a guard): every one is generated as `{ type }`. */
+export const hardwareRecoveryModelEvents: readonly HardwareRecoveryEvent[] = [];
