@@ -39,6 +39,41 @@ export interface EngineLinkContext {
 
 export const MAX_COUNTED_ATTEMPTS = 64;
 
+/**
+ * One attempt to get the link up, the same whether it is the first (`connecting`) or a retry
+ * (`buffering.reconnecting`): open the transport, then say hello and wait for welcome, all within the
+ * connect timeout. On failure it goes to `onFailure`, a sibling state.
+ */
+function connectionAttempt<Failure extends string>(onFailure: Failure) {
+  return {
+    initial: 'opening',
+    entry: 'armConnectTimer',
+    exit: 'cancelConnectTimer',
+    states: {
+      opening: {
+        entry: 'openSocket',
+        on: {
+          SOCKET_OPENED: 'greeting',
+          AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
+        },
+      },
+      greeting: {
+        entry: 'sendHello',
+        on: {
+          WELCOME: [
+            { guard: 'hasBacklog', target: '#engineLink.flushing' },
+            { target: '#engineLink.connected' },
+          ],
+        },
+      },
+    },
+    on: {
+      SOCKET_CLOSED: { target: onFailure, actions: 'rememberRetryAfter' },
+      CONNECT_TIMEOUT: { target: onFailure, actions: 'abandonSocket' },
+    },
+  } as const;
+}
+
 export const engineLinkMachine = setup({
   types: {
     context: {} as EngineLinkContext,
@@ -88,33 +123,7 @@ export const engineLinkMachine = setup({
   initial: 'connecting',
   context: { attempt: 0, retryAfterMs: null, rejection: null },
   states: {
-    connecting: {
-      initial: 'opening',
-      entry: 'armConnectTimer',
-      exit: 'cancelConnectTimer',
-      states: {
-        opening: {
-          entry: 'openSocket',
-          on: {
-            SOCKET_OPENED: 'greeting',
-            AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
-          },
-        },
-        greeting: {
-          entry: 'sendHello',
-          on: {
-            WELCOME: [
-              { guard: 'hasBacklog', target: '#engineLink.flushing' },
-              { target: '#engineLink.connected' },
-            ],
-          },
-        },
-      },
-      on: {
-        SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
-        CONNECT_TIMEOUT: { target: 'buffering', actions: 'abandonSocket' },
-      },
-    },
+    connecting: connectionAttempt('buffering'),
     flushing: {
       entry: ['resetAttempts', 'armHeartbeat', 'startFlush'],
       exit: 'disarmHeartbeat',
@@ -149,33 +158,7 @@ export const engineLinkMachine = setup({
             RECONNECT: 'reconnecting',
           },
         },
-        reconnecting: {
-          initial: 'opening',
-          entry: 'armConnectTimer',
-          exit: 'cancelConnectTimer',
-          states: {
-            opening: {
-              entry: 'openSocket',
-              on: {
-                SOCKET_OPENED: 'greeting',
-                AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
-              },
-            },
-            greeting: {
-              entry: 'sendHello',
-              on: {
-                WELCOME: [
-                  { guard: 'hasBacklog', target: '#engineLink.flushing' },
-                  { target: '#engineLink.connected' },
-                ],
-              },
-            },
-          },
-          on: {
-            SOCKET_CLOSED: { target: 'waiting', actions: 'rememberRetryAfter' },
-            CONNECT_TIMEOUT: { target: 'waiting', actions: 'abandonSocket' },
-          },
-        },
+        reconnecting: connectionAttempt('waiting'),
       },
     },
     rejected: {

@@ -210,20 +210,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
           this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
           return;
         }
-        this.start({
-          id: runId,
-          engineId,
-          epoch,
-          state: 'active',
-          startedAt: t,
-          endedAt: null,
-          reason: null,
-          method: typeof data.method === 'string' ? data.method : null,
-          phase: 'running',
-          startSeq: seq,
-          endSeq: null,
-          since: this.clock.now(),
-        });
+        this.start(this.newRun(engineId, runId, epoch, seq, t, data));
         return;
       }
       case RUN_EVENTS.completed:
@@ -271,12 +258,26 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       return undefined;
     }
     // Its start record never reached us (an older epoch lost with an engine restart): start it from the end.
-    return this.start({
+    return this.start(
+      this.newRun(engineId, runId, epoch, seq, typeof data.startedAt === 'number' ? data.startedAt : t, data),
+    );
+  }
+
+  /** A run that starts now at sequence number `seq` and engine time `startedAt`. */
+  private newRun(
+    engineId: string,
+    runId: string,
+    epoch: string,
+    seq: number,
+    startedAt: number,
+    data: Record<string, Json>,
+  ): StoredRun {
+    return {
       id: runId,
       engineId,
       epoch,
       state: 'active',
-      startedAt: typeof data.startedAt === 'number' ? data.startedAt : t,
+      startedAt,
       endedAt: null,
       reason: null,
       method: typeof data.method === 'string' ? data.method : null,
@@ -284,7 +285,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       startSeq: seq,
       endSeq: null,
       since: this.clock.now(),
-    });
+    };
   }
 
   private start(run: StoredRun): LiveRun {

@@ -1,18 +1,17 @@
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import { DEFAULT_MAX_FRAME_BYTES, decodeAggregatorMessage, decodeEngineMessage } from '../protocol/codec.ts';
+import type { AggregatorMessage, EngineMessage } from '../protocol/messages.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
-import {
-  type Acceptor,
-  AggregatorSideTransport,
-  type Connector,
-  type ConnectRequest,
-  EngineSideTransport,
-} from './sides.ts';
-import type { CloseInfo } from './transport.ts';
+import type { Acceptor, Connector, ConnectRequest } from './sides.ts';
+import { type CloseInfo, type FrameDecoder, Transport } from './transport.ts';
 
 /** Close code for a link that ended without a close handshake (RFC 6455: abnormal closure). */
 const ABNORMAL = 1006;
 
-type Peer = MemoryEngineTransport | MemoryAggregatorTransport;
+/** What a link needs of each end. */
+interface Peer {
+  receive(text: string): void;
+  closed(info: CloseInfo): void;
+}
 
 /** One simulated link: two transports joined by a pair of one-way frame queues. */
 class MemoryLink {
@@ -26,8 +25,8 @@ class MemoryLink {
     readonly network: MemoryNetwork,
     maxFrameBytes: number,
   ) {
-    this.engine = new MemoryEngineTransport(this, maxFrameBytes);
-    this.aggregator = new MemoryAggregatorTransport(this, maxFrameBytes);
+    this.engine = new MemoryEnd(this, decodeAggregatorMessage, maxFrameBytes);
+    this.aggregator = new MemoryEnd(this, decodeEngineMessage, maxFrameBytes);
   }
 
   carry(from: Peer, text: string): void {
@@ -67,12 +66,14 @@ class MemoryLink {
   }
 }
 
-export class MemoryEngineTransport extends EngineSideTransport {
+/** One end of a memory link; which messages it reads depends on the decoder it is given. */
+class MemoryEnd<In, Out extends EngineMessage | AggregatorMessage> extends Transport<In, Out> {
   constructor(
     private readonly link: MemoryLink,
+    decode: FrameDecoder<In>,
     maxFrameBytes: number,
   ) {
-    super(maxFrameBytes);
+    super(decode, maxFrameBytes);
   }
   get bufferedAmount(): number {
     return 0;
@@ -94,32 +95,10 @@ export class MemoryEngineTransport extends EngineSideTransport {
   }
 }
 
-export class MemoryAggregatorTransport extends AggregatorSideTransport {
-  constructor(
-    private readonly link: MemoryLink,
-    maxFrameBytes: number,
-  ) {
-    super(maxFrameBytes);
-  }
-  get bufferedAmount(): number {
-    return 0;
-  }
-  protected write(text: string): void {
-    this.link.carry(this, text);
-  }
-  protected end(code: number, reason: string): void {
-    this.link.hangUp(this, code, reason);
-  }
-  /** @internal */ receive(text: string): void {
-    this.handleFrame(text);
-  }
-  /** @internal */ opened(): void {
-    this.handleOpen();
-  }
-  /** @internal */ closed(info: CloseInfo): void {
-    this.handleClose(info);
-  }
-}
+/** The engine's end of a memory link. */
+export type MemoryEngineTransport = MemoryEnd<AggregatorMessage, EngineMessage>;
+/** The aggregator's end of a memory link. */
+export type MemoryAggregatorTransport = MemoryEnd<EngineMessage, AggregatorMessage>;
 
 export interface MemoryNetworkOptions {
   clock?: Clock;
