@@ -1,8 +1,11 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The load tests and the soak run on their own, after the rest (npm run test:load): they take the
+    // whole machine.
+    exclude: [...configDefaults.exclude, 'test/load/**', 'test/soak/soak.test.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -17,6 +17,7 @@ const SECTIONS: Array<[name: string, load: () => Promise<{ section: Section }>]>
   ['memory', () => import('./sections/memory.ts')],
   ['fanin', () => import('./sections/fanIn.ts')],
   ['overhead', () => import('./sections/overhead.ts')],
+  ['durable', () => import('./sections/durableOutbox.ts')],
 ];
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);
@@ -28,6 +29,7 @@ const only = process.argv
 const here = import.meta.dirname;
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const standings: Standing[] = [];
+const notes: string[] = [];
 const ctx: BenchContext = {
   runs,
   quick,
@@ -41,6 +43,17 @@ const ctx: BenchContext = {
     return out;
   },
   stand: (standing) => standings.push(standing),
+  async attempt(label, fn) {
+    try {
+      return await fn();
+    } catch (error) {
+      const message = (error as Error).message.split('\n')[0];
+      log(`  ${label} failed (${message}); trying once more`);
+      notes.push(`${label}: one run failed (${message}) and was run again.`);
+      return await fn();
+    }
+  },
+  note: (text) => notes.push(text),
   shared: new Map(),
   scenario: (name) => join(here, 'scenarios', `${name}.ts`),
   server: (name) => join(here, 'servers', `${name}.ts`),
@@ -57,7 +70,11 @@ for (const [name, module] of SECTIONS) {
   if (only && !only.includes(name)) continue;
   const sectionStarted = performance.now();
   const { section } = await module();
-  const text = await section(ctx);
+  // A section that fails is reported as such; the others still run.
+  const text = await section(ctx).catch((error: Error) => {
+    log(`${name} failed: ${error.stack ?? error.message}`);
+    return `### ${name}\n\nFailed: ${error.message.split('\n')[0]}\n`;
+  });
   const seconds = (performance.now() - sectionStarted) / 1000;
   log(`${name}: ${seconds.toFixed(0)} s, load average ${load()}`);
   parts.push(`${text}\n_${name}: ${seconds.toFixed(0)} s, load average after it ${load()}_\n`);
@@ -70,7 +87,8 @@ const closing = table(
   ['target (issue 8)', 'figure', 'verdict'],
   standings.map((s) => [s.target, s.figure, verdict(s.met)]),
 );
-process.stdout.write(`\n${closing}\n`);
+const remarks = notes.length ? `\n${notes.map((n) => `- ${n}`).join('\n')}\n` : '';
+process.stdout.write(`\n${closing}${remarks}\n`);
 const cpu = cpus();
 const header = [
   '# engine-link benchmarks',
@@ -85,4 +103,4 @@ const header = [
   '',
 ].join('\n');
 mkdirSync(join(here, 'results'), { recursive: true });
-writeFileSync(join(here, 'results', 'latest.md'), `${[header, ...parts, closing].join('\n')}\n`);
+writeFileSync(join(here, 'results', 'latest.md'), `${[header, ...parts, closing].join('\n')}${remarks}\n`);

@@ -147,7 +147,11 @@ export async function startServer(
   args: string[] = [],
   nodeFlags: string[] = [],
 ): Promise<ServerHandle> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file, ...args], {
+  // BENCH_CPU_PROF=<dir>: every server child writes a CPU profile there when it exits.
+  const profile = process.env.BENCH_CPU_PROF
+    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
+    : [];
+  const child = spawn(process.execPath, [...profile, ...nodeFlags, '--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const events: ServerEvent[] = [];
@@ -302,6 +306,13 @@ export interface BenchContext {
   repeat<T>(label: string, fn: () => Promise<T>): Promise<T[]>;
   /** Adds a line to the closing table. */
   stand(standing: Standing): void;
+  /**
+   * Runs one measurement; when it fails (this checkout is shared and changing), logs why and tries once
+   * more, and the report says so.
+   */
+  attempt<T>(label: string, fn: () => Promise<T>): Promise<T>;
+  /** A remark printed under the closing table. */
+  note(text: string): void;
   /** Figures one section leaves for a later one (the send() overhead section reads the others'). */
   shared: Map<string, unknown>;
   /** Absolute path of bench/scenarios/<name>.ts and bench/servers/<name>.ts. */

@@ -29,7 +29,9 @@ export async function section(ctx: BenchContext): Promise<string> {
         results
           .get(key)!
           .push(
-            await runChild<FanInResult>(ctx.scenario('fanIn'), [system, String(engines), String(seconds)]),
+            await ctx.attempt(`fan-in ${system} ${engines}`, () =>
+              runChild<FanInResult>(ctx.scenario('fanIn'), [system, String(engines), String(seconds)]),
+            ),
           );
       }
   const rows = ENGINES.flatMap((engines) =>

@@ -28,7 +28,11 @@ export async function section(ctx: BenchContext): Promise<string> {
       ctx.log(`  ${system}: run ${run + 1}/${ctx.runs}`);
       results
         .get(system)!
-        .push(await runChild<LiveResult>(ctx.scenario('live'), [system, String(size(system))]));
+        .push(
+          await ctx.attempt(`live ${system}`, () =>
+            runChild<LiveResult>(ctx.scenario('live'), [system, String(size(system))]),
+          ),
+        );
     }
   const median = (s: SystemName) => spread(results.get(s)!.map((r) => r.perSecond))[0];
   const link = median('engine-link');

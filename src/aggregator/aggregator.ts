@@ -1,11 +1,11 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
-import { CloseCode } from '../protocol/errors.ts';
+import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
+import { EngineCredentials, type EngineCredentialsOptions } from './engineCredentials.ts';
 import {
   type EngineSessionEvents,
   EngineSessionRuntime,
@@ -15,9 +15,16 @@ import {
 import type { CommandOutcome } from './pendingCommands.ts';
 import { RunLedger, type RunView } from './runLedger.ts';
 import type { EngineSummary, RunQuery, Store } from './store.ts';
+import type { EngineTokens } from './tokens.ts';
 
 export type { CommandOutcome, EngineView, LinkState, RunView };
-export type AggregatorEvents = EngineSessionEvents & { run: [run: RunView] };
+export type AggregatorEvents = EngineSessionEvents & {
+  run: [run: RunView];
+  /** An engine's link was accepted (aggregator time). */
+  connection: [{ engineId: string; at: number }];
+  /** An engine's link was refused at the upgrade (or, past the engine limit, closed at once). */
+  refused: [{ engineId: string; status: number; message: string }];
+};
 
 /** An engine as the API shows it: its link, and the run it is on. */
 export type EngineWithRun = EngineView & { currentRun: RunView | null };
@@ -45,8 +52,20 @@ export interface AggregatorOptions {
   heartbeatMs?: number;
   /** Silence after which an engine is unavailable (default 3000 ms). */
   heartbeatTimeoutMs?: number;
-  /** When set, engines must present it as their bearer token. */
+  /** Shared-secret mode: engines (those without a token of their own) present it as their bearer token. */
   secret?: string;
+  /** Per-engine tokens (see tokens.ts): an engine listed must present its own token. */
+  tokens?: EngineTokens;
+  /** Most engines connected at once; one more is refused at the upgrade with 503 and Retry-After. */
+  maxEngines?: number;
+  /** Most items in one records frame (default 10 000); a larger frame closes the link with 1008. */
+  maxRecordsPerFrame?: number;
+  /** Records per second each engine may have ingested; over it, acknowledgements wait (default: no limit). */
+  maxIngestRate?: number;
+  /** The wait asked of engines refused for the engine limit or told `busy` (default 5000 ms, jittered up to 2x). */
+  busyRetryAfterMs?: number;
+  /** Randomness for the jitter of `busyRetryAfterMs` (tests pass a seeded one). */
+  random?: () => number;
   /** Largest frame accepted from an engine (default 1 MiB). */
   maxFrameBytes?: number;
   /** How long a run may stay unconfirmed before it is declared interrupted (default 24 h). */
@@ -61,15 +80,14 @@ export interface AggregatorOptions {
 export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
+export const DEFAULT_MAX_RECORDS_PER_FRAME = 10_000;
+export const DEFAULT_BUSY_RETRY_AFTER_MS = 5000;
+
 export const DEFAULT_HEARTBEAT_MS = 1000;
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 3000;
 
 /** Engine ids as the protocol allows them (see `helloSchema`). */
 const ENGINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
-}
 
 /**
  * The aggregator: authorises engines at the upgrade, gives each engine a session (created on demand, or
@@ -82,7 +100,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
   readonly maxFrameBytes: number;
-  private readonly secretDigest: Buffer | undefined;
+  readonly maxEngines: number | undefined;
+  readonly maxRecordsPerFrame: number;
+  readonly maxIngestRate: number | undefined;
+  private credentials: EngineCredentials;
+  private readonly busyRetryAfterMs: number;
+  private readonly random: () => number;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, EngineSessionRuntime>();
   private readonly commandTimeoutMs: number;
@@ -97,7 +120,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
     this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
-    this.secretDigest = options.secret === undefined ? undefined : digest(options.secret);
+    this.credentials = new EngineCredentials({ secret: options.secret, tokens: options.tokens });
+    this.maxEngines = options.maxEngines;
+    this.maxRecordsPerFrame = options.maxRecordsPerFrame ?? DEFAULT_MAX_RECORDS_PER_FRAME;
+    this.maxIngestRate = options.maxIngestRate;
+    this.busyRetryAfterMs = options.busyRetryAfterMs ?? DEFAULT_BUSY_RETRY_AFTER_MS;
+    this.random = options.random ?? Math.random;
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.inspect = options.inspect;
@@ -114,31 +142,48 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       this.sessions.set(summary.engineId, this.createSession(summary.engineId, summary));
   }
 
+  /**
+   * Replaces how engines are authenticated (a reloaded token file, say). Links already open stay open;
+   * every new link is checked against the new credentials.
+   */
+  setCredentials(options: EngineCredentialsOptions): void {
+    this.credentials = new EngineCredentials(options);
+  }
+
+  /** Engines with a link attached now. */
+  get connectedEngines(): number {
+    let n = 0;
+    for (const session of this.sessions.values()) if (session.connected) n++;
+    return n;
+  }
+
   authorize(request: ConnectRequest): AuthDecision {
-    if (this.closed) return { ok: false, status: 503, message: 'the aggregator is shutting down' };
-    if (!ENGINE_ID.test(request.engineId))
-      return {
-        ok: false,
-        status: 400,
-        message: `invalid engine id ${JSON.stringify(request.engineId)}: use 1 to 128 letters, digits and . _ : -`,
-      };
-    if (this.secretDigest) {
-      if (request.token === undefined)
-        return {
-          ok: false,
-          status: 401,
-          message: `invalid token for engine ${request.engineId} (no bearer token given)`,
-        };
-      // Digests have equal lengths, so the comparison takes the same time whatever the token.
-      if (!timingSafeEqual(digest(request.token), this.secretDigest))
-        return { ok: false, status: 401, message: `invalid token for engine ${request.engineId}` };
-    }
-    return { ok: true };
+    const decision = this.decide(request);
+    if (!decision.ok)
+      this.emit('refused', {
+        engineId: request.engineId,
+        status: decision.status,
+        message: decision.message,
+      });
+    return decision;
   }
 
   accept(transport: AggregatorTransport, request: ConnectRequest): void {
     if (this.closed) {
       transport.close(CloseCode.GoingAway, 'aggregator shutting down');
+      return;
+    }
+    // Authorised a moment ago, but another engine may have taken the last place since.
+    const full = this.overEngineLimit(request.engineId);
+    if (full) {
+      this.emit('refused', { engineId: request.engineId, status: full.status, message: full.message });
+      transport.send({
+        type: 'error',
+        code: ErrorCode.Busy,
+        message: full.message,
+        retryAfterMs: full.retryAfterMs,
+      });
+      transport.close(closeCodeFor(ErrorCode.Busy), 'too many engines');
       return;
     }
     let session = this.sessions.get(request.engineId);
@@ -148,6 +193,40 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     }
     this.logger.debug({ engineId: request.engineId }, 'engine connected');
     session.attach(transport);
+    this.emit('connection', { engineId: request.engineId, at: this.clock.now() });
+  }
+
+  private decide(request: ConnectRequest): AuthDecision {
+    if (this.closed) return { ok: false, status: 503, message: 'the aggregator is shutting down' };
+    if (!ENGINE_ID.test(request.engineId))
+      return {
+        ok: false,
+        status: 400,
+        message: `invalid engine id ${JSON.stringify(request.engineId)}: use 1 to 128 letters, digits and . _ : -`,
+      };
+    const check = this.credentials.check(request.engineId, request.token);
+    if (!check.ok) {
+      this.logger.warn({ engineId: request.engineId, why: check.detail }, 'engine refused: invalid token');
+      return { ok: false, status: 401, message: check.message };
+    }
+    const full = this.overEngineLimit(request.engineId);
+    if (full) this.logger.warn({ engineId: request.engineId, maxEngines: this.maxEngines }, full.message);
+    return full ?? { ok: true };
+  }
+
+  /** The refusal for one engine too many, or undefined when there is room (a reconnect always has). */
+  private overEngineLimit(engineId: string): (AuthDecision & { ok: false }) | undefined {
+    const max = this.maxEngines;
+    if (max === undefined || this.sessions.get(engineId)?.connected || this.connectedEngines < max)
+      return undefined;
+    // Jittered, so that engines refused together do not all come back together.
+    const retryAfterMs = Math.round(this.busyRetryAfterMs * (1 + this.random()));
+    return {
+      ok: false,
+      status: 503,
+      message: `the aggregator serves at most ${max} engines at a time and all places are taken; try again later`,
+      retryAfterMs,
+    };
   }
 
   /** Every known engine, by id, with the run it is on. */
@@ -213,6 +292,9 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       summary,
       runs: this.runs,
       commandTimeoutMs: this.commandTimeoutMs,
+      maxRecordsPerFrame: this.maxRecordsPerFrame,
+      maxIngestRate: this.maxIngestRate,
+      busyRetryAfterMs: this.busyRetryAfterMs,
       inspect: this.inspect,
     });
   }

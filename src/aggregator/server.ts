@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
@@ -10,6 +11,7 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
+import { apiTokenGuard } from './apiAuth.ts';
 import { commandRoutes } from './commandRoutes.ts';
 import { eventStreamRoutes } from './eventStream.ts';
 import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
@@ -23,12 +25,23 @@ export interface AggregatorServerOptions {
   port?: number;
   /** More HTTP routes, tried after the aggregator's own. */
   routes?: Route[];
+  /** Serve HTTPS and WSS with this certificate and key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /** When set, every route but /healthz requires this token (see apiAuth.ts). Engine links are not affected. */
+  apiToken?: string;
+  /**
+   * How long a client may take to send a request's headers (an engine's upgrade included) and, over
+   * TLS, to complete the handshake; a slower one gets 408 and is disconnected. Default 10 000 ms.
+   */
+  headersTimeoutMs?: number;
 }
 
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+
 export interface AggregatorServer {
-  /** Base URL of the HTTP API, such as `http://127.0.0.1:8080`. */
+  /** Base URL of the HTTP API, such as `http://127.0.0.1:8080` (`https://` with TLS). */
   url: string;
-  /** Base URL engines connect to (they add `/engines/:id/link`). */
+  /** Base URL engines connect to (they add `/engines/:id/link`): `ws://`, or `wss://` with TLS. */
   wsUrl: string;
   port: number;
   /** Closes every engine link (1001), then stops listening. Does not close the aggregator. */
@@ -59,15 +72,33 @@ function refuseUpgrade(socket: Duplex, status: number, message: string, retryAft
 export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
   const { aggregator } = options;
   const host = options.host ?? '127.0.0.1';
-  const server = createServer(
-    createHttpApi([
-      ...aggregatorRoutes(aggregator),
-      ...runRoutes(aggregator),
-      ...commandRoutes(aggregator),
-      ...eventStreamRoutes(aggregator),
-      ...(options.routes ?? []),
-    ]),
-  );
+  const api = createHttpApi([
+    ...aggregatorRoutes(aggregator),
+    ...runRoutes(aggregator),
+    ...commandRoutes(aggregator),
+    ...eventStreamRoutes(aggregator),
+    ...(options.routes ?? []),
+  ]);
+  const guard =
+    options.apiToken === undefined ? undefined : apiTokenGuard(options.apiToken, { secure: !!options.tls });
+  const listener = (request: IncomingMessage, response: ServerResponse) => {
+    if (guard && !guard(request, response)) return;
+    api(request, response);
+  };
+  // A client that never finishes its headers (slow loris) is answered 408 and dropped; Node checks
+  // unfinished requests every `connectionsCheckingInterval` ms.
+  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const timeouts = {
+    headersTimeout,
+    requestTimeout: Math.max(headersTimeout, 30_000),
+    connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+  };
+  const server = options.tls
+    ? createHttpsServer(
+        { ...timeouts, cert: options.tls.cert, key: options.tls.key, handshakeTimeout: headersTimeout },
+        listener,
+      )
+    : createServer(timeouts, listener);
   const wss = new WebSocketServer({
     noServer: true,
     maxPayload: aggregator.maxFrameBytes,
@@ -103,6 +134,7 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   });
   const { port } = server.address() as AddressInfo;
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const secure = options.tls !== undefined;
 
   let closing: Promise<void> | undefined;
   /** Upgraded sockets are not the HTTP server's any more: wait for the links themselves to close. */
@@ -119,8 +151,8 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     clearTimeout(force);
   };
   return {
-    url: `http://${authority}`,
-    wsUrl: `ws://${authority}`,
+    url: `${secure ? 'https' : 'http'}://${authority}`,
+    wsUrl: `${secure ? 'wss' : 'ws'}://${authority}`,
     port,
     close: () => {
       closing ??= (async () => {

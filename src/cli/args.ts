@@ -5,6 +5,8 @@ export interface OptionSpec {
   description: string;
   default?: string | boolean;
   short?: string;
+  /** For a string option that may be given bare (`--inspect`): the value it then takes. */
+  implied?: string;
 }
 
 export type OptionSpecs = Record<string, OptionSpec>;
@@ -25,13 +27,29 @@ export function parseOptions<T extends OptionSpecs>(
     options[name] = spec.short ? { type: spec.type, short: spec.short } : { type: spec.type };
   let values: Record<string, unknown>;
   try {
-    ({ values } = parseArgs({ args: argv, options, strict: true, allowPositionals: false }));
+    ({ values } = parseArgs({
+      args: withImpliedValues(argv, specs),
+      options,
+      strict: true,
+      allowPositionals: false,
+    }));
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
   const out: Record<string, unknown> = { help: values.help === true };
   for (const [name, spec] of Object.entries(specs)) out[name] = values[name] ?? spec.default;
   return out as never;
+}
+
+/** `--name` given bare, for an option with an implied value, becomes `--name=<implied>`. */
+function withImpliedValues(argv: string[], specs: OptionSpecs): string[] {
+  return argv.map((arg, i) => {
+    if (!arg.startsWith('--') || arg.includes('=')) return arg;
+    const spec = specs[arg.slice(2)];
+    if (spec?.type !== 'string' || spec.implied === undefined) return arg;
+    const next = argv[i + 1];
+    return next === undefined || next.startsWith('-') ? `${arg}=${spec.implied}` : arg;
+  });
 }
 
 export function numberOption(value: string | undefined, name: string, fallback: number, min = 0): number {
@@ -44,8 +62,14 @@ export function numberOption(value: string | undefined, name: string, fallback: 
 
 export function helpText(usage: string, summary: string, specs: OptionSpecs): string {
   const rows = Object.entries(specs).map(([name, spec]) => {
-    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${spec.type === 'string' ? ' <value>' : ''}`;
-    const def = spec.default === undefined ? '' : ` (default: ${spec.default})`;
+    const value = spec.type === 'boolean' ? '' : spec.implied === undefined ? ' <value>' : ' [<value>]';
+    const flag = `${spec.short ? `-${spec.short}, ` : '    '}--${name}${value}`;
+    const def =
+      spec.default !== undefined
+        ? ` (default: ${spec.default})`
+        : spec.implied !== undefined
+          ? ` (off by default; bare: ${spec.implied})`
+          : '';
     return `  ${flag.padEnd(30)} ${spec.description}${def}`;
   });
   rows.push(`  ${'-h, --help'.padEnd(30)} show this help`);

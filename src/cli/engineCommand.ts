@@ -1,13 +1,18 @@
+import { readFileSync } from 'node:fs';
+import { DurableOutbox } from '../engine/durableOutbox.ts';
 import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../engine/simulatedEngine.ts';
 import { WebSocketConnector } from '../transport/webSocketTransport.ts';
 import { helpText, numberOption, type OptionSpecs, parseOptions, UsageError } from './args.ts';
+import { inspectOptionSpec, startInspection } from './inspectOption.ts';
 import { createLogger } from './logger.ts';
+import { CatchUpProgress, showCatchUp } from './progress.ts';
 
 const specs = {
   aggregator: { type: 'string', description: 'aggregator URL', default: 'ws://127.0.0.1:8080' },
   id: { type: 'string', description: 'engine id (letters, digits, . _ : -)' },
   secret: { type: 'string', description: 'token presented to the aggregator (or ENGINE_LINK_SECRET)' },
+  ca: { type: 'string', description: 'PEM file of the certificate(s) to trust for a wss:// aggregator' },
   simulate: { type: 'boolean', description: 'produce simulated samples', default: false },
   rate: { type: 'string', description: 'sample records per second', default: '100' },
   tags: { type: 'string', description: 'number of simulated tags', default: '5' },
@@ -25,6 +30,37 @@ const specs = {
   },
   'max-records': { type: 'string', description: 'outbox bound in records', default: '2000000' },
   'max-bytes': { type: 'string', description: 'outbox bound in bytes', default: String(128 * 1024 * 1024) },
+  outbox: {
+    type: 'string',
+    description: 'directory of a durable outbox that survives a crash or restart (default: in memory)',
+  },
+  'outbox-sync': {
+    type: 'string',
+    description: 'always: each record synced to disk before send() returns; batch: at most 100 ms at risk',
+    default: 'batch',
+  },
+  'outbox-max-bytes': {
+    type: 'string',
+    description: 'durable outbox bound on disk in bytes',
+    default: String(1024 * 1024 * 1024),
+  },
+  'offline-sample-ms': {
+    type: 'string',
+    description: 'while the link is down keep one sample per tag per this many ms (0: keep all)',
+    default: '0',
+  },
+  'progress-ms': {
+    type: 'string',
+    description: 'print {"progress":{lastSeq,durableSeq,acked,state}} to stdout this often (0: never)',
+    default: '0',
+  },
+  'print-runs': {
+    type: 'boolean',
+    description:
+      'print {"start":{engineId,epoch,lastSeq}} once, then {"run":{event,runId,t,seq}} for each run start and end',
+    default: false,
+  },
+  ...inspectOptionSpec,
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
 } satisfies OptionSpecs;
 
@@ -44,31 +80,81 @@ export async function engineCommand(argv: string[]): Promise<number> {
   if (!options.id) throw new UsageError('--id is required');
   if (!options.simulate)
     throw new UsageError('--simulate is required: this build has no driver for real hardware engines');
-  const log = createLogger(options['log-level'], 'engine');
+  // Catch-up: a bar on a terminal (log lines clear it and draw it again), plain log lines otherwise.
+  const catchUp = new CatchUpProgress();
+  const log = createLogger(
+    options['log-level'],
+    'engine',
+    catchUp.isBar ? catchUp.logDestination() : undefined,
+  );
+  catchUp.setLog(log);
+  const inspector = startInspection(options.inspect, log);
   let engine: SimulatedEngine | undefined;
   const dispatcher = new ResilientDispatcher({
     snapshot: () => engine?.runs.snapshot(),
     engineId: options.id,
-    connector: new WebSocketConnector(options.aggregator ?? 'ws://127.0.0.1:8080'),
+    connector: new WebSocketConnector(options.aggregator ?? 'ws://127.0.0.1:8080', {
+      ca: options.ca === undefined ? undefined : readCa(options.ca),
+    }),
     token: options.secret ?? process.env.ENGINE_LINK_SECRET,
     heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 3000, 100),
-    outbox: {
-      maxRecords: numberOption(options['max-records'], 'max-records', 2_000_000, 10),
-      maxBytes: numberOption(options['max-bytes'], 'max-bytes', 128 * 1024 * 1024, 1024),
-    },
+    outbox: options.outbox
+      ? new DurableOutbox({
+          path: options.outbox,
+          sync: syncPolicy(options['outbox-sync']),
+          maxBytes: numberOption(options['outbox-max-bytes'], 'outbox-max-bytes', 1024 ** 3, 64 * 1024),
+        })
+      : {
+          maxRecords: numberOption(options['max-records'], 'max-records', 2_000_000, 10),
+          maxBytes: numberOption(options['max-bytes'], 'max-bytes', 128 * 1024 * 1024, 1024),
+        },
+    offlineSampleIntervalMs: numberOption(options['offline-sample-ms'], 'offline-sample-ms', 0, 0),
+    inspect: inspector?.inspect,
   });
+  const outbox = dispatcher.outbox;
+  if (outbox instanceof DurableOutbox) {
+    const { recovery } = outbox;
+    log.info(
+      { path: outbox.path, sync: outbox.sync, epoch: outbox.epoch, ...recovery },
+      'durable outbox open',
+    );
+    outbox.on('storage', (info) =>
+      info.durable
+        ? log.info(info, 'outbox disk usable again: records held in memory written')
+        : log.error(
+            { err: info.error, heldInMemory: info.heldInMemory },
+            'outbox disk failed: holding in memory',
+          ),
+    );
+  }
+  const progressMs = numberOption(options['progress-ms'], 'progress-ms', 0, 0);
+  const progress =
+    progressMs > 0
+      ? setInterval(() => {
+          const durableSeq = outbox instanceof DurableOutbox ? outbox.durableSeq : undefined;
+          const { lastSeq, acked } = dispatcher.stats;
+          const line = { progress: { lastSeq, durableSeq, acked, state: dispatcher.state } };
+          process.stdout.write(`${JSON.stringify(line)}\n`);
+        }, progressMs)
+      : undefined;
   dispatcher.on('state', (state) => log.info({ state, ...dispatcher.stats }, `link ${state}`));
   dispatcher.on('retry', (retry) => log.debug(retry, 'retry scheduled'));
-  dispatcher.on('gap', (gap) => log.warn(gap, 'records dropped by the overflow policy'));
+  dispatcher.on('gap', (gap) => log.warn(gap, `records that will never come (${gap.reason})`));
   dispatcher.on('backpressure', (info) => log.warn(info, 'outbox over its bound with events only'));
   dispatcher.on('error', (error) => log.error({ err: error }, error.message));
+  showCatchUp(dispatcher, catchUp);
   engine = new SimulatedEngine(dispatcher, {
     rate: numberOption(options.rate, 'rate', 100, 0.001),
     tags: numberOption(options.tags, 'tags', 5, 1),
     runSeconds: numberOption(options['run-seconds'], 'run-seconds', 0, 0),
     failEvery: numberOption(options['fail-every'], 'fail-every', 0, 0),
+    ...(options['print-runs'] ? { onRun: (run) => printLine({ run: { ...run, seq: outbox.lastSeq } }) } : {}),
   });
   dispatcher.handleCommands(engine.handleCommand);
+  if (options['print-runs']) {
+    const { engineId, epoch, lastSeq } = dispatcher.stats;
+    printLine({ start: { engineId, epoch, lastSeq } });
+  }
   engine.start();
   const drainMs = numberOption(options['drain-timeout'], 'drain-timeout', 10, 0) * 1000;
 
@@ -77,8 +163,10 @@ export async function engineCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   engine.stop();
+  if (progress) clearInterval(progress);
   log.info({ backlog: dispatcher.stats.backlog, drainMs }, 'stopping: draining the backlog');
   await dispatcher.close({ drainTimeoutMs: drainMs });
+  inspector?.stop();
   const s = dispatcher.stats;
   process.stdout.write(
     `${JSON.stringify({
@@ -92,4 +180,21 @@ export async function engineCommand(argv: string[]): Promise<number> {
     })}\n`,
   );
   return 0;
+}
+
+function syncPolicy(value: string | undefined): 'always' | 'batch' {
+  if (value === 'always' || value === 'batch') return value;
+  throw new UsageError(`--outbox-sync must be always or batch (got "${value}")`);
+}
+
+function readCa(path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`--ca: cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+function printLine(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`);
 }

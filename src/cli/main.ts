@@ -2,11 +2,15 @@ import { aggregatorCommand, aggregatorUsage } from './aggregatorCommand.ts';
 import { UsageError } from './args.ts';
 import { demoCommand, demoUsage } from './demoCommand.ts';
 import { engineCommand, engineUsage } from './engineCommand.ts';
+import { inspectorCommand, inspectorUsage } from './inspectorCommand.ts';
+import { statusCommand, statusUsage } from './statusCommand.ts';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
   aggregator: { run: aggregatorCommand, usage: aggregatorUsage },
   engine: { run: engineCommand, usage: engineUsage },
   demo: { run: demoCommand, usage: demoUsage },
+  status: { run: statusCommand, usage: statusUsage },
+  inspector: { run: inspectorCommand, usage: inspectorUsage },
 };
 
 const overview = `Usage: engine-link <command> [options]
@@ -15,6 +19,8 @@ Commands:
   aggregator   run the aggregator (HTTP API and engine links on one port)
   engine       run an engine (simulated) that survives outages without losing a record
   demo         an aggregator, two simulated engines and a flaky link, all in one process
+  status       print an aggregator's engines and runs as tables (or --json)
+  inspector    relay state machines to the Stately inspector (start commands with --inspect)
 
 Run 'engine-link <command> --help' for a command's options.
 `;

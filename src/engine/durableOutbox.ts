@@ -13,7 +13,6 @@ import {
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
 import { MemoryOutbox, newEpoch, type OutboxLimits } from './memoryOutbox.ts';
 import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
-export type { StorageInfo } from './outbox.ts';
 import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './outboxFileSystem.ts';
 import { type OutboxMeta, OutboxMetaFile } from './outboxMeta.ts';
 import { scanSegments } from './outboxRecovery.ts';
@@ -23,18 +22,21 @@ import {
   isItemKind,
   itemRecordKind,
   maxRecordBytes,
-  RECORD_HEADER_BYTES,
+  RECORD_OVERHEAD_BYTES,
   RecordKind,
   SEGMENT_FORMAT,
   writeRecord,
 } from './segmentRecord.ts';
 import { SegmentScanner } from './segmentScanner.ts';
 
+export type { StorageInfo } from './outbox.ts';
+
 /**
  * `always`: every record is written and synced (fdatasync) before `append` returns.
  * `batch`: records are written and synced together, at the latest `syncEveryMs` after the first of them
- * or when `syncEveryRecords` are waiting, whichever comes first; a crash loses at most that window, and
- * the restarted outbox reports it as a gap with reason "unsynced".
+ * or when `syncEveryRecords` are waiting, whichever comes first (the first record after a quiet spell is
+ * synced at once); a crash loses at most that window, and the restarted outbox reports the sequence
+ * numbers reserved for it as a gap with reason "unsynced".
  */
 export type SyncPolicy = 'always' | 'batch';
 
@@ -164,8 +166,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   private syncTimer: TimerHandle | undefined;
   private retryTimer: TimerHandle | undefined;
   private retryAttempt = 0;
-  private reader: { segment: OutboxSegment; fd: number; scanner: SegmentScanner; nextSeq: number } | undefined;
+  private reader:
+    | { segment: OutboxSegment; fd: number; scanner: SegmentScanner; nextSeq: number }
+    | undefined;
   private writeBuffer = Buffer.allocUnsafe(64 * 1024);
+  /** Scratch for `writeRecords`: kind, seq, end seq, offset, size of each record encoded, not yet written. */
+  private readonly notes: number[] = [];
   private closed = false;
 
   constructor(options: DurableOutboxOptions) {
@@ -231,9 +237,13 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     } catch (error) {
       this.enterFallback(error as Error);
     }
-    if (this.flush()) this.tidy(scan.obsolete, scan.truncate);
+    this.reserveSeq = this.lastSeq;
+    if (this.flush(true)) this.tidy(scan.obsolete, scan.truncate);
     const reported = lost ? [...damaged, lost] : damaged;
-    if (reported.length > 0) queueMicrotask(() => reported.forEach((gap) => this.emit('gap', gap)));
+    if (reported.length > 0)
+      queueMicrotask(() => {
+        for (const gap of reported) this.emit('gap', gap);
+      });
   }
 
   /** Records held (not yet acknowledged), gap items included; the head segment is counted approximately. */
@@ -312,10 +322,8 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   }
 
   nextBatch(afterSeq: number): OutboxBatch | undefined {
-    if (afterSeq < this.writtenSeq) {
-      const batch = this.diskBatch(afterSeq);
-      if (batch) return batch;
-    }
+    // What is on disk comes from disk (nothing, for now, when a read fails: never a batch that skips ahead).
+    if (afterSeq < this.writtenSeq) return this.diskBatch(afterSeq);
     if (this.fallback) return this.fallback.nextBatch(Math.max(afterSeq, this.writtenSeq));
     if (this.pendingTexts.length > 0 && afterSeq < this.lastSeq) return this.pendingBatch(afterSeq);
     return undefined;
@@ -333,7 +341,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     this.retryTimer?.cancel();
     this.syncTimer = this.retryTimer = undefined;
     if (this.fallback) this.retryDisk(false);
-    this.flush();
+    this.flush(true);
     this.closed = true;
     try {
       const clean = !this.fallback;
@@ -353,13 +361,13 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
 
   private readonly syncDue = (): void => {
     this.syncTimer = undefined;
-    this.flush();
+    this.flush(this.pendingTexts.length === 0);
   };
 
   private appendPending(text: string, seq: number): void {
     this.pendingTexts.push(text);
     this.pendingSeqs.push(seq);
-    this.pendingBytes += text.length + RECORD_HEADER_BYTES;
+    this.pendingBytes += text.length + RECORD_OVERHEAD_BYTES;
   }
 
   private clearPending(): void {
@@ -368,24 +376,34 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     this.pendingBytes = 0;
   }
 
-  /** Writes and syncs the waiting records (and, under `batch`, the next window's reservation). */
-  private flush(): boolean {
+  /**
+   * Writes and syncs the waiting records. Under `batch` a reserve record goes with them: the sequence
+   * numbers that may be handed out before the next sync (twice the last window, at least 256, at most
+   * `syncEveryRecords`; reaching it forces the next sync), so that a crash can report exactly that window.
+   * With `release` (nothing came for a whole window) it reserves nothing: an idle engine that crashes
+   * has nothing to report, and its next record is synced at once.
+   */
+  private flush(release = false): boolean {
     this.syncTimer?.cancel();
     this.syncTimer = undefined;
     if (this.fallback || this.closed) return false;
     const waiting = this.pendingTexts.length;
-    if (waiting === 0 && (this.sync === 'always' || this.reserveSeq > this.lastSeq)) return true;
+    if (waiting === 0) {
+      if (this.sync === 'always') return true;
+      if (release ? this.reserveSeq <= this.lastSeq : this.reserveSeq > this.lastSeq) return true;
+    }
     try {
-      const reserve =
-        this.sync === 'batch'
-          ? this.lastSeq + Math.min(this.syncEveryRecords, Math.max(MIN_WINDOW_RESERVE, 2 * waiting))
-          : 0;
-      this.ensureCeiling(Math.max(this.lastSeq, reserve));
+      const window = Math.min(this.syncEveryRecords, Math.max(MIN_WINDOW_RESERVE, 2 * waiting));
+      const reserve = this.sync === 'always' ? undefined : release ? this.lastSeq : this.lastSeq + window;
+      this.ensureCeiling(Math.max(this.lastSeq, reserve ?? 0));
       this.writeRecords(this.pendingTexts, this.pendingSeqs, reserve);
       this.clearPending();
-      if (reserve > 0) this.reserveSeq = reserve;
+      if (reserve !== undefined) this.reserveSeq = reserve;
       this.durableSeq = this.writtenSeq;
       this.emit('synced', this.durableSeq);
+      // Under `batch`, a window later: sync what came meanwhile, or give the reservation back.
+      if (this.reserveSeq > this.lastSeq)
+        this.syncTimer = this.clock.setTimeout(this.syncDue, this.syncEveryMs);
       return true;
     } catch (error) {
       this.enterFallback(error as Error);
@@ -395,32 +413,20 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
 
   /**
    * Writes records (texts with their sequence numbers, in order) to the segments, starting new segments as
-   * they fill, followed by a reserve record when `reserveSeq` is set; syncs each segment written to. Throws
-   * what the file system throws, `writtenSeq` telling how far it got.
+   * they fill, followed by a reserve record when `reserveSeq` is given; syncs each segment written to.
+   * Throws what the file system throws, `writtenSeq` telling how far it got.
    */
-  private writeRecords(texts: readonly string[], seqs: readonly number[], reserveSeq: number): void {
+  private writeRecords(
+    texts: readonly string[],
+    seqs: readonly number[],
+    reserveSeq: number | undefined,
+  ): void {
+    const notes = this.notes;
     let i = 0;
     do {
       const segment = this.activeSegment();
-      const fd = segment.fd!;
       let length = 0;
-      /** Per record encoded and not yet written: kind, seq, end seq, offset in the buffer, size. */
-      let notes: number[] = [];
-      const writeOut = () => {
-        writeFully(this.files, fd, this.writeBuffer, length, segment.size);
-        const base = segment.size;
-        for (let n = 0; n < notes.length; n += 5) {
-          const kind = notes[n] as RecordKind;
-          segment.noteRecord(kind, notes[n + 1]!, notes[n + 2]!, base + notes[n + 3]!, notes[n + 4]!);
-          if (kind === RecordKind.reserve) continue;
-          this.diskRecords++;
-          if (kind === RecordKind.sample) this.diskSamples++;
-          this.writtenSeq = notes[n + 2]!;
-        }
-        this.diskBytes += length;
-        length = 0;
-        notes = [];
-      };
+      let noted = 0;
       let full = false;
       for (; i < texts.length; i++) {
         const text = texts[i]!;
@@ -429,25 +435,52 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
         const seq = seqs[i]!;
         const end = writeRecord(this.writeBuffer, length, kind, seq, text);
         // A segment takes at least one record, and otherwise no more than its size.
-        if (segment.records + notes.length > 0 && segment.size + end > this.segmentBytes) {
+        if (segment.records + noted > 0 && segment.size + end > this.segmentBytes) {
           full = true;
           break;
         }
-        const endSeq = kind === RecordKind.gap ? (JSON.parse(text) as GapItem)[2] : seq;
-        notes.push(kind, seq, endSeq, length, end - length);
+        const n = noted++ * 5;
+        notes[n] = kind;
+        notes[n + 1] = seq;
+        notes[n + 2] = kind === RecordKind.gap ? (JSON.parse(text) as GapItem)[2] : seq;
+        notes[n + 3] = length;
+        notes[n + 4] = end - length;
         length = end;
-        if (length >= WRITE_CHUNK_BYTES) writeOut();
+        if (length >= WRITE_CHUNK_BYTES) {
+          this.commit(segment, length, noted);
+          length = noted = 0;
+        }
       }
-      if (!full && reserveSeq > 0) {
-        this.reserveWriteBuffer(length + RECORD_HEADER_BYTES);
+      if (!full && reserveSeq !== undefined) {
+        this.reserveWriteBuffer(length + RECORD_OVERHEAD_BYTES);
         const end = writeRecord(this.writeBuffer, length, RecordKind.reserve, reserveSeq, '');
-        notes.push(RecordKind.reserve, reserveSeq, reserveSeq, length, end - length);
+        const n = noted++ * 5;
+        notes[n] = RecordKind.reserve;
+        notes[n + 1] = notes[n + 2] = reserveSeq;
+        notes[n + 3] = length;
+        notes[n + 4] = end - length;
         length = end;
       }
-      if (length > 0) writeOut();
-      this.files.fdatasyncSync(fd);
+      if (length > 0) this.commit(segment, length, noted);
+      this.files.fdatasyncSync(segment.fd!);
       if (full) this.closeActive();
     } while (i < texts.length);
+  }
+
+  /** Writes the encoded records out at the segment's end and accounts for them (`notes`: 5 numbers each). */
+  private commit(segment: OutboxSegment, length: number, noted: number): void {
+    writeFully(this.files, segment.fd!, this.writeBuffer, length, segment.size);
+    const base = segment.size;
+    const notes = this.notes;
+    for (let n = 0; n < noted * 5; n += 5) {
+      const kind = notes[n] as RecordKind;
+      segment.noteRecord(kind, notes[n + 1]!, notes[n + 2]!, base + notes[n + 3]!, notes[n + 4]!);
+      if (kind === RecordKind.reserve) continue;
+      this.diskRecords++;
+      if (kind === RecordKind.sample) this.diskSamples++;
+      this.writtenSeq = notes[n + 2]!;
+    }
+    this.diskBytes += length;
   }
 
   /** The segment to append to: the open one while it has room, else a new one (synced, with its header). */
@@ -485,7 +518,8 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     if (active?.fd === undefined) return;
     try {
       // Bytes of a write that failed half-way are cut off, so the file ends with its last intact record.
-      if (this.files.fstatSync(active.fd).size > active.size) this.files.ftruncateSync(active.fd, active.size);
+      if (this.files.fstatSync(active.fd).size > active.size)
+        this.files.ftruncateSync(active.fd, active.size);
     } catch {
       // Recovery skips them anyway.
     }
@@ -570,7 +604,11 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     } catch (error) {
       // A read failed: nothing is sent now; the next attempt starts afresh.
       this.closeReader();
-      this.emit('storage', { durable: !this.fallback, error: error as Error, heldInMemory: this.heldInMemory() });
+      this.emit('storage', {
+        durable: !this.fallback,
+        error: error as Error,
+        heldInMemory: this.heldInMemory(),
+      });
       return undefined;
     }
   }
@@ -876,10 +914,10 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     try {
       // The acknowledged sequence number first: records acknowledged while in memory are not written.
       this.writeMeta({ ceilingSeq: Math.max(this.ceilingSeq, this.lastSeq + this.ceilingStep) });
-      const reserve = this.sync === 'batch' ? this.lastSeq + MIN_WINDOW_RESERVE : 0;
-      this.writeRecords(texts, seqs, reserve);
+      // Nothing reserved: the next record is synced at once, and reserves its window.
+      this.writeRecords(texts, seqs, this.sync === 'batch' ? this.lastSeq : undefined);
       this.writtenSeq = this.lastSeq;
-      if (reserve > 0) this.reserveSeq = reserve;
+      this.reserveSeq = this.lastSeq;
     } catch {
       this.closeActive();
       this.retryAttempt++;

@@ -46,7 +46,8 @@ export class OfflineSampler {
   private timerDue = Number.POSITIVE_INFINITY;
 
   constructor(options: OfflineSamplerOptions) {
-    if (!(options.intervalMs > 0)) throw new RangeError('offline sample interval must be a positive number of ms');
+    if (!(options.intervalMs > 0))
+      throw new RangeError('offline sample interval must be a positive number of ms');
     this.intervalMs = options.intervalMs;
     this.emitItem = options.emit;
     this.clock = options.clock ?? systemClock;

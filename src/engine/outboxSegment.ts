@@ -94,12 +94,15 @@ export class OutboxSegment {
     return lo === 0 ? 0 : this.indexOffsets[lo - 1]!;
   }
 
-  /** Approximate bytes and records held after `seq` (at index granularity). */
+  /**
+   * Bytes and records held after `seq`, estimated from the share of the segment's sequence numbers above
+   * it (exact for records when the segment holds one record per sequence number, as it does until the
+   * overflow policy or damage leaves gaps).
+   */
   heldAfter(seq: number): { bytes: number; records: number } {
     if (seq < this.firstSeq) return { bytes: this.size, records: this.records };
     if (seq >= this.endSeq) return { bytes: 0, records: 0 };
-    const offset = this.offsetFor(seq);
-    const share = this.size === 0 ? 0 : (this.size - offset) / this.size;
-    return { bytes: this.size - offset, records: Math.round(this.records * share) };
+    const share = (this.endSeq - seq) / (this.endSeq - this.firstSeq + 1);
+    return { bytes: Math.round(this.size * share), records: Math.round(this.records * share) };
   }
 }

@@ -9,10 +9,10 @@ import { crc32 } from './crc32.ts';
  *                 starts rather than payload bytes
  *   2       1     kind (RecordKind)
  *   3       1     0 (reserved)
- *   4       4     payload length in bytes
+ *   4       4     payload length n, in bytes
  *   8       8     sequence number (float64: integers are exact up to 2^53)
- *   16      4     CRC-32 of bytes 0..15 and of the payload
- *   20      n     payload (UTF-8)
+ *   16      n     payload (UTF-8)
+ *   16 + n  4     CRC-32 of everything before it (bytes 0 .. 16 + n - 1): a torn write fails it
  *
  * Item records (sample, state, event, gap) carry the item's JSON text and the sequence number it takes
  * (a gap: its first). A reserve record has no payload; its sequence number is the highest that may have
@@ -28,7 +28,10 @@ export const RecordKind = {
 } as const;
 export type RecordKind = (typeof RecordKind)[keyof typeof RecordKind];
 
-export const RECORD_HEADER_BYTES = 20;
+/** Bytes before the payload. */
+export const RECORD_HEADER_BYTES = 16;
+/** Bytes a record takes besides its payload (header and CRC). */
+export const RECORD_OVERHEAD_BYTES = 20;
 export const SEGMENT_FORMAT = 1;
 /** Larger than any item a frame can carry; a longer length field means damage. */
 export const MAX_PAYLOAD_BYTES = 32 * 1024 * 1024;
@@ -58,7 +61,7 @@ export function isItemKind(kind: number): boolean {
 
 /** The most bytes a record of `payload` can take (UTF-8 needs at most 3 bytes per UTF-16 unit). */
 export function maxRecordBytes(payload: string): number {
-  return RECORD_HEADER_BYTES + payload.length * 3;
+  return RECORD_OVERHEAD_BYTES + payload.length * 3;
 }
 
 /** Writes one record at `offset` (the buffer must hold `maxRecordBytes(payload)` there); returns its end. */
@@ -76,10 +79,9 @@ export function writeRecord(
   buffer[offset + 3] = 0;
   buffer.writeUInt32LE(length, offset + 4);
   buffer.writeDoubleLE(seq, offset + 8);
-  const end = offset + RECORD_HEADER_BYTES + length;
-  const crc = crc32(buffer, offset + RECORD_HEADER_BYTES, end, crc32(buffer, offset, offset + 16));
-  buffer.writeUInt32LE(crc, offset + 16);
-  return end;
+  const crcAt = offset + RECORD_HEADER_BYTES + length;
+  buffer.writeUInt32LE(crc32(buffer, offset, crcAt), crcAt);
+  return crcAt + 4;
 }
 
 /** A decoded record header: where it is and what it says. Reused between records to avoid garbage. */
@@ -107,10 +109,10 @@ export function checkRecord(buffer: Buffer, at: number, end: number, view: Recor
   if (length > MAX_PAYLOAD_BYTES) return 0;
   const seq = buffer.readDoubleLE(at + 8);
   if (!Number.isSafeInteger(seq) || seq < 0) return 0;
-  const size = RECORD_HEADER_BYTES + length;
+  const size = RECORD_OVERHEAD_BYTES + length;
   if (end - at < size) return -size;
-  const crc = crc32(buffer, at + RECORD_HEADER_BYTES, at + size, crc32(buffer, at, at + 16));
-  if (crc !== buffer.readUInt32LE(at + 16)) return 0;
+  const crcAt = at + size - 4;
+  if (crc32(buffer, at, crcAt) !== buffer.readUInt32LE(crcAt)) return 0;
   view.kind = kind as RecordKind;
   view.seq = seq;
   view.size = size;

@@ -21,6 +21,7 @@ export class SegmentScanner {
   damagedBytes = 0;
 
   private buffer: Buffer;
+  private readonly windowBytes: number;
   private bufferStart = 0;
   private bufferLength = 0;
 
@@ -33,7 +34,9 @@ export class SegmentScanner {
   ) {
     this.position = position;
     this.limit = limit;
-    this.buffer = Buffer.allocUnsafe(windowBytes);
+    this.windowBytes = windowBytes;
+    // Small files get a small window; it grows (up to `windowBytes`) as the file does.
+    this.buffer = Buffer.allocUnsafe(Math.min(windowBytes, Math.max(4096, limit - position)));
   }
 
   /** Advances to the next intact record; false when none is left before `limit`. */
@@ -45,7 +48,11 @@ export class SegmentScanner {
       let size = this.check(at);
       if (size < 0) {
         // The record claims more bytes than the window holds: read them, unless the file ends first.
-        size = at - size > this.limit ? 0 : (this.fill(at, -size), this.check(at));
+        if (at - size > this.limit) size = 0;
+        else {
+          this.fill(at, -size);
+          size = this.check(at);
+        }
       }
       if (size > 0) {
         if (damagedFrom >= 0) this.damagedBytes += at - damagedFrom;
@@ -102,8 +109,9 @@ export class SegmentScanner {
 
   /** Reads the file from `at` into the window, at least `atLeast` bytes (fewer only at the limit). */
   private fill(at: number, atLeast: number): void {
-    if (atLeast > this.buffer.length)
-      this.buffer = Buffer.allocUnsafe(Math.max(atLeast, this.buffer.length * 2));
+    const wanted = Math.max(atLeast, Math.min(this.windowBytes, this.limit - at));
+    if (wanted > this.buffer.length)
+      this.buffer = Buffer.allocUnsafe(Math.max(wanted, Math.min(this.windowBytes, this.buffer.length * 2)));
     const want = Math.min(this.buffer.length, this.limit - at);
     let read = 0;
     while (read < want) {

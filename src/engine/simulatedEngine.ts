@@ -15,6 +15,15 @@ export interface SimulatedEngineOptions {
   /** Pause between automatic runs, seconds. Default 1. */
   runGapSeconds?: number;
   clock?: Clock;
+  /** Told of every run start and end, right after its event record is handed to the dispatcher. */
+  onRun?: (run: SimulatedRunEvent) => void;
+}
+
+/** A run starting or ending on the simulated engine (engine time). */
+export interface SimulatedRunEvent {
+  event: 'started' | 'completed' | 'failed';
+  runId: string;
+  t: number;
 }
 
 const UNITS = ['degC', 'bar', 'rpm', 'pH', 'L/min'];
@@ -43,6 +52,7 @@ export class SimulatedEngine {
   private pausedRemaining: number | null = null;
   private runDueAt = 0;
   private running = false;
+  private readonly onRun: ((run: SimulatedRunEvent) => void) | undefined;
 
   constructor(
     private readonly dispatcher: EngineDispatcher,
@@ -62,6 +72,7 @@ export class SimulatedEngine {
     if (!Number.isInteger(this.failEvery) || this.failEvery < 0)
       throw new RangeError('failEvery must be a whole number >= 0');
     this.runs = new RunTracker(dispatcher, this.clock);
+    this.onRun = options.onRun;
   }
 
   /** Records handed to the dispatcher so far (samples). */
@@ -141,6 +152,7 @@ export class SimulatedEngine {
     this.runCount++;
     const runId = `${this.dispatcherId()}-${this.clock.now().toString(36)}-${this.runCount}`;
     this.runs.started(runId, method);
+    this.onRun?.({ event: 'started', runId, t: this.runs.currentRun!.startedAt });
     this.runs.log('info', `method ${method} started`);
     this.pausedRemaining = null;
     if (this.runMs > 0) this.armRunEnd(this.runMs);
@@ -158,10 +170,15 @@ export class SimulatedEngine {
     this.runTimer?.cancel();
     this.runTimer = undefined;
     this.pausedRemaining = null;
-    if (scheduled && this.failEvery > 0 && this.runCount % this.failEvery === 0) {
+    const runId = this.runs.currentRun?.runId;
+    const failed = scheduled && this.failEvery > 0 && this.runCount % this.failEvery === 0;
+    if (failed) {
       this.runs.log('error', 'simulated failure');
       this.runs.failed('simulated failure');
     } else this.runs.completed();
+    const last = this.runs.snapshot().last;
+    if (runId !== undefined && last)
+      this.onRun?.({ event: failed ? 'failed' : 'completed', runId, t: last.endedAt });
     if (this.running && this.runMs > 0)
       this.runTimer = this.clock.setTimeout(() => {
         if (this.running && !this.runs.currentRun) this.startRun();
@@ -190,7 +207,8 @@ export class SimulatedEngine {
         tag: this.tagNames[index]!,
         value: Math.round((50 + 20 * Math.sin(phase)) * 1000) / 1000,
         unit: UNITS[index % UNITS.length],
-        t: now,
+        // Each sample at its own due time: strictly increasing, even when a late tick catches up.
+        t: this.startedAt + (this.produced * 1000) / this.rate,
       });
       this.produced++;
     }

@@ -37,15 +37,22 @@ function toText(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+export interface WebSocketConnectorOptions {
+  maxFrameBytes?: number;
+  handshakeTimeoutMs?: number;
+  /**
+   * Certificates (PEM) to trust for a `wss://` aggregator, in place of the system's certificate
+   * authorities: the aggregator's own certificate when it is self-signed, or the CA that signed it.
+   */
+  ca?: string | Buffer | Array<string | Buffer>;
+}
+
 /** The engine's end of a WebSocket link. */
 export class WebSocketEngineTransport extends EngineSideTransport {
   private readonly socket: WebSocket;
+  private connectError: string | undefined;
 
-  constructor(
-    url: string,
-    request: ConnectRequest,
-    options: { maxFrameBytes?: number; handshakeTimeoutMs?: number },
-  ) {
+  constructor(url: string, request: ConnectRequest, options: WebSocketConnectorOptions) {
     super(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const headers: Record<string, string> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
@@ -54,10 +61,20 @@ export class WebSocketEngineTransport extends EngineSideTransport {
       maxPayload: this.maxFrameBytes,
       handshakeTimeout: options.handshakeTimeoutMs ?? 5000,
       perMessageDeflate: false,
+      ...(options.ca === undefined ? {} : { ca: options.ca }),
     });
     this.socket.on('open', () => this.handleOpen());
     this.socket.on('message', (data) => this.handleFrame(toText(data)));
-    this.socket.on('close', (code, reason) => this.handleClose({ code, reason: reason.toString() }));
+    this.socket.on('close', (code, reason) => {
+      // A connect that failed (refused, unreachable, TLS certificate not trusted): ws reports why in the
+      // `error` before this close, which itself carries no reason.
+      const failure = this.state === 'connecting' ? this.connectError : undefined;
+      this.handleClose(
+        failure === undefined
+          ? { code, reason: reason.toString() }
+          : { code, reason: failure, refused: { status: 0, message: failure } },
+      );
+    });
     this.socket.on('unexpected-response', (_req, res) => {
       const retryAfter = Number(res.headers['retry-after']);
       let body = '';
@@ -80,6 +97,7 @@ export class WebSocketEngineTransport extends EngineSideTransport {
       });
     });
     this.socket.on('error', (error) => {
+      this.connectError ??= error.message;
       // A failed connect or a broken socket: ws follows with `close`; make sure we report it once.
       if (this.socket.readyState === WebSocket.CLOSED)
         this.handleClose({
@@ -115,7 +133,7 @@ export class WebSocketEngineTransport extends EngineSideTransport {
 export class WebSocketConnector implements Connector {
   constructor(
     private readonly url: string,
-    private readonly options: { maxFrameBytes?: number; handshakeTimeoutMs?: number } = {},
+    private readonly options: WebSocketConnectorOptions = {},
   ) {}
 
   connect(request: ConnectRequest): WebSocketEngineTransport {

@@ -1,0 +1,63 @@
+import type { Aggregator } from '../aggregator/aggregator.ts';
+import { type Route, sendJson } from '../aggregator/httpApi.ts';
+import { TelemetryFeed } from './engineTelemetry.ts';
+import { openEventStream } from './serverSentEvents.ts';
+import { loadDashboardAssets, sendAsset } from './staticAssets.ts';
+
+export interface DashboardRoutesOptions {
+  /** Default: a feed over the aggregator with its default limits. */
+  telemetry?: TelemetryFeed;
+}
+
+/**
+ * The status page and what it needs beyond the aggregator's own API:
+ *
+ * - `GET /`: the page; `GET /dashboard/:file`: its scripts and styles.
+ * - `GET /api/telemetry`: every engine's recent samples per tag and newest state values (such as
+ *   `hardware.<name>`); `GET /api/engines/:id/telemetry`: one engine's.
+ * - `GET /api/telemetry/events`: server-sent events, a `snapshot` (as `/api/telemetry`, `{engines}`)
+ *   then `telemetry` events with new points and changed states, at most every half second per engine.
+ *
+ * Link states, catch-up progress and runs come from the aggregator's `GET /api/events`.
+ */
+export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutesOptions = {}): Route[] {
+  const assets = loadDashboardAssets();
+  const telemetry = options.telemetry ?? new TelemetryFeed({ aggregator });
+  const page = assets.get('index.html')!;
+  return [
+    { method: 'GET', path: '/', handler: ({ response }) => sendAsset(response, page) },
+    {
+      method: 'GET',
+      path: '/dashboard/:file',
+      handler: ({ response, params }) => {
+        const asset = assets.get(params.file!);
+        if (asset) sendAsset(response, asset);
+        else sendJson(response, 404, { error: 'not-found', path: `/dashboard/${params.file}` });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/telemetry',
+      handler: ({ response }) => sendJson(response, 200, { engines: telemetry.snapshot() }),
+    },
+    {
+      method: 'GET',
+      path: '/api/engines/:id/telemetry',
+      handler: ({ response, params }) => {
+        const engine = telemetry.engine(params.id!);
+        if (engine) sendJson(response, 200, engine);
+        else sendJson(response, 404, { error: 'unknown-engine', engineId: params.id });
+      },
+    },
+    {
+      method: 'GET',
+      path: '/api/telemetry/events',
+      handler: ({ request, response }) => {
+        let unsubscribe = () => {};
+        const stream = openEventStream(request, response, () => unsubscribe());
+        stream.send('snapshot', { engines: telemetry.snapshot() });
+        unsubscribe = telemetry.subscribe((update) => stream.send('telemetry', update));
+      },
+    },
+  ];
+}

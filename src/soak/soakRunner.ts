@@ -1,0 +1,313 @@
+import { mkdirSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../faults/waitFor.ts';
+import { AggregatorSlot } from './aggregatorSlot.ts';
+import { EngineSlot } from './engineSlot.ts';
+import { compareRuns, expectedRuns, type RunView } from './expectedRuns.ts';
+import { type FaultKind, type PlannedFault, planFaults } from './faultPlan.ts';
+import { SeededRandom } from './seededRandom.ts';
+import { countRuns, type EngineRow, type SoakReport } from './soakReport.ts';
+import { auditStore } from './storeAudit.ts';
+
+export interface SoakOptions {
+  seed: number;
+  minutes: number;
+  engines: number;
+  /** Sample records per second per engine. Default 100. */
+  rate?: number;
+  /** Length of each simulated run (s). Default 2. */
+  runSeconds?: number;
+  /** Every Nth run fails. Default 3. */
+  failEvery?: number;
+  /** Mean time between faults (ms). Default 1500. */
+  meanGapMs?: number;
+  /** Where the store, outboxes and logs go. Default: a new temporary directory. */
+  dir?: string;
+  /** Progress lines (faults as they happen). */
+  log?: (line: string) => void;
+}
+
+interface EngineView {
+  id: string;
+  link: string;
+  epoch: string | null;
+  persistedSeq: number;
+  persistedCount: number;
+}
+
+async function getJson<T>(url: string): Promise<T> {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
+  return (await response.json()) as T;
+}
+
+/**
+ * The seeded soak: K simulated engines (durable outboxes synced on every record) run methods while,
+ * at moments drawn from the seed, their links are cut, closed, black-holed, stalled, delayed, trickled
+ * and refused (a fault proxy per engine on loopback), engines are killed with SIGKILL and restarted on
+ * the same outbox, and the aggregator is killed with SIGKILL and restarted on the same store. At the end
+ * the faults stop, every engine catches up and is stopped cleanly (it drains), and the store is checked
+ * record by record and run by run against what the engines printed.
+ */
+export async function runSoak(options: SoakOptions): Promise<SoakReport> {
+  const began = Date.now();
+  const log = options.log ?? (() => {});
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'engine-link-soak-'));
+  const logDir = join(dir, 'logs');
+  mkdirSync(logDir, { recursive: true });
+  const durationMs = options.minutes * 60_000;
+  const random = new SeededRandom(options.seed);
+  const plan = planFaults(random, {
+    durationMs,
+    engines: options.engines,
+    meanGapMs: options.meanGapMs ?? 1500,
+  });
+  const proxyRandom = new SeededRandom(options.seed ^ 0x5eed);
+  const differences: string[] = [];
+  const faults: Partial<Record<FaultKind, number>> = {};
+
+  const aggregator = new AggregatorSlot(join(dir, 'aggregator.db'), logDir);
+  await aggregator.start();
+  const slots = Array.from(
+    { length: options.engines },
+    (_, i) =>
+      new EngineSlot(
+        {
+          id: `soak-${i + 1}`,
+          outboxDir: join(dir, `outbox-${i + 1}`),
+          logDir,
+          rate: options.rate ?? 100,
+          runSeconds: options.runSeconds ?? 2,
+          failEvery: options.failEvery ?? 3,
+          random: proxyRandom.fn,
+        },
+        aggregator.port,
+      ),
+  );
+  log(`soak: seed ${options.seed}, ${plan.length} faults planned over ${options.minutes} min; in ${dir}`);
+  try {
+    for (const slot of slots) await slot.openProxy();
+    await Promise.all(slots.map((slot) => slot.start()));
+
+    const start = Date.now();
+    const inFlight = new Set<Promise<void>>();
+    for (const fault of plan) {
+      // The plan's moments are the test's input: waiting for them is the schedule, not a synchronisation.
+      const wait = start + fault.at - Date.now();
+      if (wait > 0) await sleep(wait);
+      const done = inject(fault).then(
+        (carriedOut) => {
+          if (carriedOut) faults[fault.kind] = (faults[fault.kind] ?? 0) + 1;
+        },
+        (error: Error) => {
+          differences.push(`fault ${describe(fault)} failed: ${error.message}`);
+        },
+      );
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
+    }
+    const left = start + durationMs - Date.now();
+    if (left > 0) await sleep(left);
+    await Promise.all(inFlight);
+
+    // Faults are over: everything back up, then every engine catches up.
+    for (const slot of slots) slot.proxy.restore();
+    if (!aggregator.running) await aggregator.start();
+    for (const slot of slots) if (!slot.running) await slot.start();
+    log('soak: faults over; waiting for every engine to catch up');
+    try {
+      await waitFor(
+        'every engine is available and caught up',
+        async () => {
+          const views = await getJson<EngineView[]>(`${aggregator.url}/api/engines`);
+          return slots.every((slot) => {
+            const view = views.find((v) => v.id === slot.id);
+            const progress = slot.progress;
+            return view?.link === 'available' && progress && view.persistedSeq >= progress.lastSeq;
+          });
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
+    } catch (error) {
+      differences.push((error as Error).message);
+    }
+    log('soak: stopping the engines (they drain)');
+    await Promise.all(slots.map((slot) => slot.stop()));
+    let views: EngineView[] = [];
+    try {
+      views = await waitFor(
+        'every engine shows offline',
+        async () => {
+          const all = await getJson<EngineView[]>(`${aggregator.url}/api/engines`);
+          return slots.every((slot) => all.find((v) => v.id === slot.id)?.link === 'offline')
+            ? all
+            : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 100 },
+      );
+    } catch (error) {
+      differences.push((error as Error).message);
+      views = await getJson<EngineView[]>(`${aggregator.url}/api/engines`).catch(() => []);
+    }
+    log('soak: engines offline; reading runs');
+    const runsByEngine = new Map<string, RunView[]>();
+    for (const slot of slots)
+      runsByEngine.set(slot.id, await getJson<RunView[]>(`${aggregator.url}/api/runs?engine=${slot.id}`));
+    log('soak: stopping the aggregator');
+    const aggregatorExit = await aggregator.stop();
+    log('soak: checking the store');
+    if (aggregatorExit !== 0) differences.push(`the aggregator exited with ${aggregatorExit} on SIGTERM`);
+
+    const rows = slots.map((slot) =>
+      engineRow(
+        slot,
+        views.find((v) => v.id === slot.id),
+        runsByEngine.get(slot.id) ?? [],
+        aggregator.dbPath,
+      ),
+    );
+    const faultTotal = Object.values(faults).reduce((sum, n) => sum + n, 0);
+    const ok = differences.length === 0 && rows.every((row) => row.differences.length === 0);
+    return {
+      seed: options.seed,
+      minutes: options.minutes,
+      engines: options.engines,
+      faults,
+      faultTotal,
+      aggregatorRestarts: aggregator.restarts,
+      rows,
+      differences,
+      ok,
+      workDir: dir,
+      elapsedMs: Date.now() - began,
+    };
+  } finally {
+    log('soak: cleaning up');
+    for (const slot of slots) {
+      await slot.kill();
+      await slot.proxy.close();
+    }
+    await aggregator.kill();
+  }
+
+  async function inject(fault: PlannedFault): Promise<boolean> {
+    log(`${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s  ${describe(fault)}`);
+    if (fault.kind === 'kill-aggregator') {
+      if (!(await aggregator.kill())) return false;
+      await sleep(fault.durationMs);
+      await startWithRetries(() => aggregator.start());
+      return true;
+    }
+    const slot = slots[fault.engine!]!;
+    const proxy = slot.proxy;
+    switch (fault.kind) {
+      case 'kill-engine':
+        if (!(await slot.kill())) return false;
+        await sleep(fault.durationMs);
+        await slot.start();
+        return true;
+      case 'cut':
+        proxy.cut();
+        return true;
+      case 'close':
+        proxy.closeConnections();
+        return true;
+      case 'blackhole':
+        proxy.blackhole();
+        break;
+      case 'stall':
+        proxy.stall();
+        break;
+      case 'refuse':
+        proxy.refuse();
+        break;
+      case 'delay':
+        proxy.delayMs = fault.amount ?? 200;
+        break;
+      case 'trickle':
+        proxy.trickle(fault.amount ?? 4000);
+        break;
+    }
+    await sleep(fault.durationMs);
+    proxy.restore();
+    return true;
+  }
+}
+
+/** The aggregator comes back on the port it had; should the port be slow to free, it tries again. */
+async function startWithRetries(start: () => Promise<void>): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await start();
+      return;
+    } catch (error) {
+      if (attempt >= 5) throw error;
+      await sleep(200 * attempt);
+    }
+  }
+}
+
+function describe(fault: PlannedFault): string {
+  const target = fault.engine === undefined ? 'aggregator' : `soak-${fault.engine + 1}`;
+  const amount =
+    fault.kind === 'delay' ? ` +${fault.amount} ms` : fault.kind === 'trickle' ? ` ${fault.amount} B/s` : '';
+  const lasting = fault.durationMs > 0 ? ` for ${(fault.durationMs / 1000).toFixed(1)} s` : '';
+  return `${fault.kind}${amount} ${target}${lasting}`;
+}
+
+/** Checks one engine: its final line, the aggregator's view, the store record by record, its runs. */
+function engineRow(
+  slot: EngineSlot,
+  view: EngineView | undefined,
+  runs: RunView[],
+  dbPath: string,
+): EngineRow {
+  const differences: string[] = [];
+  const final = slot.final;
+  const lifetimes = slot.lifetimes;
+  const epoch = final?.epoch ?? lifetimes[lifetimes.length - 1]?.epoch ?? '';
+  if (!final) differences.push(`no final line (exit code ${slot.exitCode})`);
+  else {
+    if (slot.exitCode !== 0) differences.push(`exited with ${slot.exitCode} on SIGTERM`);
+    if (final.backlog !== 0 || final.acked !== final.lastSeq)
+      differences.push(`not drained: acked ${final.acked} of ${final.lastSeq}, backlog ${final.backlog}`);
+    if (final.dropped !== 0) differences.push(`dropped ${final.dropped} records`);
+  }
+  const epochs = new Set(lifetimes.map((life) => life.epoch));
+  if (epochs.size > 1) differences.push(`epoch changed across restarts: ${[...epochs].join(', ')}`);
+  const produced = final?.lastSeq ?? 0;
+  if (!view) differences.push('unknown to the aggregator');
+  else {
+    if (view.epoch !== epoch) differences.push(`aggregator epoch ${view.epoch}, engine ${epoch}`);
+    if (view.persistedSeq !== produced) differences.push(`persistedSeq ${view.persistedSeq} of ${produced}`);
+    if (view.persistedCount !== produced)
+      differences.push(`persistedCount ${view.persistedCount} of ${produced}`);
+  }
+  const audit = auditStore(dbPath, slot.id, epoch, produced);
+  if (audit.epochs !== 1) differences.push(`${audit.epochs} epochs in the store`);
+  if (audit.persisted !== produced)
+    differences.push(`${audit.persisted} records stored, ${produced} produced`);
+  if (audit.missing > 0) differences.push(`${audit.missing} sequence numbers missing`);
+  if (audit.extra > 0) differences.push(`${audit.extra} records above the last sequence number`);
+  if (audit.duplicates > 0) differences.push(`${audit.duplicates} records stored twice`);
+  if (audit.outOfOrder > 0) differences.push(`${audit.outOfOrder} samples out of order`);
+  if (audit.gapRecords > 0)
+    differences.push(`${audit.gapRecords} gap records (${audit.gapCount} records lost)`);
+  const expected = expectedRuns(lifetimes, produced, audit.runEvents);
+  differences.push(...expected.problems, ...compareRuns(expected.runs, runs));
+  return {
+    id: slot.id,
+    processes: lifetimes.length,
+    produced,
+    persisted: audit.persisted,
+    duplicates: audit.duplicates,
+    outOfOrder: audit.outOfOrder,
+    gaps: audit.missing + audit.gapCount,
+    resentIgnored: audit.resentIgnored,
+    runsExpected: countRuns(expected.runs),
+    runsPersisted: countRuns(runs),
+    differences,
+  };
+}

@@ -1,0 +1,60 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { SoakReport } from '../../src/soak/soakReport.ts';
+
+/**
+ * The CI-sized soak, as a person runs it (`npm run soak -- --seed 3 --minutes 2 --engines 3`): three
+ * simulated engines with durable outboxes run methods for two minutes while about sixty seeded faults hit
+ * them (links cut, closed, black-holed, stalled, delayed, trickled, refused; engines and the aggregator
+ * killed with SIGKILL and restarted). It must exit 0, and its summary must show every record persisted
+ * exactly once and in order, and every run as the engines ran it.
+ */
+const root = resolve(import.meta.dirname, '../..');
+
+describe('soak', () => {
+  it('two minutes of seeded faults: every record once, in order; every run as it happened', async () => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/soak.ts', '--seed', '3', '--minutes', '2', '--engines', '3', '--quiet'],
+      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+    });
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr += chunk;
+    });
+    const [code] = (await once(child, 'close')) as [number | null];
+    const summary = stdout.replace(/^SOAK_RESULT .*$/m, '').trim();
+    const resultLine = /^SOAK_RESULT (.*)$/m.exec(stdout);
+    expect(resultLine, `no SOAK_RESULT line\n${stdout}\n${stderr.slice(-4000)}`).not.toBeNull();
+    const report = JSON.parse(resultLine![1]!) as SoakReport;
+    expect(code, summary).toBe(0);
+    expect(report.ok, summary).toBe(true);
+    expect(report.differences).toEqual([]);
+    // The faults really happened, of every kind.
+    expect(report.faultTotal).toBeGreaterThanOrEqual(50);
+    for (const kind of ['cut', 'blackhole', 'stall', 'trickle', 'kill-engine', 'kill-aggregator'] as const)
+      expect(report.faults[kind] ?? 0, kind).toBeGreaterThan(0);
+    expect(report.aggregatorRestarts).toBeGreaterThan(0);
+    expect(report.rows).toHaveLength(3);
+    for (const row of report.rows) {
+      expect(row.differences, row.id).toEqual([]);
+      expect(row.produced).toBeGreaterThan(1000);
+      expect(row).toMatchObject({ persisted: row.produced, duplicates: 0, outOfOrder: 0, gaps: 0 });
+      expect(row.runsPersisted).toEqual(row.runsExpected);
+      expect(row.runsExpected.completed + row.runsExpected.failed).toBeGreaterThan(2);
+    }
+    // Engines were killed mid-run and came back on the same outbox.
+    expect(report.rows.some((row) => row.processes > 1)).toBe(true);
+    expect(report.rows.reduce((sum, row) => sum + row.runsExpected.interrupted, 0)).toBeGreaterThan(0);
+    // The summary a person reads.
+    expect(summary).toMatch(/faults injected: \d+ \(/);
+    expect(summary).toMatch(/engine\s+procs\s+produced\s+persisted\s+dups\s+out-of-order\s+gaps/);
+    expect(summary).toMatch(/result: every record persisted exactly once, in order; every run as expected/);
+  }, 330_000);
+});
