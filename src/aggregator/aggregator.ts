@@ -50,7 +50,7 @@ export interface AggregatorOptions {
   clock?: Clock;
   /** Ping period towards engines (default 1000 ms). */
   heartbeatMs?: number;
-  /** Silence after which an engine is unavailable (default 3000 ms). */
+  /** Silence after which an engine is unavailable (default 2500 ms). */
   heartbeatTimeoutMs?: number;
   /** Shared-secret mode: engines (those without a token of their own) present it as their bearer token. */
   secret?: string;
@@ -84,7 +84,8 @@ export const DEFAULT_MAX_RECORDS_PER_FRAME = 10_000;
 export const DEFAULT_BUSY_RETRY_AFTER_MS = 5000;
 
 export const DEFAULT_HEARTBEAT_MS = 1000;
-export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 3000;
+/** 2.5 s of silence with a ping every second: a dead or half-open link is noticed 1.5 to 2.5 s after it dies. */
+export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 2500;
 
 /** Engine ids as the protocol allows them (see `helloSchema`). */
 const ENGINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;

@@ -64,7 +64,7 @@ const specs = {
   'heartbeat-timeout': {
     type: 'string',
     description: 'ms of silence before an engine is unavailable',
-    default: '3000',
+    default: '2500',
   },
   'abandon-after': {
     type: 'string',
@@ -135,7 +135,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
       0,
     ),
     heartbeatMs: numberOption(options['heartbeat-ms'], 'heartbeat-ms', 1000, 10),
-    heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 3000, 20),
+    heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 2500, 20),
     abandonAfterMs: numberOption(options['abandon-after'], 'abandon-after', 86_400, 0) * 1000,
     commandTimeoutMs: numberOption(options['command-timeout'], 'command-timeout', 10, 0.001) * 1000,
     logger: log,

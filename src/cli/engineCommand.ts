@@ -26,7 +26,7 @@ const specs = {
   'heartbeat-timeout': {
     type: 'string',
     description: 'ms of silence before the link counts as dead',
-    default: '3000',
+    default: '2500',
   },
   'max-records': { type: 'string', description: 'outbox bound in records', default: '2000000' },
   'max-bytes': { type: 'string', description: 'outbox bound in bytes', default: String(128 * 1024 * 1024) },
@@ -97,7 +97,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
       ca: options.ca === undefined ? undefined : readCa(options.ca),
     }),
     token: options.secret ?? process.env.ENGINE_LINK_SECRET,
-    heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 3000, 100),
+    heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 2500, 100),
     outbox: options.outbox
       ? new DurableOutbox({
           path: options.outbox,

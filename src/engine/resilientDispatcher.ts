@@ -3,7 +3,7 @@ import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { type EngineLinkEvent, engineLinkMachine } from '../../machines/engineLink.ts';
 import { stateName } from '../../machines/stateName.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeRecordsFrame } from '../protocol/codec.ts';
-import { CloseCode, ProtocolError } from '../protocol/errors.ts';
+import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { type AggregatorMessage, PROTOCOL_VERSION, type RunSnapshot } from '../protocol/messages.ts';
 import { type EngineRecord, encodeGap, encodeRecord, InvalidRecordError } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
@@ -30,7 +30,8 @@ export interface ResilientDispatcherOptions {
   clock?: Clock;
   /** Randomness for retry jitter (tests pass a seeded one). */
   random?: () => number;
-  /** Silence from the aggregator longer than this means the link is dead or half-open. Default 3000 ms. */
+  /** Silence from the aggregator longer than this means the link is dead or half-open. Default 2500 ms: with
+   * the aggregator's ping every second, a dead or half-open link is noticed 1.5 to 2.5 s after it dies. */
   heartbeatTimeoutMs?: number;
   /** A connection attempt (upgrade and welcome) that takes longer than this is abandoned. Default 5000 ms. */
   connectTimeoutMs?: number;
@@ -139,7 +140,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.options = options;
     this.engineId = options.engineId;
     this.clock = options.clock ?? systemClock;
-    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 3000;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? 2500;
     this.effectiveHeartbeatMs = this.heartbeatTimeoutMs;
     this.windowFrames = options.windowFrames ?? 8;
     this.maxItemBytes = (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) - 128;
@@ -379,6 +380,19 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         break;
       }
       case 'ack': {
+        if (message.seq > this.sentSeq) {
+          // Nothing past sentSeq was sent on this link: believing this ack could forget unpersisted
+          // records. Drop the link; the next welcome says what really is persisted.
+          this.emit(
+            'error',
+            new ProtocolError(
+              ErrorCode.InvalidMessage,
+              `aggregator acknowledged ${message.seq}, beyond the last record sent (${this.sentSeq}); reconnecting`,
+            ),
+          );
+          this.transport?.close(CloseCode.ProtocolError, 'acknowledgement beyond what was sent');
+          break;
+        }
         this.outbox.acknowledge(message.seq);
         while (this.inFlight.length > 0 && this.inFlight[0]! <= message.seq) this.inFlight.shift();
         this.settleAcks();

@@ -6,9 +6,9 @@ import {
   type ResilientDispatcherOptions,
 } from '../../src/engine/resilientDispatcher.ts';
 import { InvalidRecordError } from '../../src/protocol/records.ts';
-import { SimulatedClock } from '../../src/time/simulatedClock.ts';
+import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
-import type { Acceptor } from '../../src/transport/sides.ts';
+import type { Acceptor, AggregatorTransport } from '../../src/transport/sides.ts';
 import { seededRandom } from '../support/seededRandom.ts';
 import { until } from '../support/until.ts';
 
@@ -161,5 +161,29 @@ describe('ResilientDispatcher', () => {
     await clock.advance(10);
     expect(engine.stats.acked).toBe(1);
     expect(aggregator?.engine('e1')?.link).toBe('offline');
+  });
+});
+
+describe('ResilientDispatcher against a misbehaving aggregator', () => {
+  it('never forgets records on an acknowledgement beyond what it sent: it drops the link instead', async () => {
+    const clock = new SimulatedClock();
+    const network = new MemoryNetwork({ clock });
+    let agg: AggregatorTransport | undefined;
+    network.listen({ authorize: () => ({ ok: true }), accept: (t) => (agg = t) });
+    const engine = new ResilientDispatcher({ engineId: 'e1', connector: network, clock, random: () => 0 });
+    cleanups.push(() => engine.close());
+    const errors: Error[] = [];
+    engine.on('error', (e) => errors.push(e));
+    await until('hello', () => agg !== undefined, clock);
+    await settle();
+    agg!.send({ type: 'welcome', v: 1, ackSeq: 0, heartbeatMs: 1000 });
+    await until('connected', () => engine.state === 'connected', clock);
+    for (let i = 0; i < 10; i++) engine.send({ kind: 'sample', tag: 'T', value: i });
+    await settle();
+    agg!.send({ type: 'ack', seq: 50 });
+    await settle();
+    expect(engine.stats).toMatchObject({ acked: 0, backlog: 10 });
+    expect(errors.at(-1)?.message).toMatch(/acknowledged 50, beyond the last record sent \(10\)/);
+    expect(engine.state).toBe('buffering.waiting');
   });
 });
