@@ -17,7 +17,7 @@ const SYSTEMS: SystemName[] = ['engine-link', 'socketio-ack', 'mqtt-qos1'];
 const ENGINES = [100, 1000];
 
 export async function section(ctx: BenchContext): Promise<string> {
-  const seconds = ctx.quick ? 4 : 8;
+  const seconds = ctx.quick ? 4 : 6;
   ctx.log(`fan-in: ${ENGINES.join(' and ')} engines at 10 samples/s, ${seconds} s windows`);
   const results = new Map<string, FanInResult[]>();
   for (let run = 0; run < ctx.runs; run++)

@@ -136,8 +136,9 @@ async function crashAndRecover(sync: 'always' | 'batch', rate: number, buffered:
   // Outage: every connection reset, new ones refused. The engine buffers to its outbox.
   r.proxy.refuse();
   await progress(first, (p) => p.state.startsWith('buffering') && p.lastSeq - p.acked >= buffered);
+  const firstClosed = once(first.child, 'close');
   first.child.kill('SIGKILL');
-  await first.exited;
+  await firstClosed;
   const beforeKill = lastProgress(first);
 
   // Started again on the same outbox, still offline; then the link comes back.
@@ -145,9 +146,13 @@ async function crashAndRecover(sync: 'always' | 'batch', rate: number, buffered:
   const resumed = await progress(second, () => true);
   r.proxy.restore();
   await progress(second, (p) => p.state === 'connected' && p.acked >= resumed.lastSeq);
+  // 'close' (not 'exit'): by then every line the child printed has been read.
+  const closed = once(second.child, 'close');
   second.child.kill('SIGTERM');
-  expect(await second.exited).toBe(0);
-  const final = JSON.parse(second.lines.at(-1)!) as { epoch: string; lastSeq: number; acked: number };
+  await closed;
+  expect(second.child.exitCode).toBe(0);
+  const finalLine = second.lines.findLast((line) => line.startsWith('{"engineId"'));
+  const final = JSON.parse(finalLine!) as { epoch: string; lastSeq: number; acked: number };
   expect(final.acked).toBe(final.lastSeq);
 
   const rows = r.store.records(ENGINE, { epoch: final.epoch });

@@ -13,7 +13,8 @@ import { type IpcChild, startIpcChild } from './support/ipc.ts';
  * every record of every engine is in the store exactly once.
  *
  * Every wait is for an event or an answer; the two fixed durations are the workload itself (how long
- * the engines produce), not synchronisation.
+ * the engines produce), not synchronisation. One JSON line of figures is printed at the end.
+ * LOAD_ENGINES and LOAD_STEADY_MS shrink the run for a quick local try.
  */
 
 const ENGINES = Number(process.env.LOAD_ENGINES ?? 500);
@@ -78,15 +79,14 @@ describe('fan-in: 500 engines, one aggregator, a restart', () => {
     for (const e of beforeCrash) links[e.link] = (links[e.link] ?? 0) + 1;
     // Printed before any assertion, so that a failure comes with its figures.
     process.stdout.write(`${JSON.stringify({ steady, linksBeforeCrash: links, lostBeforeCrash })}\n`);
-    // The engines produced at their rate and the aggregator kept up (nearly everything produced is
-    // already persisted). Links are not asserted here: on a machine starved by other work, heartbeats
-    // time out and engines reconnect, which loses nothing; the figures are printed, and the exactly-once
-    // check at the end is the point.
+    // The engines produced at their rate (the producer catches up on late timer ticks). How well the
+    // aggregator kept up and how many links were lost are printed, not asserted: on a machine starved
+    // by other work, acknowledgements lag, heartbeats time out and engines reconnect, none of which
+    // loses anything; the exactly-once check at the end is the point.
     const connectedNow = steady.reduce((a, s) => a + (s.states.connected ?? 0), 0);
     const producedBeforeCrash = steady.reduce((a, s) => a + s.produced, 0);
-    expect(producedBeforeCrash).toBeGreaterThan(ENGINES * 10 * (STEADY_MS / 1000) * 0.9);
+    expect(producedBeforeCrash).toBeGreaterThanOrEqual(ENGINES * 10 * (STEADY_MS / 1000) * 0.99);
     const persistedBeforeCrash = beforeCrash.reduce((a, e) => a + e.persistedCount, 0);
-    expect(persistedBeforeCrash).toBeGreaterThan(producedBeforeCrash * 0.9);
 
     // Crash: SIGKILL, then the same file and port.
     const crashedAt = Date.now();
@@ -195,7 +195,7 @@ describe('fan-in: 500 engines, one aggregator, a restart', () => {
         maxBacklogBeforeCrash: Math.max(...steady.map((s) => s.maxBacklog)),
         connectedBeforeCrash: connectedNow,
         linksLostBeforeCrash: lostBeforeCrash,
-        duplicatesIgnoredAfterCrash: duplicatesIgnored,
+        duplicatesIgnored,
         downMs: ready.at - crashedAt,
         reconnectAllMs: reconnectedAt - ready.at,
         reconnectSpreadMs: { p10: q(0.1), p50: q(0.5), p90: q(0.9), max: q(1) },
