@@ -576,20 +576,27 @@ export class EngineSessionRuntime {
 
   /** Watches for silence: nothing at all received for `heartbeatTimeoutMs` ends the link. */
   private watch(connection: Connection, delayMs: number): void {
-    connection.watchdog = this.clock.setTimeout(() => {
-      if (connection.ended) return;
-      const silentMs = this.clock.now() - connection.lastReceivedAt;
-      if (silentMs < this.heartbeatTimeoutMs) {
-        this.watch(connection, this.heartbeatTimeoutMs - silentMs);
-        return;
-      }
-      this.logger.warn({ silentMs }, 'heartbeat timeout: the link is lost');
-      // The transports terminate on this code: a half-open peer cannot complete a close handshake.
-      this.drop(connection, 'heartbeat timeout', {
-        code: CloseCode.HeartbeatTimeout,
-        reason: 'heartbeat timeout',
-      });
+    const watchdog = this.clock.setTimeout(() => {
+      // Decide only after the socket reads that a stalled event loop queued behind this timer have
+      // landed: a busy aggregator must not declare live engines dead.
+      setImmediate(() => this.checkSilence(connection, watchdog));
     }, delayMs);
+    connection.watchdog = watchdog;
+  }
+
+  private checkSilence(connection: Connection, watchdog: TimerHandle): void {
+    if (connection.ended || connection.watchdog !== watchdog) return;
+    const silentMs = this.clock.now() - connection.lastReceivedAt;
+    if (silentMs < this.heartbeatTimeoutMs) {
+      this.watch(connection, this.heartbeatTimeoutMs - silentMs);
+      return;
+    }
+    this.logger.warn({ silentMs }, 'heartbeat timeout: the link is lost');
+    // The transports terminate on this code: a half-open peer cannot complete a close handshake.
+    this.drop(connection, 'heartbeat timeout', {
+      code: CloseCode.HeartbeatTimeout,
+      reason: 'heartbeat timeout',
+    });
   }
 
   private startPinging(): void {

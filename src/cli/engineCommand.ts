@@ -138,7 +138,10 @@ export async function engineCommand(argv: string[]): Promise<number> {
         }, progressMs)
       : undefined;
   dispatcher.on('state', (state) => log.info({ state, ...dispatcher.stats }, `link ${state}`));
-  dispatcher.on('retry', (retry) => log.debug(retry, 'retry scheduled'));
+  // The first retry of an outage says why the link is down (refused, untrusted certificate, ...).
+  dispatcher.on('retry', (retry) =>
+    (retry.attempt === 1 ? log.warn : log.debug).call(log, retry, `link down (${retry.reason}); retrying`),
+  );
   dispatcher.on('gap', (gap) => log.warn(gap, `records that will never come (${gap.reason})`));
   dispatcher.on('backpressure', (info) => log.warn(info, 'outbox over its bound with events only'));
   dispatcher.on('error', (error) => log.error({ err: error }, error.message));

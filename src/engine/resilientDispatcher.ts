@@ -79,7 +79,8 @@ export interface ResilientDispatcherEvents {
   flushProgress: [progress: { sent: number; total: number }];
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
-  retry: [retry: { attempt: number; delayMs: number }];
+  /** A retry is scheduled; `reason`: why the link is down (refused, timed out, closed, ...). */
+  retry: [retry: { attempt: number; delayMs: number; reason: string }];
   error: [error: Error];
 }
 
@@ -121,6 +122,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private pumpQueued = false;
   /** A wait the aggregator asked for in an error frame, told to the machine when the link closes. */
   private askedRetryAfterMs: number | undefined;
+  /** Why the link last went down or failed to come up, told with each retry. */
+  private lastFailure = 'not connected yet';
   /** True between entering and leaving `flushing`/`connected`: records may leave the outbox. */
   private linkUp = false;
   private backlogQueued = false;
@@ -264,10 +267,10 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       actions: {
         openSocket: () => this.openSocket(),
         armConnectTimer: () => {
-          this.timers.connect = this.clock.setTimeout(
-            () => this.dispatch({ type: 'CONNECT_TIMEOUT' }),
-            this.options.connectTimeoutMs ?? 5000,
-          );
+          this.timers.connect = this.clock.setTimeout(() => {
+            this.lastFailure = `no answer within ${this.options.connectTimeoutMs ?? 5000} ms`;
+            this.dispatch({ type: 'CONNECT_TIMEOUT' });
+          }, this.options.connectTimeoutMs ?? 5000);
         },
         cancelConnectTimer: () => this.cancelTimer('connect'),
         sendHello: () => {
@@ -284,7 +287,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         abandonSocket: () => this.dropTransport(CloseCode.HeartbeatTimeout, 'abandoned'),
         scheduleRetry: (_, { attempt, retryAfterMs }) => {
           const delayMs = retryDelay(attempt, this.options.retry, this.options.random, retryAfterMs);
-          this.emit('retry', { attempt: attempt + 1, delayMs });
+          this.emit('retry', { attempt: attempt + 1, delayMs, reason: this.lastFailure });
           this.timers.retry = this.clock.setTimeout(() => this.dispatch({ type: 'RETRY_DUE' }), delayMs);
         },
         cancelRetry: () => this.cancelTimer('retry'),
@@ -351,6 +354,9 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.dispatch({ type: 'AUTH_REJECTED', message: `${status} ${info.refused?.message ?? ''}`.trim() });
       return;
     }
+    this.lastFailure = info.refused
+      ? `refused${info.refused.status ? ` (${info.refused.status})` : ''}: ${info.refused.message}`
+      : `closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`;
     const retryAfterMs = info.refused?.retryAfterMs ?? this.askedRetryAfterMs;
     this.askedRetryAfterMs = undefined;
     this.dispatch({ type: 'SOCKET_CLOSED', retryAfterMs });
@@ -457,14 +463,19 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   private watchHeartbeat(): void {
     const due = this.lastHeardAt + this.effectiveHeartbeatMs - this.clock.now();
-    this.timers.heartbeat = this.clock.setTimeout(
-      () => {
-        if (this.clock.now() - this.lastHeardAt >= this.effectiveHeartbeatMs)
-          this.dispatch({ type: 'HEARTBEAT_MISSED' });
-        else this.watchHeartbeat();
-      },
+    const timer = this.clock.setTimeout(
+      // Decide only after socket reads queued behind a stalled event loop have landed.
+      () =>
+        setImmediate(() => {
+          if (this.timers.heartbeat !== timer) return;
+          if (this.clock.now() - this.lastHeardAt >= this.effectiveHeartbeatMs) {
+            this.lastFailure = `nothing heard for ${this.effectiveHeartbeatMs} ms (dead or half-open link)`;
+            this.dispatch({ type: 'HEARTBEAT_MISSED' });
+          } else this.watchHeartbeat();
+        }),
       Math.max(0, due),
     );
+    this.timers.heartbeat = timer;
   }
 
   private cancelTimer(name: 'connect' | 'retry' | 'heartbeat'): void {

@@ -64,10 +64,13 @@ describe('ResilientDispatcher', () => {
   it('abandons a connection attempt that hangs, after connectTimeoutMs', async () => {
     const { engine, network, clock } = setup({ connectTimeoutMs: 2000 });
     network.blackhole();
+    const reasons: string[] = [];
+    engine.on('retry', ({ reason }) => reasons.push(reason));
     await clock.advance(1999);
     expect(engine.state).toBe('connecting.opening');
     await clock.advance(1);
     expect(engine.state).toBe('buffering.waiting');
+    expect(reasons).toEqual(['no answer within 2000 ms']);
   });
 
   it('honours retryAfterMs from a refusing aggregator', async () => {
@@ -83,12 +86,17 @@ describe('ResilientDispatcher', () => {
     };
     network.listen(busy);
     const delays: number[] = [];
+    const reasons: string[] = [];
     const engine = new ResilientDispatcher({ engineId: 'e1', connector: network, clock, random: () => 0 });
     cleanups.push(() => engine.close());
-    engine.on('retry', ({ delayMs }) => delays.push(delayMs));
+    engine.on('retry', ({ delayMs, reason }) => {
+      delays.push(delayMs);
+      reasons.push(reason);
+    });
     await clock.advance(6999);
     expect(attempts).toBe(1);
     expect(delays).toEqual([7000]);
+    expect(reasons).toEqual(['refused (503): busy']);
     await clock.advance(1);
     expect(attempts).toBe(2);
   });
