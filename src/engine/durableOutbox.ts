@@ -14,6 +14,7 @@ import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
 import { MemoryOutbox, newEpoch, type OutboxLimits } from './memoryOutbox.ts';
 import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
 import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './outboxFileSystem.ts';
+import { lockOutbox } from './outboxLock.ts';
 import { type OutboxMeta, OutboxMetaFile } from './outboxMeta.ts';
 import { scanSegments } from './outboxRecovery.ts';
 import { OutboxSegment } from './outboxSegment.ts';
@@ -173,6 +174,8 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   /** Scratch for `writeRecords`: kind, seq, end seq, offset, size of each record encoded, not yet written. */
   private readonly notes: number[] = [];
   private closed = false;
+  /** This process's hold on the directory (see outboxLock.ts). */
+  private readonly lock: { release(): void };
 
   constructor(options: DurableOutboxOptions) {
     super();
@@ -199,6 +202,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
 
     // Recovery: read what is intact, then decide where numbering continues.
     this.files.mkdirSync(this.path, { recursive: true });
+    this.lock = lockOutbox(this.path);
     const opened = OutboxMetaFile.open(this.files, this.path, join(this.path, META_FILE));
     this.meta = opened.file;
     const meta = opened.meta;
@@ -355,6 +359,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     this.closeReader();
     this.closeActive();
     this.meta.close();
+    this.lock.release();
   }
 
   // ---- writing ----

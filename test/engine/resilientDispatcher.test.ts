@@ -177,7 +177,12 @@ describe('ResilientDispatcher against a misbehaving aggregator', () => {
     const clock = new SimulatedClock();
     const network = new MemoryNetwork({ clock });
     let agg: AggregatorTransport | undefined;
-    network.listen({ authorize: () => ({ ok: true }), accept: (t) => (agg = t) });
+    network.listen({
+      authorize: () => ({ ok: true }),
+      accept: (transport) => {
+        agg = transport;
+      },
+    });
     const engine = new ResilientDispatcher({ engineId: 'e1', connector: network, clock, random: () => 0 });
     cleanups.push(() => engine.close());
     const errors: Error[] = [];

@@ -34,7 +34,8 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess 
         waiter.resolve(line);
       }
   });
-  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  // 'close' (not 'exit'): by then every line the child wrote has been read.
+  const exited = once(child, 'close').then(([code]) => code as number | null);
   return {
     child,
     lines,
