@@ -7,7 +7,8 @@ export class OutboxInUseError extends Error {
   override readonly name = 'OutboxInUseError';
 }
 
-function alive(pid: number): boolean {
+/** Whether a process with this pid exists (ours or anyone's). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -55,7 +56,7 @@ export function lockOutbox(dir: string): { release(): void } {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST' || attempt > 0) throw error;
       const holder = holderOf(path);
-      if (holder !== undefined && holder !== process.pid && alive(holder))
+      if (holder !== undefined && holder !== process.pid && processAlive(holder))
         throw new OutboxInUseError(
           `outbox ${dir} is in use by process ${holder}: two engines must never share an outbox ` +
             '(they would number different records alike); give each engine its own --outbox',

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { processAlive } from '../engine/outboxLock.ts';
 
 /**
  * A small network of Linux network namespaces for fault tests on real sockets: the aggregator in one
@@ -127,15 +128,6 @@ function tbfArgs(shape: ShapeOptions): string[] {
   ];
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /** Kills whatever still runs in a namespace, then deletes it (its veth ends, and so their peers, go with it). */
 function removeNamespace(ns: string): void {
   try {
@@ -164,7 +156,7 @@ function removeStaleLabs(): void {
   }
   for (const name of names) {
     const pid = Number(name.split('-')[1]);
-    if (Number.isInteger(pid) && pid !== process.pid && !alive(pid)) removeNamespace(name);
+    if (Number.isInteger(pid) && pid !== process.pid && !processAlive(pid)) removeNamespace(name);
   }
 }
 

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import WebSocket, { type RawData } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
-import { ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import {
   AggregatorSideTransport,
   type Connector,
@@ -29,6 +29,20 @@ export function bearerToken(request: IncomingMessage): string | undefined {
   const header = request.headers.authorization;
   const match = header ? /^Bearer\s+(.+)$/i.exec(header) : null;
   return match?.[1];
+}
+
+/**
+ * Ends a socket without waiting on the peer: a peer that never answered, or stopped answering (heartbeat
+ * timeout, code 4000), is cut at once; otherwise the close handshake gets one second, since a half-open
+ * peer never completes it.
+ */
+function closeSocket(socket: WebSocket, code: number, reason: string): void {
+  if (socket.readyState === WebSocket.CONNECTING || code === CloseCode.HeartbeatTimeout) {
+    socket.terminate();
+    return;
+  }
+  socket.close(code, reason);
+  setTimeout(() => socket.terminate(), 1000).unref();
 }
 
 function toText(data: RawData): string {
@@ -117,16 +131,8 @@ export class WebSocketEngineTransport extends EngineSideTransport {
   }
 
   protected end(code: number, reason: string): void {
-    if (this.socket.readyState === WebSocket.CONNECTING || code === 4000) {
-      // Nothing useful can be said to a peer that never answered or stopped answering.
-      this.socket.terminate();
-      this.handleClose({ code, reason });
-      return;
-    }
-    this.socket.close(code, reason);
-    // A half-open peer never completes the close handshake: do not wait for it.
+    closeSocket(this.socket, code, reason);
     this.handleClose({ code, reason });
-    setTimeout(() => this.socket.terminate(), 1000).unref();
   }
 }
 
@@ -175,13 +181,7 @@ export class WebSocketAggregatorTransport extends AggregatorSideTransport {
   }
 
   protected end(code: number, reason: string): void {
-    if (code === 4000) {
-      this.socket.terminate();
-      this.handleClose({ code, reason });
-      return;
-    }
-    this.socket.close(code, reason);
+    closeSocket(this.socket, code, reason);
     this.handleClose({ code, reason });
-    setTimeout(() => this.socket.terminate(), 1000).unref();
   }
 }
