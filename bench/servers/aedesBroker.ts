@@ -6,25 +6,21 @@ import { createServer } from 'node:net';
 import { Aedes } from 'aedes';
 import { SqliteSink } from '../alternatives/sqliteSink.ts';
 import { CpuWindow, LatencyWindow, type PlainSample, serve } from '../support.ts';
+import { ReceiveTally } from './receiveTally.ts';
 
 const args = process.argv.slice(2);
 const portArg = args.indexOf('--port');
 const latency = new LatencyWindow();
 const cpu = new CpuWindow();
 const sink = args.includes('--persist') ? new SqliteSink(latency) : undefined;
-const counts = new Map<string, { received: number; seqs: Set<number> }>();
-let connected = 0;
+const tally = new ReceiveTally(latency, cpu);
 
 const broker = await Aedes.createBroker();
 broker.subscribe(
   'samples/#',
   (packet, done) => {
     const id = packet.topic.slice('samples/'.length);
-    let c = counts.get(id);
-    if (!c) {
-      c = { received: 0, seqs: new Set() };
-      counts.set(id, c);
-    }
+    const c = tally.of(id);
     c.received++;
     const sample = JSON.parse(packet.payload.toString()) as PlainSample;
     if (sample.seq !== undefined) c.seqs.add(sample.seq);
@@ -34,11 +30,11 @@ broker.subscribe(
   () => {},
 );
 broker.on('client', (client) => {
-  connected++;
+  tally.connected++;
   report('up', { id: client.id });
 });
 broker.on('clientDisconnect', (client) => {
-  connected--;
+  tally.connected--;
   report('down', { id: client.id });
 });
 const tcp = createServer(broker.handle);
@@ -46,24 +42,7 @@ await new Promise<void>((resolve) =>
   tcp.listen(portArg >= 0 ? Number(args[portArg + 1]) : 0, '127.0.0.1', () => resolve()),
 );
 const address = tcp.address();
-const { report } = serve({ port: address && typeof address === 'object' ? address.port : 0 }, (request) => {
-  switch (request.op) {
-    case 'count': {
-      const c = counts.get(String(request.id));
-      return { received: c?.received ?? 0, distinct: c?.seqs.size ?? 0 };
-    }
-    case 'engines':
-      return { up: connected };
-    case 'window-start':
-      latency.start();
-      cpu.restart();
-      return {};
-    case 'window-stop':
-      return { ...cpu.read(), ...latency.stop() };
-    default:
-      throw new Error(`unknown request ${JSON.stringify(request)}`);
-  }
-});
+const { report } = serve({ port: address && typeof address === 'object' ? address.port : 0 }, tally.answer);
 process.once('SIGTERM', () => {
   tcp.close();
   sink?.close();

@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Server } from 'socket.io';
 import { SqliteSink } from '../alternatives/sqliteSink.ts';
 import { CpuWindow, LatencyWindow, type PlainSample, serve } from '../support.ts';
+import { ReceiveTally } from './receiveTally.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string) => {
@@ -23,21 +24,15 @@ const io = new Server(http, {
   pingTimeout: option('--ping-timeout') ?? 20_000,
   serveClient: false,
 });
-const counts = new Map<string, { received: number; seqs: Set<number> }>();
-let connected = 0;
+const tally = new ReceiveTally(latency, cpu);
 
 io.on('connection', (socket) => {
   const id = String(socket.handshake.query.id ?? socket.id);
-  let c = counts.get(id);
-  if (!c) {
-    c = { received: 0, seqs: new Set() };
-    counts.set(id, c);
-  }
-  const mine = c;
-  connected++;
+  const mine = tally.of(id);
+  tally.connected++;
   report('up', { id });
   socket.on('disconnect', (reason) => {
-    connected--;
+    tally.connected--;
     report('down', { id, reason });
   });
   socket.on('s', (sample: PlainSample, ack?: () => void) => {
@@ -49,24 +44,7 @@ io.on('connection', (socket) => {
 });
 
 await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', () => resolve()));
-const { report } = serve({ port: (http.address() as AddressInfo).port }, (request) => {
-  switch (request.op) {
-    case 'count': {
-      const c = counts.get(String(request.id));
-      return { received: c?.received ?? 0, distinct: c?.seqs.size ?? 0 };
-    }
-    case 'engines':
-      return { up: connected };
-    case 'window-start':
-      latency.start();
-      cpu.restart();
-      return {};
-    case 'window-stop':
-      return { ...cpu.read(), ...latency.stop() };
-    default:
-      throw new Error(`unknown request ${JSON.stringify(request)}`);
-  }
-});
+const { report } = serve({ port: (http.address() as AddressInfo).port }, tally.answer);
 process.once('SIGTERM', () => {
   io.close();
   sink?.close();
