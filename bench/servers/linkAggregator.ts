@@ -18,18 +18,40 @@ const latency = new LatencyWindow();
 const cpu = new CpuWindow();
 let timing = false;
 
-// The store as the aggregator sees it, timing each commit against the engine's own time stamps.
+// The store as the aggregator sees it, timing each commit against the engine's own time stamps: the
+// samples a transaction stored are timed when the outermost transaction (a group commit) returns.
+let stamps: number[] = [];
+let depth = 0;
 function ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult {
   const result = sqlite.ingest(engineId, epoch, from, items);
-  if (timing) {
-    const now = wallNow();
-    for (const item of items) if (item[0] === 's') latency.add(now - item[2]);
-  }
+  if (timing) for (const item of items) if (item[0] === 's') stamps.push(item[2]);
+  if (depth === 0) committed();
   return result;
+}
+function transaction<T>(work: () => T): T {
+  depth++;
+  let result: T;
+  try {
+    result = sqlite.transaction(work);
+  } catch (error) {
+    if (depth === 1) stamps = [];
+    throw error;
+  } finally {
+    depth--;
+  }
+  if (depth === 0) committed();
+  return result;
+}
+function committed(): void {
+  if (stamps.length === 0) return;
+  const now = wallNow();
+  for (const stamp of stamps) latency.add(now - stamp);
+  stamps = [];
 }
 const store = new Proxy(sqlite, {
   get(target, property) {
     if (property === 'ingest') return ingest;
+    if (property === 'transaction') return transaction;
     const value = Reflect.get(target, property, target);
     return typeof value === 'function' ? value.bind(target) : value;
   },

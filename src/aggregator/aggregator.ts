@@ -12,6 +12,7 @@ import {
   type EngineView,
   type LinkState,
 } from './engineSessionRuntime.ts';
+import { GroupCommit } from './groupCommit.ts';
 import type { CommandOutcome } from './pendingCommands.ts';
 import { RunLedger, type RunView } from './runLedger.ts';
 import type { EngineSummary, RunQuery, Store } from './store.ts';
@@ -112,6 +113,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
   readonly runs: RunLedger;
+  /** Commits the frames of every engine read in one turn of the event loop together. */
+  readonly groupCommit: GroupCommit;
   private closed = false;
 
   constructor(options: AggregatorOptions) {
@@ -130,6 +133,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     this.inspect = options.inspect;
+    this.groupCommit = new GroupCommit(this.store, {
+      onCallbackError: (error) =>
+        this.logger.error({ err: error }, 'a committed frame could not be answered'),
+    });
     this.runs = new RunLedger({
       store: this.store,
       clock: this.clock,
@@ -276,6 +283,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Frames already received are committed and acknowledged before the links close.
+    this.groupCommit.close();
     for (const session of this.sessions.values()) session.stop();
     this.runs.stop();
     this.store.close();
@@ -297,6 +306,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       maxIngestRate: this.maxIngestRate,
       busyRetryAfterMs: this.busyRetryAfterMs,
       inspect: this.inspect,
+      groupCommit: this.groupCommit,
     });
   }
 

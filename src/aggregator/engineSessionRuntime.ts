@@ -13,9 +13,10 @@ import type { Item } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 import type { AggregatorTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
+import { GroupCommit } from './groupCommit.ts';
 import { IngestThrottle } from './ingestThrottle.ts';
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
-import type { EngineSummary, Store, StoredGap } from './store.ts';
+import type { EngineSummary, IngestResult, Store, StoredGap } from './store.ts';
 
 /** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
 export interface SessionRunHooks {
@@ -94,7 +95,20 @@ export interface EngineSessionRuntimeOptions {
   busyRetryAfterMs?: number;
   /** Receives the session machine's inspection events (Stately inspector). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * Where records frames are committed: the aggregator shares one among its sessions, so that the
+   * frames of every engine read in one turn of the event loop share one transaction. Default: one of
+   * the session's own.
+   */
+  groupCommit?: GroupCommit;
 }
+
+/**
+ * Messages a link may have waiting while its records frames are being committed. An engine keeps a
+ * bounded window of unacknowledged frames (8 by default), so an engine that keeps to the protocol
+ * never comes near this.
+ */
+export const MAX_WAITING_MESSAGES = 256;
 
 /**
  * Records frames that may wait for the ingest rate on one link. An engine keeps a bounded window of
@@ -122,7 +136,22 @@ interface Connection {
   /** Records frames received and waiting for the ingest rate, oldest first (not yet stored). */
   queue: RecordsFrame[];
   queueTimer: TimerHandle | undefined;
+  /** Records frames handed to the group commit and not yet answered. */
+  inFlight: number;
+  /**
+   * Frames received while records frames are in flight, handled in order once those are answered:
+   * the link's answers come in the order of its frames.
+   */
+  inbox: Inbound[];
+  /** A frame of this link failed in the group being committed: its later frames are not stored. */
+  poisoned: boolean;
 }
+
+/** A frame waiting in a link's inbox: a message, or what was wrong with an unreadable one. */
+type Inbound = { message: EngineMessage } | { error: ProtocolError };
+
+/** What a records frame's unit of work returns: nothing when its link had already failed or ended. */
+type FrameOutcome = (IngestResult & { epoch: string }) | undefined;
 
 /** The message of a protocol error without the code prefix `ProtocolError` adds. */
 function plainMessage(error: ProtocolError): string {
@@ -166,6 +195,7 @@ export class EngineSessionRuntime {
   /** The engine's ingest rate limit; kept across its connections. */
   private readonly throttle: IngestThrottle | undefined;
   private readonly busyRetryAfterMs: number;
+  private readonly groupCommit: GroupCommit;
 
   constructor(options: EngineSessionRuntimeOptions) {
     this.engineId = options.engineId;
@@ -192,6 +222,7 @@ export class EngineSessionRuntime {
         ? undefined
         : new IngestThrottle(options.maxIngestRate, Math.max(1, options.maxIngestRate), this.clock);
     this.busyRetryAfterMs = options.busyRetryAfterMs ?? 5000;
+    this.groupCommit = options.groupCommit ?? new GroupCommit(this.store);
     this.commands = new PendingCommands(this.clock, options.commandTimeoutMs ?? 10_000);
     const machine = engineSessionMachine.provide({
       actions: {
@@ -255,6 +286,9 @@ export class EngineSessionRuntime {
       ended: false,
       queue: [],
       queueTimer: undefined,
+      inFlight: 0,
+      inbox: [],
+      poisoned: false,
     };
     this.current = connection;
     transport.on('message', (message) => this.onMessage(connection, message));
@@ -306,6 +340,51 @@ export class EngineSessionRuntime {
   private onMessage(connection: Connection, message: EngineMessage): void {
     if (connection.ended) return;
     this.heard(connection);
+    // Pongs and command results are answered by nothing on the link: they never wait.
+    if (message.type === 'pong') return;
+    if (message.type === 'commandResult') {
+      if (!this.commands.settle(message))
+        this.logger.debug({ commandId: message.id }, 'command result ignored: nobody waits for it');
+      return;
+    }
+    this.receive(connection, { message });
+  }
+
+  /** Handles a frame now, or after the link's frames in flight are answered. */
+  private receive(connection: Connection, inbound: Inbound): void {
+    if (connection.inFlight === 0 && connection.inbox.length === 0) {
+      this.handle(connection, inbound);
+      return;
+    }
+    if (connection.inbox.length >= MAX_WAITING_MESSAGES) {
+      this.fail(
+        connection,
+        new ProtocolError(
+          ErrorCode.Busy,
+          `${MAX_WAITING_MESSAGES} frames are waiting for earlier ones to be stored: wait for ` +
+            'acknowledgements before sending more; frames not acknowledged were not stored, send them again',
+        ),
+        this.busyRetryAfterMs,
+      );
+      return;
+    }
+    connection.inbox.push(inbound);
+  }
+
+  /** Handles waiting frames in order, until one is in flight again. */
+  private handleInbox(connection: Connection): void {
+    while (!connection.ended && connection.inFlight === 0 && connection.inbox.length > 0)
+      this.handle(connection, connection.inbox.shift()!);
+  }
+
+  private handle(connection: Connection, inbound: Inbound): void {
+    if ('error' in inbound) {
+      // A frame too large is cut off: the peer cannot be followed further. Anything else was one bad frame.
+      if (inbound.error.code === ErrorCode.FrameTooLarge) this.fail(connection, inbound.error);
+      else this.tell(connection, inbound.error);
+      return;
+    }
+    const message = inbound.message;
     this.guarded(connection, () => {
       switch (message.type) {
         case 'hello':
@@ -318,17 +397,16 @@ export class EngineSessionRuntime {
           // Frames still waiting for the ingest rate were received before the goodbye: store them now.
           this.drainQueue(connection, true);
           if (connection.ended) break;
+          // Answered once the frames before it are: it waits at the head of the inbox.
+          if (connection.inFlight > 0) {
+            connection.inbox.unshift(inbound);
+            break;
+          }
           this.send(
             { type: 'GOODBYE' },
             message.reason ? `engine said bye: ${message.reason}` : 'engine said bye',
           );
           this.drop(connection, undefined, { code: CloseCode.Normal, reason: 'bye' });
-          break;
-        case 'pong':
-          break;
-        case 'commandResult':
-          if (!this.commands.settle(message))
-            this.logger.debug({ commandId: message.id }, 'command result ignored: nobody waits for it');
           break;
       }
     });
@@ -470,34 +548,84 @@ export class EngineSessionRuntime {
       return;
     }
     const epoch = connection.epoch;
-    const markBefore = this.persistedSeq;
-    const runs = this.runs;
-    const result = runs
-      ? this.store.transaction(() => {
-          const ingested = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
-          runs.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore);
-          return ingested;
-        })
-      : this.store.ingest(this.engineId, epoch, frame.from, frame.items);
-    connection.transport.send({ type: 'ack', seq: result.persistedSeq });
-    this.persistedSeq = result.persistedSeq;
-    this.persistedCount += result.inserted;
-    this.duplicatesIgnored += result.duplicates;
-    if (result.gaps > 0) this.knownGaps = this.store.gaps(this.engineId);
-    this.events.emit('persisted', {
-      engineId: this.engineId,
-      seq: result.persistedSeq,
-      inserted: result.inserted,
+    connection.inFlight++;
+    this.groupCommit.add<FrameOutcome>({
+      work: () => this.storeFrame(connection, epoch, frame),
+      committed: (outcome) => this.frameCommitted(connection, outcome),
+      failed: (error) => this.frameFailed(connection, epoch, error),
     });
-    this.send({ type: 'PERSISTED', seq: result.persistedSeq });
+  }
+
+  /**
+   * Stores a frame inside the group's transaction, with the run states it justifies. A frame received
+   * before its link broke is still stored (it came whole; the engine, never told, sends it again and
+   * the copy counts as a duplicate). The frames after one that failed are not: the link is closed on
+   * that failure, and what it never answered comes again.
+   */
+  private storeFrame(connection: Connection, epoch: string, frame: RecordsFrame): FrameOutcome {
+    if (connection.poisoned) return undefined;
+    try {
+      const current = epoch === this.epoch;
+      const markBefore = current ? this.persistedSeq : this.store.highWaterMark(this.engineId, epoch);
+      const result = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+      this.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore);
+      // The next frame of the group is checked against this one.
+      if (current) this.persistedSeq = result.persistedSeq;
+      return { ...result, epoch };
+    } catch (error) {
+      connection.poisoned = true;
+      throw error;
+    }
+  }
+
+  private frameCommitted(connection: Connection, outcome: FrameOutcome): void {
+    connection.inFlight--;
+    if (outcome) {
+      if (!connection.ended) connection.transport.send({ type: 'ack', seq: outcome.persistedSeq });
+      this.persistedCount += outcome.inserted;
+      this.duplicatesIgnored += outcome.duplicates;
+      if (outcome.gaps > 0) this.knownGaps = this.store.gaps(this.engineId);
+      // A frame of an epoch the engine has left (its link was replaced by a restarted engine's) moves
+      // nothing the session shows.
+      if (outcome.epoch === this.epoch) {
+        this.events.emit('persisted', {
+          engineId: this.engineId,
+          seq: outcome.persistedSeq,
+          inserted: outcome.inserted,
+        });
+        this.send({ type: 'PERSISTED', seq: outcome.persistedSeq });
+      }
+    }
+    this.afterAnswer(connection);
+  }
+
+  private frameFailed(connection: Connection, epoch: string, error: unknown): void {
+    connection.inFlight--;
+    connection.poisoned = false;
+    // What the store holds is the truth again: a failed commit may have taken back earlier frames too.
+    if (epoch === this.epoch) {
+      try {
+        this.persistedSeq = this.store.highWaterMark(this.engineId, epoch);
+      } catch (readError) {
+        this.logger.error({ err: readError }, 'could not read the high-water mark again');
+      }
+    }
+    if (!connection.ended)
+      this.guarded(connection, () => {
+        throw error;
+      });
+    this.afterAnswer(connection);
+  }
+
+  /** Once nothing of the link is in flight, the frames that waited behind it are handled. */
+  private afterAnswer(connection: Connection): void {
+    if (connection.inFlight === 0) this.handleInbox(connection);
   }
 
   private onProtocolError(connection: Connection, error: ProtocolError): void {
     if (connection.ended) return;
     this.heard(connection);
-    // A frame too large is cut off: the peer cannot be followed further. Anything else was one bad frame.
-    if (error.code === ErrorCode.FrameTooLarge) this.fail(connection, error);
-    else this.tell(connection, error);
+    this.receive(connection, { error });
   }
 
   private onClose(connection: Connection, info: CloseInfo): void {
@@ -559,6 +687,8 @@ export class EngineSessionRuntime {
     connection.queueTimer?.cancel();
     connection.queueTimer = undefined;
     connection.queue.length = 0;
+    // So are frames waiting behind frames in flight.
+    connection.inbox.length = 0;
     if (connection === this.current) {
       this.current = undefined;
       this.stopPinging();

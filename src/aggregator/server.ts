@@ -101,7 +101,10 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     : createServer(timeouts, listener);
   const wss = new WebSocketServer({
     noServer: true,
-    maxPayload: aggregator.maxFrameBytes,
+    // Frames up to twice the limit are read and refused in order, after the answers to the frames
+    // before them (the codec checks the limit); larger ones are cut off in the parser at once, which
+    // bounds what one link can make the aggregator buffer.
+    maxPayload: 2 * aggregator.maxFrameBytes,
     perMessageDeflate: false,
   });
 

@@ -253,8 +253,9 @@ export class SqliteStore implements Store {
 
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult {
     const { streamId, ...result } = this.ingestTransaction(engineId, epoch, from, items);
-    // Cached only once committed: a rolled-back transaction may have created the stream.
-    this.streamIds.set(streamKey(engineId, epoch), streamId);
+    // Cached only once committed: a rolled-back transaction may have created the stream (inside an
+    // enclosing transaction, such as a group commit, it is not committed yet).
+    if (!this.db.inTransaction) this.streamIds.set(streamKey(engineId, epoch), streamId);
     return result;
   }
 
@@ -397,7 +398,8 @@ export class SqliteStore implements Store {
     let id = this.streamIds.get(key);
     if (id === undefined) {
       id = this.selectStream.get(engineId, epoch)?.id;
-      if (id !== undefined) this.streamIds.set(key, id);
+      // Inside a transaction the stream may be one it created, which a rollback would take back.
+      if (id !== undefined && !this.db.inTransaction) this.streamIds.set(key, id);
     }
     return id;
   }
