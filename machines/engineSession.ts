@@ -9,7 +9,11 @@ import { assign, setup } from 'xstate';
 export type EngineSessionEvent =
   /** The engine said hello. `lastSeq`: its newest record; `persistedSeq`: what the store holds of its epoch. */
   | { type: 'HELLO'; lastSeq: number; persistedSeq: number }
-  /** The store committed records of this engine up to `seq`. */
+  /**
+   * The store committed records of this engine up to `seq`. Only catch-up listens: once the engine is
+   * available a commit changes nothing here (the runtime keeps the mark), so the runtime sends it only
+   * while catching up.
+   */
   | { type: 'PERSISTED'; seq: number }
   /** The link broke without a goodbye, or the engine stopped answering heartbeats. */
   | { type: 'LINK_LOST'; reason: string }
@@ -19,8 +23,6 @@ export type EngineSessionEvent =
 export interface EngineSessionContext {
   /** The engine's last sequence number when it said hello: the end of its backlog. */
   targetSeq: number;
-  /** The highest sequence number persisted for the engine's current epoch. */
-  persistedSeq: number;
   /** Why the link was last lost. */
   lostReason: string | null;
 }
@@ -43,12 +45,7 @@ export const engineSessionMachine = setup({
     // Context bookkeeping (pure).
     rememberHello: assign({
       targetSeq: ({ event }) => (event.type === 'HELLO' ? event.lastSeq : 0),
-      persistedSeq: ({ event }) => (event.type === 'HELLO' ? event.persistedSeq : 0),
       lostReason: null,
-    }),
-    rememberPersisted: assign({
-      persistedSeq: ({ context, event }) =>
-        event.type === 'PERSISTED' ? Math.max(context.persistedSeq, event.seq) : context.persistedSeq,
     }),
     rememberLoss: assign({ lostReason: ({ event }) => (event.type === 'LINK_LOST' ? event.reason : null) }),
   },
@@ -59,7 +56,7 @@ export const engineSessionMachine = setup({
 }).createMachine({
   id: 'engineSession',
   initial: 'offline',
-  context: { targetSeq: 0, persistedSeq: 0, lostReason: null },
+  context: { targetSeq: 0, lostReason: null },
   states: {
     offline: {
       entry: ['publishProgress', { type: 'failPendingCommands', params: { reason: 'engine went offline' } }],
@@ -74,10 +71,7 @@ export const engineSessionMachine = setup({
       entry: ['startHeartbeat', 'publishProgress'],
       exit: 'stopHeartbeat',
       on: {
-        PERSISTED: [
-          { guard: 'caughtUp', target: 'available', actions: 'rememberPersisted' },
-          { actions: ['rememberPersisted', 'publishProgress'] },
-        ],
+        PERSISTED: [{ guard: 'caughtUp', target: 'available' }, { actions: 'publishProgress' }],
         LINK_LOST: { target: 'unavailable', actions: 'rememberLoss' },
         GOODBYE: 'offline',
       },
@@ -86,7 +80,6 @@ export const engineSessionMachine = setup({
       entry: ['startHeartbeat', 'publishProgress'],
       exit: 'stopHeartbeat',
       on: {
-        PERSISTED: { actions: 'rememberPersisted' },
         LINK_LOST: { target: 'unavailable', actions: 'rememberLoss' },
         GOODBYE: 'offline',
       },

@@ -128,6 +128,8 @@ type SessionState = keyof typeof LINK_OF_STATE;
 interface Connection {
   readonly transport: AggregatorTransport;
   lastReceivedAt: number;
+  /** When an acknowledgement last went out (it feeds the engine's silence watchdog as a ping would). */
+  lastAckAt: number;
   /** The epoch named by its hello; undefined until then. */
   epoch: string | undefined;
   watchdog: TimerHandle | undefined;
@@ -150,8 +152,25 @@ interface Connection {
 /** A frame waiting in a link's inbox: a message, or what was wrong with an unreadable one. */
 type Inbound = { message: EngineMessage } | { error: ProtocolError };
 
-/** What a records frame's unit of work returns: nothing when its link had already failed or ended. */
-type FrameOutcome = (IngestResult & { epoch: string }) | undefined;
+/**
+ * What a records frame's unit of work returns: what was stored, the refusal of a frame that did not
+ * follow on from the high-water mark (nothing of it was written), or nothing when an earlier frame of
+ * its link failed in the same group.
+ */
+type FrameOutcome = (IngestResult & { epoch: string }) | { refused: ProtocolError } | undefined;
+
+/**
+ * Whether storing the items can fail after writing (run events drive the run ledger; gaps and thinned
+ * samples write beside the records), so that their frame needs a savepoint of its own in the group.
+ * Frames of plain samples and states, the bulk of the traffic, do not.
+ */
+function needsIsolation(items: readonly Item[]): boolean {
+  for (let i = 0; i < items.length; i++) {
+    const kind = items[i]![0];
+    if (kind !== 's' && kind !== 'st') return true;
+  }
+  return false;
+}
 
 /** The message of a protocol error without the code prefix `ProtocolError` adds. */
 function plainMessage(error: ProtocolError): string {
@@ -281,6 +300,7 @@ export class EngineSessionRuntime {
     const connection: Connection = {
       transport,
       lastReceivedAt: now,
+      lastAckAt: Number.NEGATIVE_INFINITY,
       epoch: undefined,
       watchdog: undefined,
       ended: false,
@@ -550,6 +570,7 @@ export class EngineSessionRuntime {
     const epoch = connection.epoch;
     connection.inFlight++;
     this.groupCommit.add<FrameOutcome>({
+      isolated: needsIsolation(frame.items),
       work: () => this.storeFrame(connection, epoch, frame),
       committed: (outcome) => this.frameCommitted(connection, outcome),
       failed: (error) => this.frameFailed(connection, epoch, error),
@@ -564,24 +585,39 @@ export class EngineSessionRuntime {
    */
   private storeFrame(connection: Connection, epoch: string, frame: RecordsFrame): FrameOutcome {
     if (connection.poisoned) return undefined;
+    const current = epoch === this.epoch;
+    const markBefore = current ? this.persistedSeq : this.store.highWaterMark(this.engineId, epoch);
+    let result: IngestResult;
     try {
-      const current = epoch === this.epoch;
-      const markBefore = current ? this.persistedSeq : this.store.highWaterMark(this.engineId, epoch);
-      const result = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+      result = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+    } catch (error) {
+      connection.poisoned = true;
+      // A sequence gap is refused before anything is written: the rest of the group goes on.
+      if (error instanceof ProtocolError && error.code === ErrorCode.SequenceGap) return { refused: error };
+      throw error;
+    }
+    try {
       this.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore);
-      // The next frame of the group is checked against this one.
-      if (current) this.persistedSeq = result.persistedSeq;
-      return { ...result, epoch };
     } catch (error) {
       connection.poisoned = true;
       throw error;
     }
+    // The next frame of the group is checked against this one.
+    if (current) this.persistedSeq = result.persistedSeq;
+    return { ...result, epoch };
   }
 
   private frameCommitted(connection: Connection, outcome: FrameOutcome): void {
+    if (outcome && 'refused' in outcome) {
+      this.frameFailed(connection, undefined, outcome.refused);
+      return;
+    }
     connection.inFlight--;
     if (outcome) {
-      if (!connection.ended) connection.transport.send({ type: 'ack', seq: outcome.persistedSeq });
+      if (!connection.ended) {
+        connection.transport.send({ type: 'ack', seq: outcome.persistedSeq });
+        connection.lastAckAt = this.clock.now();
+      }
       this.persistedCount += outcome.inserted;
       this.duplicatesIgnored += outcome.duplicates;
       if (outcome.gaps > 0) this.knownGaps = this.store.gaps(this.engineId);
@@ -593,17 +629,19 @@ export class EngineSessionRuntime {
           seq: outcome.persistedSeq,
           inserted: outcome.inserted,
         });
-        this.send({ type: 'PERSISTED', seq: outcome.persistedSeq });
+        // Only catch-up listens for commits (see the machine): no event per frame once available.
+        if (this.state === 'catchingUp') this.send({ type: 'PERSISTED', seq: outcome.persistedSeq });
       }
     }
     this.afterAnswer(connection);
   }
 
-  private frameFailed(connection: Connection, epoch: string, error: unknown): void {
+  /** `epoch`: the failure may have taken back what the group stored of it (undefined: nothing written). */
+  private frameFailed(connection: Connection, epoch: string | undefined, error: unknown): void {
     connection.inFlight--;
     connection.poisoned = false;
-    // What the store holds is the truth again: a failed commit may have taken back earlier frames too.
-    if (epoch === this.epoch) {
+    // What the store holds is the truth again: a failed group may have taken back earlier frames too.
+    if (epoch !== undefined && epoch === this.epoch) {
       try {
         this.persistedSeq = this.store.highWaterMark(this.engineId, epoch);
       } catch (readError) {
@@ -729,11 +767,19 @@ export class EngineSessionRuntime {
     });
   }
 
+  /**
+   * Pings every heartbeatMs, except while acknowledgements flow: an engine that was acknowledged within
+   * the last half period hears the aggregator anyway (at a thousand engines this saves a ping and a
+   * pong per engine and second). The engine is never left silent for more than 1.5 periods.
+   */
   private startPinging(): void {
     if (this.pingTimer) return;
     const tick = () => {
       this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
-      this.current?.transport.send({ type: 'ping', t: this.clock.now() });
+      const connection = this.current;
+      const now = this.clock.now();
+      if (!connection || now - connection.lastAckAt < this.heartbeatMs / 2) return;
+      connection.transport.send({ type: 'ping', t: now });
     };
     this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
   }

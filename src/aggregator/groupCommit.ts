@@ -3,10 +3,17 @@ import type { Store } from './store.ts';
 /** One piece of store work for the next group, and what to do once its fate is known. */
 export interface CommitUnit<T> {
   /**
-   * Runs inside the group's transaction, in a savepoint of its own: what it throws undoes its own
-   * writes only, and the other units of the group go on.
+   * Runs inside the group's transaction. Work that may fail after it has written must be `isolated`;
+   * work that is not, and throws, rolls the whole group back (every unit fails), so such work refuses
+   * by what it returns, before it writes.
    */
   work(): T;
+  /**
+   * Runs the work in a savepoint of its own: what it throws undoes its own writes only, and the other
+   * units go on. A savepoint costs about as much as the insert of a small frame, so only work that
+   * needs one asks for it.
+   */
+  isolated?: boolean;
   /** After the commit: what `work` wrote is durable. */
   committed(result: T): void;
   /** After the group: `work` threw, or the commit failed. Nothing `work` wrote is stored. */
@@ -33,9 +40,9 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
 /**
  * Group commit: the store work handed over during one turn of the event loop (the frames of every
- * engine read in that turn) is committed in one transaction, each unit in its own savepoint, and only
- * then are the units told, in the order they were added. With a thousand engines sending small frames
- * this turns a thousand commits a second into a few dozen, and nothing is answered before its commit.
+ * engine read in that turn) is committed in one transaction, and only then are the units told, in the
+ * order they were added. With a thousand engines sending small frames this turns ten thousand commits
+ * a second into a few hundred, and nothing is answered before its commit.
  */
 export class GroupCommit {
   private readonly store: Pick<Store, 'transaction'>;
@@ -84,6 +91,11 @@ export class GroupCommit {
       this.store.transaction(() => {
         outcomes.length = 0;
         for (const unit of units) {
+          if (!unit.isolated) {
+            // What this throws rolls the group back.
+            outcomes.push({ ok: true, value: unit.work() });
+            continue;
+          }
           try {
             outcomes.push({ ok: true, value: this.store.transaction(() => unit.work()) });
           } catch (error) {
@@ -92,7 +104,7 @@ export class GroupCommit {
         }
       });
     } catch (error) {
-      // The commit itself failed: nothing of the group is stored.
+      // Work that was not isolated failed, or the commit itself did: nothing of the group is stored.
       outcomes.length = 0;
       for (let i = 0; i < units.length; i++) outcomes.push({ ok: false, error });
     }

@@ -252,7 +252,11 @@ export class SqliteStore implements Store {
   }
 
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult {
-    const { streamId, ...result } = this.ingestTransaction(engineId, epoch, from, items);
+    // Inside an enclosing transaction (a group commit) no savepoint of its own: a refusal is thrown
+    // before anything is written, and any other failure is the enclosing transaction's to undo.
+    const { streamId, ...result } = this.db.inTransaction
+      ? this.ingestInTransaction(engineId, epoch, from, items)
+      : this.ingestTransaction(engineId, epoch, from, items);
     // Cached only once committed: a rolled-back transaction may have created the stream (inside an
     // enclosing transaction, such as a group commit, it is not committed yet).
     if (!this.db.inTransaction) this.streamIds.set(streamKey(engineId, epoch), streamId);
@@ -415,9 +419,7 @@ export class SqliteStore implements Store {
     return statement;
   }
 
-  private streamFor(engineId: string, epoch: string): number {
-    const id = this.streamIds.get(streamKey(engineId, epoch)) ?? this.selectStream.get(engineId, epoch)?.id;
-    if (id !== undefined) return id;
+  private createStream(engineId: string, epoch: string): number {
     this.insertEngine.run(engineId, epoch, null);
     return Number(this.insertStream.run(engineId, epoch).lastInsertRowid);
   }
@@ -428,8 +430,10 @@ export class SqliteStore implements Store {
     from: number,
     items: readonly Item[],
   ): IngestResult & { streamId: number } {
-    const stream = this.streamFor(engineId, epoch);
-    const mark = this.selectMark.get(stream)?.high_water ?? 0;
+    const known =
+      this.streamIds.get(streamKey(engineId, epoch)) ?? this.selectStream.get(engineId, epoch)?.id;
+    const mark = known === undefined ? 0 : (this.selectMark.get(known)?.high_water ?? 0);
+    // Refused before anything is written: inside an enclosing transaction nothing needs undoing.
     if (from > mark + 1)
       throw new ProtocolError(
         ErrorCode.SequenceGap,
@@ -437,6 +441,7 @@ export class SqliteStore implements Store {
           `${from - 1 === mark + 1 ? `${mark + 1} is` : `${mark + 1}..${from - 1} are`} missing; ` +
           `send from ${mark + 1}`,
       );
+    const stream = known ?? this.createStream(engineId, epoch);
     const batch = this.batchArgs;
     let buffered = 0;
     let seq = from;

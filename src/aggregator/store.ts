@@ -6,14 +6,15 @@ import type { GapReason, Item, Json } from '../protocol/records.ts';
  * the records it covers. That is what makes ingest exactly-once.
  *
  * The interface is synchronous on purpose: the aggregator acknowledges a frame only after its commit,
- * and a synchronous store (SQLite in-process) lets each engine's frames be committed and acknowledged in
- * arrival order without a queue. A store on a remote database would put a per-engine queue in front.
+ * and a synchronous store (SQLite in-process) lets the frames read in one turn of the event loop be
+ * committed together (see GroupCommit) and acknowledged in arrival order.
  */
 export interface Store {
   /**
-   * Persists the items of one `records` frame in one transaction: those above the stream's high-water
-   * mark are stored and the mark moves past them; those at or below it are counted as duplicates.
-   * Throws `ProtocolError(sequence-gap)` and changes nothing when `from` is beyond the mark + 1.
+   * Persists the items of one `records` frame in one transaction (or in the enclosing one, when called
+   * inside `transaction`): those above the stream's high-water mark are stored and the mark moves past
+   * them; those at or below it are counted as duplicates. Throws `ProtocolError(sequence-gap)` before
+   * writing anything when `from` is beyond the mark + 1.
    */
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult;
   /** The highest sequence number persisted for the engine's epoch (0 when none). */

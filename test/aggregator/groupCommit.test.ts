@@ -31,8 +31,10 @@ function frameUnit(
   engineId: string,
   from: number,
   items: Item[],
+  isolated = false,
 ): CommitUnit<number> {
   return {
+    isolated,
     work: () => {
       log.push(`work ${name}`);
       return store.ingest(engineId, 'ep', from, items).persistedSeq;
@@ -72,13 +74,14 @@ describe('GroupCommit', () => {
     store.close();
   });
 
-  it('undoes only the writes of a unit that throws; the others are committed', () => {
+  it('undoes only the writes of an isolated unit that throws; the others are committed', () => {
     const store = new SqliteStore(':memory:');
     const clock = manualScheduler();
     const group = new GroupCommit(store, { schedule: clock.schedule });
     const log: string[] = [];
     group.add(frameUnit(store, log, 'a1', 'a', 1, samples(2)));
     group.add({
+      isolated: true,
       work: () => {
         store.ingest('b', 'ep', 1, samples(4));
         throw new ProtocolError(ErrorCode.Internal, 'half-way');
@@ -87,7 +90,7 @@ describe('GroupCommit', () => {
       failed: (error) => log.push(`failed b ${(error as ProtocolError).code}`),
     });
     // A sequence gap: the store refuses it.
-    group.add(frameUnit(store, log, 'a-gap', 'a', 9, samples(1)));
+    group.add(frameUnit(store, log, 'a-gap', 'a', 9, samples(1), true));
     group.add(frameUnit(store, log, 'a2', 'a', 3, samples(1, 2)));
     clock.due()!();
     expect(log.filter((line) => !line.startsWith('work'))).toEqual([
@@ -99,6 +102,31 @@ describe('GroupCommit', () => {
     expect(store.highWaterMark('a', 'ep')).toBe(3);
     expect(store.highWaterMark('b', 'ep')).toBe(0);
     expect(store.records('b', { epoch: 'ep' })).toEqual([]);
+    store.close();
+  });
+
+  it('rolls the whole group back when a unit that is not isolated throws: every unit fails', () => {
+    const store = new SqliteStore(':memory:');
+    const clock = manualScheduler();
+    const group = new GroupCommit(store, { schedule: clock.schedule });
+    const log: string[] = [];
+    group.add(frameUnit(store, log, 'a1', 'a', 1, samples(2)));
+    group.add({
+      work: () => {
+        store.ingest('b', 'ep', 1, samples(4));
+        throw new Error('disk I/O error');
+      },
+      committed: () => log.push('committed b'),
+      failed: (error) => log.push(`failed b ${(error as Error).message}`),
+    });
+    group.add(frameUnit(store, log, 'c1', 'c', 1, samples(1)));
+    clock.due()!();
+    expect(log.filter((line) => !line.startsWith('work'))).toEqual([
+      'failed a1 disk I/O error',
+      'failed b disk I/O error',
+      'failed c1 disk I/O error',
+    ]);
+    for (const engineId of ['a', 'b', 'c']) expect(store.highWaterMark(engineId, 'ep')).toBe(0);
     store.close();
   });
 
