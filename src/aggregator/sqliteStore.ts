@@ -14,6 +14,7 @@ import type {
   StoredRecordKind,
   StoredRun,
 } from './store.ts';
+import { WalCheckpointer } from './walCheckpointer.ts';
 
 /** The schema version this code writes, kept in `PRAGMA user_version`. */
 export const SCHEMA_VERSION = 3;
@@ -141,6 +142,15 @@ function decodeValue(stored: number | string | null): Json | undefined {
   return JSON.parse(stored) as Json;
 }
 
+export interface SqliteStoreOptions {
+  /**
+   * Where WAL checkpoints run: `'background'` (default for a file): a thread of the aggregator's own
+   * copies committed pages into the database file, so that commits never wait for it; `'inline'`:
+   * SQLite's automatic checkpoints, on whichever commit crosses 1000 pages.
+   */
+  checkpoint?: 'background' | 'inline';
+}
+
 /**
  * The SQLite store (better-sqlite3): WAL journal, `synchronous=NORMAL` (a commit survives a process
  * crash; a power loss may take back the last commits, never corrupt the file), one transaction per frame.
@@ -150,6 +160,9 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly streamIds = new Map<string, number>();
   private closed = false;
+  /** Checkpoints the WAL from a thread of its own (file databases). */
+  private readonly checkpointer: WalCheckpointer | undefined;
+  private checkpointFailure: string | undefined;
 
   private readonly selectStream: Database.Statement<[string, string], { id: number }>;
   private readonly insertEngine: Database.Statement<[string, string, number | null]>;
@@ -184,15 +197,28 @@ export class SqliteStore implements Store {
       >
     | undefined;
 
-  /** Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none. */
-  constructor(path = ':memory:') {
+  /**
+   * Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none.
+   * A file database is checkpointed from a background thread unless `checkpoint` is `'inline'`
+   * (SQLite's automatic checkpoints, on the committing thread).
+   */
+  constructor(path = ':memory:', options: SqliteStoreOptions = {}) {
     this.path = path;
-    if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
+    const inMemory = path === ':memory:' || path.startsWith('file::memory:');
+    if (!inMemory && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
     this.migrate();
+    if (!inMemory && (options.checkpoint ?? 'background') === 'background') {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new WalCheckpointer(path, (message) => {
+        this.checkpointFailure = message;
+        // Back to checkpoints on the committing thread: slower, never unbounded.
+        if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
+      });
+    }
 
     const db = this.db;
     this.selectStream = db.prepare('SELECT id FROM streams WHERE engine_id = ? AND epoch = ?');
@@ -394,7 +420,17 @@ export class SqliteStore implements Store {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.checkpointer?.close();
     this.db.close();
+  }
+
+  /** How checkpoints go: in the background (with the last one's WAL pages), or why they went inline. */
+  checkpointState(): { mode: 'background' | 'inline'; walPages?: number; failure?: string } {
+    if (!this.checkpointer || this.checkpointFailure !== undefined)
+      return this.checkpointFailure === undefined
+        ? { mode: 'inline' }
+        : { mode: 'inline', failure: this.checkpointFailure };
+    return { mode: 'background', walPages: this.checkpointer.lastLog };
   }
 
   private findStream(engineId: string, epoch: string): number | undefined {
