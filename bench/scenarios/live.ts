@@ -1,6 +1,7 @@
 // Live throughput of one system: records/s from the engine's send() to acknowledged by the other side
 // (engine-link: persisted in SQLite; the others: received), the server in its own process. Also the time
-// spent inside send() and the engine process's whole CPU per record. Prints one JSON line.
+// spent inside send(), and the CPU per record of the engine process and of the server process (all its
+// threads). Prints one JSON line.
 // Args: <system> <records>
 import { createSender, type SystemName, serverFor } from '../alternatives/senders.ts';
 import { nextTick, plainSample, type ServerHandle, sleep, startServer } from '../support.ts';
@@ -43,11 +44,13 @@ async function produce(n: number): Promise<void> {
 
 await produce(WARM_UP);
 sendNs = 0;
+await server.request({ op: 'window-start' });
 const cpuBefore = process.cpuUsage();
 const started = performance.now();
 await produce(records);
 const elapsed = performance.now() - started;
 const cpu = process.cpuUsage(cpuBefore);
+const serverWindow = await server.request<{ cpuPercent: number; seconds: number }>({ op: 'window-stop' });
 await sender.close();
 await server.stop();
 process.stdout.write(
@@ -57,6 +60,7 @@ process.stdout.write(
     perSecond: (records / elapsed) * 1000,
     sendNsPerRecord: sendNs / records,
     cpuNsPerRecord: ((cpu.user + cpu.system) * 1000) / records,
+    serverCpuNsPerRecord: ((serverWindow.cpuPercent / 100) * serverWindow.seconds * 1e9) / records,
   })}\n`,
 );
 process.exit(0);

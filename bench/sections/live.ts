@@ -1,5 +1,6 @@
 // 1. Live throughput: engine-link against raw batched ws, Socket.IO (acks and fire-and-forget) and
 // MQTT.js QoS 1 to aedes, each with its server in another process, runs interleaved.
+import { availableParallelism } from 'node:os';
 import { SYSTEM_LABEL, type SystemName } from '../alternatives/senders.ts';
 import { type BenchContext, count, ratio, runChild, spread, table } from '../support.ts';
 
@@ -7,6 +8,7 @@ export interface LiveResult {
   perSecond: number;
   sendNsPerRecord: number;
   cpuNsPerRecord: number;
+  serverCpuNsPerRecord: number;
 }
 
 const SYSTEMS: Array<{ system: SystemName; acked: string }> = [
@@ -50,7 +52,12 @@ export async function section(ctx: BenchContext): Promise<string> {
     figure: `${ratio(link, ack)} (${count(link)} vs ${count(ack)} records/s)`,
     met: link >= 3 * ack,
   });
-  return table(
+  const cpuOf = (s: SystemName, key: 'cpuNsPerRecord' | 'serverCpuNsPerRecord') =>
+    spread(results.get(s)!.map((r) => r[key]))[0];
+  const engineNs = cpuOf('engine-link', 'cpuNsPerRecord');
+  const serverNs = cpuOf('engine-link', 'serverCpuNsPerRecord');
+  const cores = ((engineNs + serverNs) * 0.8 * raw) / 1e9;
+  return `${table(
     `Live throughput: engine → acknowledged, server in another process (${ctx.runs} runs, interleaved)`,
     [
       'system',
@@ -60,11 +67,25 @@ export async function section(ctx: BenchContext): Promise<string> {
       'min – max',
       'engine-link ÷ this',
       'target',
+      'engine CPU ns / record',
+      'server CPU ns / record',
     ],
     SYSTEMS.map(({ system, acked }) => {
       const [m, range] = spread(results.get(system)!.map((r) => r.perSecond));
       const target = system === 'raw-ws' ? '>= 0.8x' : system === 'socketio-ack' ? '>= 3x' : '';
-      return [SYSTEM_LABEL[system], acked, count(size(system)), m, range, ratio(link, m), target];
+      return [
+        SYSTEM_LABEL[system],
+        acked,
+        count(size(system)),
+        m,
+        range,
+        ratio(link, m),
+        target,
+        count(cpuOf(system, 'cpuNsPerRecord')),
+        count(cpuOf(system, 'serverCpuNsPerRecord')),
+      ];
     }),
-  );
+  )}
+CPU per record: process CPU (user + system, all threads) over the measured run, divided by the records. At 0.8x raw ws (${count(0.8 * raw)} records/s), engine-link's engine and aggregator would need ${cores.toFixed(2)} cores at the CPU per record measured here, on a machine of ${availableParallelism()} cores that also runs the benchmark's own processes.
+`;
 }

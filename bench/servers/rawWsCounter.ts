@@ -1,7 +1,7 @@
 // The transport's practical limit: a bare `ws` server that parses JSON batches and answers each with the
 // running count, storing nothing. Driven over IPC (see `serve` in support.ts).
 import { WebSocketServer } from 'ws';
-import { serve } from '../support.ts';
+import { CpuWindow, serve } from '../support.ts';
 
 const server = new WebSocketServer({ port: 0, host: '127.0.0.1', perMessageDeflate: false });
 server.on('connection', (socket) => {
@@ -14,5 +14,9 @@ server.on('connection', (socket) => {
 });
 await new Promise<void>((resolve) => server.once('listening', () => resolve()));
 const address = server.address();
-serve({ port: address && typeof address === 'object' ? address.port : 0 }, () => ({}));
+const cpu = new CpuWindow();
+serve({ port: address && typeof address === 'object' ? address.port : 0 }, (request) => {
+  if (request.op === 'window-start') cpu.restart();
+  return request.op === 'window-stop' ? cpu.read() : {};
+});
 process.once('SIGTERM', () => server.close(() => process.exit(0)));
