@@ -141,9 +141,7 @@ const aggregatorOverMemory: Path = {
               else if (next < FRAMES) sendNext();
             } else if (message.type === 'error') reject(new Error(message.message));
           });
-          engine.sendText(
-            JSON.stringify({ type: 'hello', v: 1, engineId: 'bench', epoch: 'ep', lastSeq: RECORDS }),
-          );
+          engine.send({ type: 'hello', v: 1, engineId: 'bench', epoch: 'ep', lastSeq: RECORDS });
         }),
     );
     if (aggregator.engine('bench')?.link !== 'available') throw new Error('aggregator: not caught up');

@@ -339,7 +339,14 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       if (this.transport === transport) this.receive(message);
     });
     transport.on('protocolError', (error) => {
-      if (this.transport === transport) this.emit('error', error);
+      if (this.transport !== transport) return;
+      this.emit('error', error);
+      // An aggregator frame corrupted on the way was not used (an ack is never believed). Ignoring it
+      // could stall the link, though: it may have been the last ack of a burst, or the welcome. Start over;
+      // the next welcome says what really is persisted. (A frame with a valid checksum that this engine
+      // cannot read, from a newer aggregator, say, is skipped as before.)
+      if (error.code === ErrorCode.BadChecksum)
+        transport.close(CloseCode.ProtocolError, 'a frame from the aggregator was corrupted on the way');
     });
     transport.on('close', (info) => {
       if (this.transport === transport) this.lost(info);
@@ -411,6 +418,12 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       case 'error':
         if (message.retryAfterMs !== undefined) this.askedRetryAfterMs = message.retryAfterMs;
         this.emit('error', new ProtocolError(message.code as never, `aggregator: ${message.message}`));
+        if (message.code === ErrorCode.BadChecksum) {
+          // A frame of ours reached the aggregator corrupted and nothing of it was stored. The frames
+          // sent after it would be refused as a sequence gap, and if it was the last one its records
+          // would wait for an ack that never comes: reconnect, and send again what the welcome lacks.
+          this.transport?.close(CloseCode.ProtocolError, 'a frame was corrupted on the way: sending again');
+        }
         break;
       case 'command': {
         const { id, name, args } = message;

@@ -2,6 +2,11 @@
 export const ErrorCode = {
   MalformedFrame: 'malformed-frame',
   InvalidMessage: 'invalid-message',
+  /**
+   * A frame whose checksum is missing or does not match its text: corrupted on the way (or not built by
+   * the codec). Nothing of it was used; the link stays open and the sender sends it again.
+   */
+  BadChecksum: 'bad-checksum',
   UnknownType: 'unknown-type',
   FrameTooLarge: 'frame-too-large',
   /** A records frame holds more items than the aggregator accepts in one frame. */
@@ -49,6 +54,8 @@ export function closeCodeFor(code: ErrorCode): number {
       return CloseCode.Replaced;
     case ErrorCode.Internal:
       return CloseCode.InternalError;
+    // One bad frame (malformed, invalid, unknown type, corrupted: bad-checksum): the link stays open and
+    // the error frame is the answer; this code is only used by a peer that closes the link over it.
     default:
       return CloseCode.ProtocolError;
   }

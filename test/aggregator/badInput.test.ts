@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Aggregator, type AggregatorEvents } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
 import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { sealFrame } from '../../src/protocol/codec.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
@@ -104,7 +105,8 @@ describe.each([
 
   it('answers malformed JSON with malformed-frame and keeps the link', async () => {
     const engine = await helloed('eng-a');
-    engine.sendRaw('{"type":"records","from":1,');
+    // Sealed with a correct checksum, so that it is the JSON that is wrong.
+    engine.sendRaw(sealFrame('{"type":"records","from":1,}'));
     expect((await engine.error(ErrorCode.MalformedFrame)).message).toMatch(/not JSON/);
     engine.records(1, samples(2));
     expect((await engine.nth('ack', 1)).seq).toBe(2);

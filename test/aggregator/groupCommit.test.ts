@@ -45,12 +45,17 @@ function frameUnit(
   };
 }
 
+/** A store in memory, a group commit on it flushed by hand, and a log of what the units were told. */
+function fixture() {
+  const store = new SqliteStore(':memory:');
+  const clock = manualScheduler();
+  const group = new GroupCommit(store, { schedule: clock.schedule });
+  return { store, clock, group, log: [] as string[] };
+}
+
 describe('GroupCommit', () => {
   it('commits the units of one turn together, then tells them in order', () => {
-    const store = new SqliteStore(':memory:');
-    const clock = manualScheduler();
-    const group = new GroupCommit(store, { schedule: clock.schedule });
-    const log: string[] = [];
+    const { store, clock, group, log } = fixture();
     group.add(frameUnit(store, log, 'a1', 'a', 1, samples(3)));
     group.add(frameUnit(store, log, 'b1', 'b', 1, samples(2)));
     group.add(frameUnit(store, log, 'a2', 'a', 4, samples(2, 3)));
@@ -75,10 +80,7 @@ describe('GroupCommit', () => {
   });
 
   it('undoes only the writes of an isolated unit that throws; the others are committed', () => {
-    const store = new SqliteStore(':memory:');
-    const clock = manualScheduler();
-    const group = new GroupCommit(store, { schedule: clock.schedule });
-    const log: string[] = [];
+    const { store, clock, group, log } = fixture();
     group.add(frameUnit(store, log, 'a1', 'a', 1, samples(2)));
     group.add({
       isolated: true,
@@ -106,10 +108,7 @@ describe('GroupCommit', () => {
   });
 
   it('rolls the whole group back when a unit that is not isolated throws: every unit fails', () => {
-    const store = new SqliteStore(':memory:');
-    const clock = manualScheduler();
-    const group = new GroupCommit(store, { schedule: clock.schedule });
-    const log: string[] = [];
+    const { store, clock, group, log } = fixture();
     group.add(frameUnit(store, log, 'a1', 'a', 1, samples(2)));
     group.add({
       work: () => {
@@ -186,10 +185,7 @@ describe('GroupCommit', () => {
   });
 
   it('close commits what is pending, and later units fail at once', () => {
-    const store = new SqliteStore(':memory:');
-    const clock = manualScheduler();
-    const group = new GroupCommit(store, { schedule: clock.schedule });
-    const log: string[] = [];
+    const { store, clock, group, log } = fixture();
     group.add(frameUnit(store, log, 'a1', 'a', 1, samples(2)));
     group.close();
     expect(clock.due()).toBeUndefined(); // the scheduled flush was cancelled: it already happened

@@ -1,3 +1,4 @@
+import { sealFrame } from '../../src/protocol/codec.ts';
 import type { AggregatorMessage } from '../../src/protocol/messages.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import type { EngineTransport } from '../../src/transport/sides.ts';
@@ -9,9 +10,10 @@ const WAIT_LIMIT_MS = 5000;
 type MessageOf<T extends AggregatorMessage['type']> = Extract<AggregatorMessage, { type: T }>;
 
 /**
- * An engine driven by hand: raw frames out through `sendText`, every aggregator message recorded. Waits
- * resolve on the awaited event itself (never on elapsed time); the wall-clock limit only turns a hang
- * into a readable failure.
+ * An engine driven by hand: frames out through `sendText`, sealed with their checksum by the codec
+ * (`send`) or exactly as given (`sendRaw`, for malformed and corrupted frames), every aggregator message
+ * recorded. Waits resolve on the awaited event itself (never on elapsed time); the wall-clock limit only
+ * turns a hang into a readable failure.
  */
 export class HandEngine {
   readonly received: AggregatorMessage[] = [];
@@ -41,12 +43,14 @@ export class HandEngine {
     });
   }
 
+  /** Sends `text` as it is: no checksum is added (a frame without one is refused as `bad-checksum`). */
   sendRaw(text: string): boolean {
     return this.transport.sendText(text);
   }
 
+  /** Sends any object (a valid message or not) as the codec would: JSON with its checksum. */
   send(message: Record<string, unknown>): boolean {
-    return this.sendRaw(JSON.stringify(message));
+    return this.sendRaw(sealFrame(JSON.stringify(message)));
   }
 
   hello(engineId: string, epoch: string, lastSeq: number, extra: Record<string, unknown> = {}): boolean {

@@ -1,12 +1,10 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
 import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
-import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import { controllableFileSystem, tempOutboxPath } from '../engine/durableOutboxSupport.ts';
+import { memoryWorld } from '../support/memoryWorld.ts';
 import { seededRandom } from '../support/seededRandom.ts';
 import { until } from '../support/until.ts';
 
@@ -23,15 +21,7 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function world() {
-  const clock = new SimulatedClock();
-  const network = new MemoryNetwork({ clock });
-  const store = new SqliteStore(':memory:');
-  const aggregator = new Aggregator({ store, clock });
-  network.listen(aggregator);
-  cleanups.push(() => aggregator.close());
-  return { clock, network, store, aggregator };
-}
+const world = () => memoryWorld(cleanups);
 
 let value = 0;
 function produce(engine: ResilientDispatcher, n: number): void {

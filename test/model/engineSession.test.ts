@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { encodeRecordsFrame } from '../../src/protocol/codec.ts';
 import type { AggregatorMessage } from '../../src/protocol/messages.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
@@ -55,7 +56,7 @@ function sendRecords(rt: Runtime, upTo: number): void {
   const from = rt.persisted() + 1;
   const items = [];
   for (let seq = from; seq <= upTo; seq++) items.push(`["s","T",${seq},${seq}]`);
-  rt.transport!.sendText(`{"type":"records","from":${from},"items":[${items.join(',')}]}`);
+  rt.transport!.sendText(encodeRecordsFrame(from, items.join(',')));
 }
 
 async function drive(rt: Runtime, event: EngineSessionEvent): Promise<void> {

@@ -4,6 +4,7 @@ import {
   decodeEngineMessage,
   encodeMessage,
   encodeRecordsFrame,
+  sealFrame,
 } from '../../src/protocol/codec.ts';
 import { ErrorCode, ProtocolError } from '../../src/protocol/errors.ts';
 import { encodeGap, encodeRecord, InvalidRecordError, itemClass } from '../../src/protocol/records.ts';
@@ -24,8 +25,8 @@ describe('codec', () => {
     expect(decodeEngineMessage(encodeMessage(hello))).toEqual(hello);
     const welcome = { type: 'welcome', v: 1, ackSeq: 3, heartbeatMs: 1000 } as const;
     expect(decodeAggregatorMessage(encodeMessage(welcome))).toEqual(welcome);
-    expect(decodeAggregatorMessage('{"type":"ack","seq":9}')).toEqual({ type: 'ack', seq: 9 });
-    expect(decodeEngineMessage('{"type":"bye"}')).toEqual({ type: 'bye' });
+    expect(decodeAggregatorMessage(sealFrame('{"type":"ack","seq":9}'))).toEqual({ type: 'ack', seq: 9 });
+    expect(decodeEngineMessage(sealFrame('{"type":"bye"}'))).toEqual({ type: 'bye' });
   });
 
   it('builds records frames from encoded items without re-encoding them', () => {
@@ -52,25 +53,26 @@ describe('codec', () => {
   });
 
   it('refuses bad frames with the matching error code', () => {
-    expect(codeOf(() => decodeEngineMessage('{nope'))).toBe(ErrorCode.MalformedFrame);
-    expect(codeOf(() => decodeEngineMessage('[1,2]'))).toBe(ErrorCode.InvalidMessage);
-    expect(codeOf(() => decodeEngineMessage('{"type":"launch"}'))).toBe(ErrorCode.UnknownType);
-    expect(codeOf(() => decodeEngineMessage('{"type":"welcome","v":1,"ackSeq":0,"heartbeatMs":5}'))).toBe(
-      ErrorCode.UnknownType,
-    );
-    expect(
-      codeOf(() => decodeEngineMessage('{"type":"hello","v":1,"engineId":"a b","epoch":"e","lastSeq":0}')),
-    ).toBe(ErrorCode.InvalidMessage);
-    expect(codeOf(() => decodeEngineMessage('{"type":"records","from":1,"items":[]}'))).toBe(
+    // Frames built by hand carry their checksum (sealFrame), so that what is behind it is checked.
+    const decode = (text: string) => () => decodeEngineMessage(sealFrame(text));
+    expect(codeOf(decode('{nope}'))).toBe(ErrorCode.MalformedFrame);
+    expect(codeOf(decode('{"type":"records","from":1,}'))).toBe(ErrorCode.MalformedFrame);
+    // Not an object: it cannot carry a checksum (a checksummed text ends with `}`), refused for that.
+    expect(codeOf(() => decodeEngineMessage('[1,2]'))).toBe(ErrorCode.BadChecksum);
+    expect(codeOf(decode('{"type":"launch"}'))).toBe(ErrorCode.UnknownType);
+    expect(codeOf(decode('{"type":"welcome","v":1,"ackSeq":0,"heartbeatMs":5}'))).toBe(ErrorCode.UnknownType);
+    expect(codeOf(decode('{"type":"hello","v":1,"engineId":"a b","epoch":"e","lastSeq":0}'))).toBe(
       ErrorCode.InvalidMessage,
     );
+    expect(codeOf(decode('{"type":"records","from":1,"items":[]}'))).toBe(ErrorCode.InvalidMessage);
     expect(
       codeOf(() => decodeEngineMessage(`{"type":"records","from":1,"items":[${'1'.repeat(50)}]}`, 40)),
     ).toBe(ErrorCode.FrameTooLarge);
   });
 
   it('checks each item, naming the item and its sequence number', () => {
-    const bad = (items: string) => () => decodeEngineMessage(`{"type":"records","from":7,"items":${items}}`);
+    const bad = (items: string) => () =>
+      decodeEngineMessage(sealFrame(`{"type":"records","from":7,"items":${items}}`));
     expect(codeOf(bad('[["s","T",1,"x"],["s","T",1,{"a":1}]]'))).toBe(ErrorCode.InvalidMessage);
     expect(() => bad('[["s","T",1,"x"],["s","T",1,{"a":1}]]')()).toThrow(/items\.1 \(seq 8\)/);
     expect(() => bad('[["x","T",1]]')()).toThrow(/unknown item kind/);

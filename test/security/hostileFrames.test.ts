@@ -16,9 +16,10 @@ import { AggregatorModel, type ModelLink } from './support/frameModel.ts';
  * Thousands of generated frames, valid and hostile, against a real aggregator with per-engine tokens:
  * malformed JSON, wrong types, huge numbers, negative and skipped sequence numbers, hellos for another
  * engine, connects with another engine's token, floods (bursts sent without waiting), frames with too
- * many records, oversize frames. After every action the aggregator's answers on every link are exactly
- * the model's (its error code, or a close with the protocol's close code); at the end the store holds
- * exactly what the valid frames should have stored, and the aggregator still serves a new engine.
+ * many records, oversize frames, frames corrupted on the way or sent without their checksum. After
+ * every action the aggregator's answers on every link are exactly the model's (its error code, or a close
+ * with the protocol's close code); at the end the store holds exactly what the valid frames should have
+ * stored, and the aggregator still serves a new engine.
  *
  * Seeded (fixed seed, fixed number of runs), bounded in time per run. Waits are for answers, never
  * for time: the aggregator's clock is simulated and never advanced, so no heartbeat interferes.
@@ -102,6 +103,9 @@ function expectedAnswers(link: LiveLink): string[] {
 }
 
 const totals = { runs: 0, frames: 0, refusedConnects: 0, links: 0, stored: 0 };
+/** Frames sent, by the class they were built to be. */
+const classes = new Map<string, number>();
+const classCounts = () => new Map(classes);
 
 async function runScenario(h: Harness, actions: Action[]): Promise<void> {
   const model = new AggregatorModel(MAX_RECORDS_PER_FRAME);
@@ -178,6 +182,7 @@ async function runScenario(h: Harness, actions: Action[]): Promise<void> {
     if (wasOpen) expect(sent, 'a link the aggregator keeps open is open at the engine').toBe(true);
     model.receive(link.model, frame);
     totals.frames++;
+    classes.set(frame.class, (classes.get(frame.class) ?? 0) + 1);
   };
 
   for (const action of actions) {
@@ -255,6 +260,7 @@ describe('hostile frames (fast-check, seeded)', () => {
   it('over the in-memory network: thousands of frames, each answered as the model says, the store exactly the valid records', async () => {
     // Bounds on the volume actually exercised, so that a generator gone quiet fails loudly.
     const before = { ...totals };
+    const classesBefore = classCounts();
     await fc.assert(property(memoryHarness, { minActions: 40, maxActions: 100, maxBurst: 40 }), {
       seed: SEED,
       numRuns: 60,
@@ -265,6 +271,12 @@ describe('hostile frames (fast-check, seeded)', () => {
     expect(totals.frames - before.frames).toBeGreaterThan(10_000);
     expect(totals.refusedConnects - before.refusedConnects).toBeGreaterThan(100);
     expect(totals.stored - before.stored).toBeGreaterThan(5000);
+    const sent = (c: string) => (classes.get(c) ?? 0) - (classesBefore.get(c) ?? 0);
+    // Every class of frame is exercised, those refused for their checksum (corrupted, or not an object)
+    // as well as those behind a valid checksum (with this seed: 1 500 bad-checksum, 270 malformed).
+    expect(sent('badChecksum')).toBeGreaterThan(500);
+    for (const c of ['malformed', 'unknownType', 'invalid', 'oversize', 'hello', 'quiet', 'bye'])
+      expect(sent(c), c).toBeGreaterThan(100);
   }, 240_000);
 
   it('over real WebSockets: the same, on a smaller run', async () => {

@@ -1,10 +1,14 @@
 import fc from 'fast-check';
+import { sealFrame } from '../../../src/protocol/codec.ts';
 import type { Frame } from './frameModel.ts';
 
 /**
  * fast-check generators of hostile engine behaviour: frames of every class the protocol knows (valid
  * ones too, so that the store has something to keep), built as intents and turned into frame text at
- * run time, when the sequence numbers they must continue (or skip) are known.
+ * run time, when the sequence numbers they must continue (or skip) are known. Every frame carries its
+ * checksum (`sealFrame`, as the codec adds it), so that what is tested behind the checksum check is
+ * reached, except the frames built to have a missing or wrong one (`corrupt`, and random text that is
+ * not a JSON object's text, which cannot carry one).
  */
 
 const GAP_REASONS = ['overflow', 'coalesced', 'acknowledged-lost', 'corrupt', 'unsynced'] as const;
@@ -33,7 +37,15 @@ export type Intent =
   | { t: 'text'; text: string; class: 'malformed' | 'notObject' | 'unknownType' }
   | { t: 'oversize' }
   | { t: 'quiet'; message: unknown }
-  | { t: 'bye' };
+  | { t: 'bye' }
+  /** A valid records frame whose checksum does not hold: see `CorruptionKind`. */
+  | { t: 'corrupt'; kind: CorruptionKind; specs: ItemSpec[]; position: number; replacement: number };
+
+/**
+ * How a valid frame is spoilt: one character replaced by another (anywhere, checksum included), the
+ * checksum left out, the checksum member first instead of last, or a checksum off by one.
+ */
+export type CorruptionKind = 'flip' | 'noCrc' | 'crcFirst' | 'wrongCrc';
 
 export type TokenChoice = 'own' | 'otherEngines' | 'none' | 'garbage' | 'unlisted';
 
@@ -224,6 +236,19 @@ const randomText: fc.Arbitrary<Intent> = fc
       '{"type":"launch","target":"moon"}',
       '{"__proto__":{"type":"hello"}}',
     ),
+    // Not JSON, yet a JSON object's outline, so that they can carry a valid checksum (malformed-frame).
+    fc.constantFrom(
+      '{"type":"records","from":1,}',
+      '{"type":"hello" "v":1}',
+      "{'type':'bye'}",
+      '{"type":"records","from":1,"items":[["e","a",1],]}',
+      '{"type":"pong","t":01}',
+      '{"type":"bye","reason":"\\x"}',
+      '{type:"bye"}',
+    ),
+    fc
+      .tuple(fc.jsonValue({ maxDepth: 2 }), fc.nat(40))
+      .map(([v, cut]) => `${JSON.stringify({ type: 'records', from: 1, items: [v] }).slice(0, cut)}}`),
   )
   .filter((text) => classifyText(text) !== undefined)
   .map((text) => ({ t: 'text', text, class: classifyText(text)! }));
@@ -301,6 +326,16 @@ const frameIntent = (maxRecordsPerFrame: number): fc.Arbitrary<Intent> =>
         .map((message) => ({ t: 'quiet' as const, message })),
     },
     { weight: 1, arbitrary: fc.constant({ t: 'bye' as const }) },
+    {
+      weight: 3,
+      arbitrary: fc.record({
+        t: fc.constant('corrupt' as const),
+        kind: fc.constantFrom<CorruptionKind>('flip', 'flip', 'flip', 'noCrc', 'crcFirst', 'wrongCrc'),
+        specs: itemSpecs(6),
+        position: fc.nat(),
+        replacement: fc.integer({ min: 0x20, max: 0x7e }),
+      }),
+    },
   );
 
 export function actionsArbitrary(
@@ -356,7 +391,37 @@ function items(specs: ItemSpec[], from: number): unknown[] {
   });
 }
 
-const records = (from: number, list: unknown[]) => JSON.stringify({ type: 'records', from, items: list });
+/** A frame as the codec sends it: the JSON text of `message`, sealed with its checksum. */
+const sealed = (message: unknown) => sealFrame(JSON.stringify(message));
+
+const records = (from: number, list: unknown[]) => sealed({ type: 'records', from, items: list });
+
+/** A valid frame (`records`' text, with its checksum) made to fail its checksum. */
+function corrupt(intent: Extract<Intent, { t: 'corrupt' }>, from: number): string {
+  const body = JSON.stringify({ type: 'records', from, items: items(intent.specs, from) });
+  const text = sealFrame(body);
+  switch (intent.kind) {
+    case 'noCrc':
+      return body;
+    case 'crcFirst':
+      return `{"crc":${text.slice(text.lastIndexOf(':') + 1, -1)},${body.slice(1)}`;
+    case 'wrongCrc': {
+      const crc = Number(text.slice(text.lastIndexOf(':') + 1, -1));
+      return `${body.slice(0, -1)},"crc":${(crc + 1) % 2 ** 32}}`;
+    }
+    case 'flip': {
+      // One ASCII character (the frame's punctuation, numbers, names, checksum) made another ASCII one:
+      // the frame stays valid UTF-8 and the same length, as one corrupted byte on the wire leaves it.
+      const ascii: number[] = [];
+      for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) < 0x80) ascii.push(i);
+      const at = ascii[intent.position % ascii.length]!;
+      const original = text.charCodeAt(at);
+      const replacement =
+        intent.replacement === original ? (original === 0x7e ? 0x20 : original + 1) : intent.replacement;
+      return `${text.slice(0, at)}${String.fromCharCode(replacement)}${text.slice(at + 1)}`;
+    }
+  }
+}
 
 /** The frame an intent stands for, now. */
 export function buildFrame(intent: Intent, ctx: FrameContext): Frame {
@@ -394,16 +459,16 @@ export function buildFrame(intent: Intent, ctx: FrameContext): Frame {
     case 'badFrom':
       return {
         class: 'invalid',
-        text: JSON.stringify({ type: 'records', from: intent.from, items: [['e', 'a', 1]] }),
+        text: sealed({ type: 'records', from: intent.from, items: [['e', 'a', 1]] }),
       };
     case 'numbers': {
       const { text, valid } = numbersText(intent.variant, next);
-      return { class: valid ? 'records' : 'invalid', text };
+      return { class: valid ? 'records' : 'invalid', text: sealFrame(text) };
     }
     case 'hello': {
       const v = intent.variant === 'version' ? 2 : 1;
       const engineId = intent.variant === 'otherEngine' ? ctx.otherEngineId : ctx.engineId;
-      const text = JSON.stringify({
+      const text = sealed({
         type: 'hello',
         v,
         engineId,
@@ -413,9 +478,13 @@ export function buildFrame(intent: Intent, ctx: FrameContext): Frame {
       return { class: 'hello', text, v, engineId, epoch: intent.epoch };
     }
     case 'wrongType':
-      return { class: 'invalid', text: JSON.stringify(intent.build(ctx.engineId)) };
+      return { class: 'invalid', text: sealed(intent.build(ctx.engineId)) };
     case 'text':
-      return { class: intent.class, text: intent.text };
+      // Only a JSON object's outline ({...}) can carry the checksum (a valid one makes every frame that
+      // parses an object): anything else goes as it is and is refused for its missing checksum.
+      return intent.text.startsWith('{') && intent.text.endsWith('}')
+        ? { class: intent.class, text: sealFrame(intent.text) }
+        : { class: 'badChecksum', text: intent.text };
     case 'oversize': {
       const list: unknown[] = [];
       let text = records(next, list);
@@ -426,8 +495,10 @@ export function buildFrame(intent: Intent, ctx: FrameContext): Frame {
       return { class: 'oversize', text };
     }
     case 'quiet':
-      return { class: 'quiet', text: JSON.stringify(intent.message) };
+      return { class: 'quiet', text: sealed(intent.message) };
     case 'bye':
-      return { class: 'bye', text: JSON.stringify({ type: 'bye', reason: 'fuzz' }) };
+      return { class: 'bye', text: sealed({ type: 'bye', reason: 'fuzz' }) };
+    case 'corrupt':
+      return { class: 'badChecksum', text: corrupt(intent, next) };
   }
 }

@@ -9,6 +9,8 @@ import type { StoredGap, StoredRecord } from '../../../src/aggregator/store.ts';
 /** A frame as the fuzzer built it, with the class it was built to be. */
 export type Frame =
   | { class: 'oversize'; text: string }
+  /** A frame whose checksum is missing, misplaced or wrong (corrupted on the way): refused unread. */
+  | { class: 'badChecksum'; text: string }
   | { class: 'malformed'; text: string }
   | { class: 'notObject'; text: string }
   | { class: 'unknownType'; text: string }
@@ -94,6 +96,10 @@ export class AggregatorModel {
       case 'oversize':
         answer('error:frame-too-large');
         this.close(link, CLOSE.tooBig);
+        return;
+      case 'badChecksum':
+        // One bad frame: nothing of it is used, the link stays open.
+        answer('error:bad-checksum');
         return;
       case 'malformed':
         answer('error:malformed-frame');
