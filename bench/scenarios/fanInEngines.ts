@@ -1,5 +1,7 @@
 // A fan-in worker: <count> engines of one system in this process, each sending 10 samples/s (one every
-// 100 ms, spread evenly over the 100 ms) once told to start. Started by fanIn.ts over IPC.
+// 100 ms, spread evenly over the 100 ms) once told to start. Paced by the wall clock: a tick the timer
+// delivers late (a busy event loop) sends every slot that came due meanwhile, so the offered load stays
+// 10 samples/s per engine. Started by fanIn.ts over IPC.
 // Args: <system> <port> <count> <firstIndex>
 import { createSender, type Sender, type SystemName } from '../alternatives/senders.ts';
 import { plainSample, serve, waitUntil, wallNow } from '../support.ts';
@@ -32,10 +34,15 @@ let sent = 0;
 let timer: NodeJS.Timeout | undefined;
 serve({ engines: count }, async (request) => {
   if (request.op === 'start') {
+    const startedAt = wallNow();
     timer ??= setInterval(() => {
-      const slot = tick++ % TICKS_PER_PERIOD;
       const t = wallNow();
-      for (let i = slot; i < senders.length; i += TICKS_PER_PERIOD) senders[i]!.send(plainSample(sent++, t));
+      const due = Math.floor((t - startedAt) / TICK_MS);
+      for (; tick < due; tick++) {
+        const slot = tick % TICKS_PER_PERIOD;
+        for (let i = slot; i < senders.length; i += TICKS_PER_PERIOD)
+          senders[i]!.send(plainSample(sent++, t));
+      }
     }, TICK_MS);
     return {};
   }
