@@ -7,6 +7,7 @@ import {
   type AggregatorEvents,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
 } from '../../src/aggregator/aggregator.ts';
+import { MAX_WAITING_MESSAGES } from '../../src/aggregator/engineSessionRuntime.ts';
 import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
@@ -112,6 +113,41 @@ describe('engine sessions over the in-memory network', () => {
     expect(engine.all('ping')).toHaveLength(10);
     expect(view()?.link).toBe('available');
     expect(links()).toEqual(['offline', 'available']);
+  });
+
+  it('does not ping an engine it acknowledges: acks are heard as pings would be; pings come back when records stop', async () => {
+    const engine = await connect('eng-1', { autoPong: true });
+    engine.hello('eng-1', 'ep1', 0);
+    await engine.nth('welcome', 1);
+    // Ten records a second for five seconds: an ack every 100 ms, never a ping.
+    for (let seq = 1; seq <= 50; seq++) {
+      engine.records(seq, samples(1, seq - 1));
+      await engine.ackAtLeast(seq);
+      await clock.advance(100);
+    }
+    expect(engine.all('ping')).toHaveLength(0);
+    expect(engine.all('ack')).toHaveLength(50);
+    // Quiet: the next ping comes within 1.5 periods of the last ack, then one a period.
+    await clock.advance(1500);
+    expect(engine.all('ping').length).toBeGreaterThanOrEqual(1);
+    await clock.advance(3000);
+    expect(engine.all('ping').length).toBeGreaterThanOrEqual(4);
+    expect(view()?.link).toBe('available');
+  });
+
+  it('tells a link that floods frames behind one in flight busy (1013); what it was told was stored stays stored', async () => {
+    const engine = await connect();
+    engine.hello('eng-1', 'ep1', 1000);
+    await engine.nth('welcome', 1);
+    // All sent in one turn: the first is in flight, the rest wait behind it, past the limit.
+    for (let seq = 1; seq <= MAX_WAITING_MESSAGES + 2; seq++) engine.records(seq, samples(1, seq - 1));
+    expect((await engine.closed()).code).toBe(CloseCode.TryAgainLater);
+    const error = await engine.error(ErrorCode.Busy);
+    expect(error.message).toMatch(/frames are waiting for earlier ones to be stored/);
+    const acked = Math.max(0, ...engine.all('ack').map((a) => a.seq));
+    // Nothing acknowledged is missing, nothing beyond the frame in flight was stored.
+    expect(store.highWaterMark('eng-1', 'ep1')).toBeGreaterThanOrEqual(acked);
+    expect(store.highWaterMark('eng-1', 'ep1')).toBeLessThanOrEqual(1);
   });
 
   it('shows a black-holed (half-open) engine as unavailable within 3 s, and takes it back on reconnect', async () => {
