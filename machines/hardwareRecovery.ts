@@ -48,6 +48,40 @@ export interface HardwareRecoveryContext {
 /** At 30 minutes between attempts, about seven months of failed attempts. */
 export const MAX_COUNTED_RECONNECT_ATTEMPTS = 10_000;
 
+const attemptParams = ({ context }: { context: HardwareRecoveryContext }) => ({ attempt: context.attempt });
+
+/**
+ * Reconnect attempts, the same in `reconnect` (the fault still masked) and in `error` (surfaced): wait
+ * for the backoff, try, and on failure count the attempt and wait again; success is `ok`. `also`: the
+ * transitions one of them adds to each step.
+ */
+function reconnectAttempts<Waiting extends object, Connecting extends object>(also: {
+  waiting: Waiting;
+  connecting: Connecting;
+}) {
+  return {
+    waiting: {
+      on: {
+        RECONNECT_DUE: {
+          target: 'connecting',
+          actions: { type: 'attemptReconnect', params: attemptParams },
+        },
+        ...also.waiting,
+      },
+    },
+    connecting: {
+      on: {
+        RECONNECT_SUCCEEDED: '#hardwareRecovery.ok',
+        RECONNECT_FAILED: {
+          target: 'waiting',
+          actions: ['countAttempt', { type: 'scheduleReconnect', params: attemptParams }],
+        },
+        ...also.connecting,
+      },
+    },
+  } as const;
+}
+
 export const hardwareRecoveryMachine = setup({
   types: {
     context: {} as HardwareRecoveryContext,
@@ -125,56 +159,16 @@ export const hardwareRecoveryMachine = setup({
         { type: 'scheduleReconnect', params: ({ context }) => ({ attempt: context.attempt }) },
       ],
       exit: 'cancelErrorTimer',
-      states: {
-        waiting: {
-          on: {
-            RECONNECT_DUE: {
-              target: 'connecting',
-              actions: { type: 'attemptReconnect', params: ({ context }) => ({ attempt: context.attempt }) },
-            },
-            ERROR_TIMEOUT: '#hardwareRecovery.error.waiting',
-          },
-        },
-        connecting: {
-          on: {
-            RECONNECT_SUCCEEDED: '#hardwareRecovery.ok',
-            RECONNECT_FAILED: {
-              target: 'waiting',
-              actions: [
-                'countAttempt',
-                { type: 'scheduleReconnect', params: ({ context }) => ({ attempt: context.attempt }) },
-              ],
-            },
-            ERROR_TIMEOUT: '#hardwareRecovery.error.connecting',
-          },
-        },
-      },
+      // Still masked: the error timer surfaces the fault, in the same step of the attempts.
+      states: reconnectAttempts({
+        waiting: { ERROR_TIMEOUT: '#hardwareRecovery.error.waiting' },
+        connecting: { ERROR_TIMEOUT: '#hardwareRecovery.error.connecting' },
+      }),
     },
     error: {
       initial: 'waiting',
       entry: ['setStatusDisconnected', { type: 'stopMasking', params: { reason: 'error' } }],
-      states: {
-        waiting: {
-          on: {
-            RECONNECT_DUE: {
-              target: 'connecting',
-              actions: { type: 'attemptReconnect', params: ({ context }) => ({ attempt: context.attempt }) },
-            },
-          },
-        },
-        connecting: {
-          on: {
-            RECONNECT_SUCCEEDED: '#hardwareRecovery.ok',
-            RECONNECT_FAILED: {
-              target: 'waiting',
-              actions: [
-                'countAttempt',
-                { type: 'scheduleReconnect', params: ({ context }) => ({ attempt: context.attempt }) },
-              ],
-            },
-          },
-        },
-      },
+      states: reconnectAttempts({ waiting: {}, connecting: {} }),
     },
   },
   on: {
