@@ -48,13 +48,6 @@ type CheckpointerMessage =
   | { type: 'checkpoint'; log: number; checkpointed: number }
   | { type: 'failed'; message: string };
 
-/**
- * Checkpoints a WAL database from a thread of its own, so that the thread that commits never copies
- * pages into the database file nor waits for its fsync: with SQLite's automatic checkpoints that work
- * lands on whichever commit crosses the threshold, and at a thousand engines it was a fifth of the
- * aggregator's event loop. The committing connection turns automatic checkpoints off while this runs;
- * should the thread fail, `onFailed` is told (and the caller turns them back on).
- */
 export interface WalCheckpointerEvents {
   /** A checkpoint ran: `log` pages in the WAL, `checkpointed` of them copied into the database. */
   checkpoint: [{ log: number; checkpointed: number }];
@@ -62,6 +55,13 @@ export interface WalCheckpointerEvents {
   failed: [message: string];
 }
 
+/**
+ * Checkpoints a WAL database from a thread of its own, so that the thread that commits never copies
+ * pages into the database file nor waits for its fsync: with SQLite's automatic checkpoints that work
+ * lands on whichever commit crosses the threshold, and at a thousand engines it was a fifth of the
+ * aggregator's event loop. The committing connection turns automatic checkpoints off while this runs;
+ * should the thread fail, `onFailed` is told (and the caller turns them back on).
+ */
 export class WalCheckpointer extends EventEmitter<WalCheckpointerEvents> {
   private readonly worker: Worker;
   private readonly onFailed: (message: string) => void;
