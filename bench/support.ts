@@ -322,6 +322,25 @@ export interface BenchContext {
 
 export type Section = (ctx: BenchContext) => Promise<string>;
 
+/**
+ * Measures every key `ctx.runs` times, interleaved (run 1 of each key, then run 2, …), so that a busy
+ * moment of this shared machine falls on all of them alike. Results by key, in run order.
+ */
+export async function interleaved<K extends string, R>(
+  ctx: BenchContext,
+  label: string,
+  keys: readonly K[],
+  measure: (key: K) => Promise<R>,
+): Promise<Map<K, R[]>> {
+  const results = new Map<K, R[]>(keys.map((key) => [key, []]));
+  for (let run = 0; run < ctx.runs; run++)
+    for (const key of keys) {
+      ctx.log(`  ${key}: run ${run + 1}/${ctx.runs}`);
+      results.get(key)!.push(await ctx.attempt(`${label} ${key}`, () => measure(key)));
+    }
+  return results;
+}
+
 export function table(title: string, headers: string[], rows: Array<Array<string | number>>): string {
   const cells = rows.map((row) => row.map((c) => (typeof c === 'number' ? formatNumber(c) : c)));
   const widths = headers.map((h, i) => Math.max(h.length, ...cells.map((r) => String(r[i] ?? '').length)));

@@ -4,7 +4,7 @@
 // adds one run of each alternative with its default heartbeat (Socket.IO 25 s + 20 s, MQTT.js 60 s).
 import { DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../../src/aggregator/aggregator.ts';
 import { SYSTEM_LABEL, type SystemName } from '../alternatives/senders.ts';
-import { type BenchContext, count, runChild, spread, table } from '../support.ts';
+import { type BenchContext, count, interleaved, runChild, spread, table } from '../support.ts';
 
 interface DetectionResult {
   capSeconds: number;
@@ -82,18 +82,12 @@ function row(label: string, heartbeat: string, results: DetectionResult[]): stri
 
 export async function section(ctx: BenchContext): Promise<string> {
   ctx.log('detection and recovery (half-open link, 1,000 samples/s)');
-  const results = new Map<SystemName, DetectionResult[]>(SYSTEMS.map(({ system }) => [system, []]));
-  for (let run = 0; run < ctx.runs; run++)
-    for (const { system } of SYSTEMS) {
-      ctx.log(`  ${system}: run ${run + 1}/${ctx.runs}`);
-      results
-        .get(system)!
-        .push(
-          await ctx.attempt(`detection ${system}`, () =>
-            runChild<DetectionResult>(ctx.scenario('detection'), [system]),
-          ),
-        );
-    }
+  const results = await interleaved(
+    ctx,
+    'detection',
+    SYSTEMS.map(({ system }) => system),
+    (system) => runChild<DetectionResult>(ctx.scenario('detection'), [system]),
+  );
   const rows = SYSTEMS.map(({ system, heartbeat }) =>
     row(SYSTEM_LABEL[system], heartbeat, results.get(system)!),
   );

@@ -2,7 +2,7 @@
 // latency from engine time stamp to committed in SQLite. The alternatives' servers store into the same
 // schema (group commit per event-loop turn) so that they do the same work.
 import { SYSTEM_LABEL, type SystemName } from '../alternatives/senders.ts';
-import { type BenchContext, count, runChild, spread, table } from '../support.ts';
+import { type BenchContext, count, interleaved, runChild, spread, table } from '../support.ts';
 
 interface FanInResult {
   cpuPercent: number;
@@ -19,21 +19,15 @@ const ENGINES = [100, 1000];
 export async function section(ctx: BenchContext): Promise<string> {
   const seconds = ctx.quick ? 4 : 6;
   ctx.log(`fan-in: ${ENGINES.join(' and ')} engines at 10 samples/s, ${seconds} s windows`);
-  const results = new Map<string, FanInResult[]>();
-  for (let run = 0; run < ctx.runs; run++)
-    for (const engines of ENGINES)
-      for (const system of SYSTEMS) {
-        ctx.log(`  ${system}, ${engines} engines: run ${run + 1}/${ctx.runs}`);
-        const key = `${system}/${engines}`;
-        if (!results.has(key)) results.set(key, []);
-        results
-          .get(key)!
-          .push(
-            await ctx.attempt(`fan-in ${system} ${engines}`, () =>
-              runChild<FanInResult>(ctx.scenario('fanIn'), [system, String(engines), String(seconds)]),
-            ),
-          );
-      }
+  const cases = new Map(
+    ENGINES.flatMap((engines) =>
+      SYSTEMS.map((system) => [`${system}/${engines}`, { system, engines }] as const),
+    ),
+  );
+  const results = await interleaved(ctx, 'fan-in', [...cases.keys()], (key) => {
+    const { system, engines } = cases.get(key)!;
+    return runChild<FanInResult>(ctx.scenario('fanIn'), [system, String(engines), String(seconds)]);
+  });
   const rows = ENGINES.flatMap((engines) =>
     SYSTEMS.map((system) => {
       const r = results.get(`${system}/${engines}`)!;

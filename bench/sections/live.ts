@@ -2,7 +2,7 @@
 // MQTT.js QoS 1 to aedes, each with its server in another process, runs interleaved.
 import { availableParallelism } from 'node:os';
 import { SYSTEM_LABEL, type SystemName } from '../alternatives/senders.ts';
-import { type BenchContext, count, ratio, runChild, spread, table } from '../support.ts';
+import { type BenchContext, count, interleaved, ratio, runChild, spread, table } from '../support.ts';
 
 export interface LiveResult {
   perSecond: number;
@@ -24,18 +24,12 @@ export async function section(ctx: BenchContext): Promise<string> {
   const small = ctx.quick ? 50_000 : 200_000;
   const size = (s: SystemName) => (s === 'engine-link' || s === 'raw-ws' ? big : small);
   ctx.log(`live throughput: ${count(big)} records (engine-link, raw ws), ${count(small)} (the others)`);
-  const results = new Map<SystemName, LiveResult[]>(SYSTEMS.map(({ system }) => [system, []]));
-  for (let run = 0; run < ctx.runs; run++)
-    for (const { system } of SYSTEMS) {
-      ctx.log(`  ${system}: run ${run + 1}/${ctx.runs}`);
-      results
-        .get(system)!
-        .push(
-          await ctx.attempt(`live ${system}`, () =>
-            runChild<LiveResult>(ctx.scenario('live'), [system, String(size(system))]),
-          ),
-        );
-    }
+  const results = await interleaved(
+    ctx,
+    'live',
+    SYSTEMS.map(({ system }) => system),
+    (system) => runChild<LiveResult>(ctx.scenario('live'), [system, String(size(system))]),
+  );
   const median = (s: SystemName) => spread(results.get(s)!.map((r) => r.perSecond))[0];
   const link = median('engine-link');
   ctx.shared.set('live', results);
