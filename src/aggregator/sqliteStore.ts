@@ -466,8 +466,7 @@ export class SqliteStore implements Store {
     from: number,
     items: readonly Item[],
   ): IngestResult & { streamId: number } {
-    const known =
-      this.streamIds.get(streamKey(engineId, epoch)) ?? this.selectStream.get(engineId, epoch)?.id;
+    const known = this.findStream(engineId, epoch);
     const mark = known === undefined ? 0 : (this.selectMark.get(known)?.high_water ?? 0);
     // Refused before anything is written: inside an enclosing transaction nothing needs undoing.
     if (from > mark + 1)
