@@ -3,10 +3,12 @@ import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import { type EngineLinkEvent, engineLinkMachine } from '../../machines/engineLink.ts';
 import { stateName } from '../../machines/stateName.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeRecordsFrame } from '../protocol/codec.ts';
+import { engineIdProblem } from '../protocol/engineId.ts';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { type AggregatorMessage, PROTOCOL_VERSION, type RunSnapshot } from '../protocol/messages.ts';
 import { type EngineRecord, encodeGap, encodeRecord, InvalidRecordError } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import type { Connector, EngineTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
 import { type BackoffOptions, retryDelay } from './backoff.ts';
@@ -84,6 +86,21 @@ export interface ResilientDispatcherEvents {
   error: [error: Error];
 }
 
+/**
+ * Options a constructor can check before anything starts: the engine id (the aggregator would refuse it
+ * at every connect) and every duration (RangeError naming the option beyond what a timer can wait).
+ */
+function checkDispatcherOptions(options: ResilientDispatcherOptions): void {
+  const badId = engineIdProblem(options.engineId);
+  if (badId) throw new RangeError(`engineId: ${badId}`);
+  checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
+  checkDuration('connectTimeoutMs', options.connectTimeoutMs, 1);
+  checkDuration('backlogEventMs', options.backlogEventMs);
+  checkDuration('offlineSampleIntervalMs', options.offlineSampleIntervalMs);
+  checkDuration('retry.initialMs', options.retry?.initialMs);
+  checkDuration('retry.maxMs', options.retry?.maxMs);
+}
+
 export class AuthRejectedError extends Error {
   override readonly name = 'AuthRejectedError';
 }
@@ -140,6 +157,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   constructor(options: ResilientDispatcherOptions) {
     super();
+    checkDispatcherOptions(options);
     this.options = options;
     this.engineId = options.engineId;
     this.clock = options.clock ?? systemClock;
@@ -152,7 +170,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       outbox && 'append' in outbox
         ? outbox
         : outbox && 'path' in outbox
-          ? new DurableOutbox({ clock: this.clock, ...outbox })
+          ? new DurableOutbox({ clock: this.clock, engineId: options.engineId, ...outbox })
           : new MemoryOutbox(outbox);
     this.offlineSampler = options.offlineSampleIntervalMs
       ? new OfflineSampler({
@@ -228,6 +246,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   /** Resolves when every record accepted so far is acknowledged, or after `timeoutMs`; true when drained. */
   drain(timeoutMs: number): Promise<boolean> {
+    checkDuration('drain timeoutMs', timeoutMs);
     if (this.isDrained()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => {
@@ -245,6 +264,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   /** Waits up to `drainTimeoutMs` (default 0) for the outbox to drain, then says goodbye and stops. */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    checkDuration('drainTimeoutMs', options.drainTimeoutMs);
     if (this.currentState === 'stopped') return;
     if (options.drainTimeoutMs) await this.drain(options.drainTimeoutMs);
     const stopped = new Promise<void>((resolve) => this.stoppedWaiters.push(resolve));

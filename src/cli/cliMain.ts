@@ -1,0 +1,77 @@
+import { readFileSync } from 'node:fs';
+import { aggregatorCommand, aggregatorUsage } from './aggregatorCommand.ts';
+import { StartupError, UsageError } from './args.ts';
+import { demoCommand, demoUsage } from './demoCommand.ts';
+import { engineCommand, engineUsage } from './engineCommand.ts';
+import { inspectorCommand, inspectorUsage } from './inspectorCommand.ts';
+import { statusCommand, statusUsage } from './statusCommand.ts';
+
+export const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
+  aggregator: { run: aggregatorCommand, usage: aggregatorUsage },
+  engine: { run: engineCommand, usage: engineUsage },
+  demo: { run: demoCommand, usage: demoUsage },
+  status: { run: statusCommand, usage: statusUsage },
+  inspector: { run: inspectorCommand, usage: inspectorUsage },
+};
+
+const overview = `Usage: engine-link <command> [options]
+
+Commands:
+  aggregator   run the aggregator (HTTP API and engine links on one port)
+  engine       run an engine (simulated) that survives outages without losing a record
+  demo         an aggregator, two simulated engines and a flaky link, all in one process
+  status       print an aggregator's engines and runs as tables (or --json)
+  inspector    relay state machines to the Stately inspector (start commands with --inspect)
+
+Run 'engine-link <command> --help' for a command's options, 'engine-link --version' for the version.
+`;
+
+export function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+    version: string;
+  };
+  return pkg.version;
+}
+
+const VERSION_FLAGS = new Set(['--version', '-V']);
+
+/**
+ * Runs one command line and returns the exit status: 0 done, 1 failed (a start-up failure gets one line
+ * saying what and why; anything unforeseen its stack), 2 a bad command line (one line naming the problem,
+ * and where the help is).
+ */
+export async function cliMain(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name !== undefined && (VERSION_FLAGS.has(name) || name === 'version')) {
+    process.stdout.write(`engine-link ${version()}\n`);
+    return 0;
+  }
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(overview);
+    return name ? 0 : 2;
+  }
+  const command = commands[name];
+  if (!command) {
+    process.stderr.write(`engine-link: unknown command "${name}"; see 'engine-link --help'\n`);
+    return 2;
+  }
+  const end = rest.indexOf('--');
+  if ((end < 0 ? rest : rest.slice(0, end)).some((arg) => VERSION_FLAGS.has(arg))) {
+    process.stdout.write(`engine-link ${version()}\n`);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`engine-link ${name}: ${error.message}; see 'engine-link ${name} --help'\n`);
+      return 2;
+    }
+    if (error instanceof StartupError) {
+      process.stderr.write(`engine-link ${name}: ${error.message}\n`);
+      return 1;
+    }
+    process.stderr.write(`engine-link ${name}: ${(error as Error).stack ?? error}\n`);
+    return 1;
+  }
+}
