@@ -1,17 +1,21 @@
 import { readFileSync } from 'node:fs';
-import { aggregatorCommand, aggregatorUsage } from './aggregatorCommand.ts';
-import { StartupError, UsageError } from './args.ts';
-import { demoCommand, demoUsage } from './demoCommand.ts';
-import { engineCommand, engineUsage } from './engineCommand.ts';
-import { inspectorCommand, inspectorUsage } from './inspectorCommand.ts';
-import { statusCommand, statusUsage } from './statusCommand.ts';
+import { aggregatorCommand, aggregatorUsage, specs as aggregatorSpecs } from './aggregatorCommand.ts';
+import { type OptionSpecs, StartupError, UsageError } from './args.ts';
+import { demoCommand, demoUsage, specs as demoSpecs } from './demoCommand.ts';
+import { engineCommand, engineUsage, specs as engineSpecs } from './engineCommand.ts';
+import { inspectorCommand, inspectorUsage, specs as inspectorSpecs } from './inspectorCommand.ts';
+import { statusCommand, statusUsage, specs as statusSpecs } from './statusCommand.ts';
 
-export const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
-  aggregator: { run: aggregatorCommand, usage: aggregatorUsage },
-  engine: { run: engineCommand, usage: engineUsage },
-  demo: { run: demoCommand, usage: demoUsage },
-  status: { run: statusCommand, usage: statusUsage },
-  inspector: { run: inspectorCommand, usage: inspectorUsage },
+/** Every command: what runs it, its help, and its option specs (whose rules the help and checks share). */
+export const commands: Record<
+  string,
+  { run: (argv: string[]) => Promise<number>; usage: string; specs: OptionSpecs }
+> = {
+  aggregator: { run: aggregatorCommand, usage: aggregatorUsage, specs: aggregatorSpecs },
+  engine: { run: engineCommand, usage: engineUsage, specs: engineSpecs },
+  demo: { run: demoCommand, usage: demoUsage, specs: demoSpecs },
+  status: { run: statusCommand, usage: statusUsage, specs: statusSpecs },
+  inspector: { run: inspectorCommand, usage: inspectorUsage, specs: inspectorSpecs },
 };
 
 const overview = `Usage: engine-link <command> [options]
