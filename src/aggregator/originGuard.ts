@@ -28,10 +28,6 @@ function normalHost(host: string): string {
   return lower.startsWith('[') && lower.endsWith(']') ? lower.slice(1, -1) : lower;
 }
 
-function defaultPort(protocol: string): number {
-  return protocol === 'https:' || protocol === 'wss:' ? 443 : 80;
-}
-
 /** Every address of this machine's interfaces, read again at most every 10 s. */
 const localAddresses = (() => {
   let cached: { at: number; addresses: Set<string> } | undefined;
@@ -65,26 +61,27 @@ export function originGuard(options: OriginGuardOptions): {
   const listenHost = normalHost(options.host);
   const publicAuthorities = (options.publicUrls ?? []).map((text) => {
     const url = new URL(text);
-    return { host: normalHost(url.hostname), port: url.port ? Number(url.port) : defaultPort(url.protocol) };
+    // No port in the URL: whatever default port a proxy in front of the aggregator answers on.
+    return { host: normalHost(url.hostname), port: url.port ? Number(url.port) : undefined };
   });
 
-  const ownAuthority = (host: string, port: number): boolean => {
+  /** `port` undefined: the Host header named none (the scheme's default port). */
+  const ownAuthority = (host: string, port: number | undefined): boolean => {
     if (publicAuthorities.some((a) => a.host === host && a.port === port)) return true;
-    if (port !== options.port) return false;
+    if ((port ?? (options.secure ? 443 : 80)) !== options.port) return false;
     if (WILDCARDS.has(listenHost)) return localAddresses().has(host);
     if (isLoopback(listenHost)) return isLoopback(host) || host === listenHost;
     return host === listenHost;
   };
 
   /** The authority of a `Host` header, or undefined when it is malformed. */
-  const hostOf = (header: string): { host: string; port: number } | undefined => {
+  const hostOf = (header: string): { host: string; port: number | undefined } | undefined => {
     try {
       const url = new URL(`http://${header}`);
-      if (url.pathname !== '/' || url.username || url.search) return undefined;
-      return {
-        host: normalHost(url.hostname),
-        port: url.port ? Number(url.port) : options.secure ? 443 : 80,
-      };
+      if (url.pathname !== '/' || url.username || url.search || url.hash) return undefined;
+      // URL drops port 80 of http: as the default; a Host that says :80 means it.
+      const explicit = /:(\d+)$/.exec(header)?.[1];
+      return { host: normalHost(url.hostname), port: explicit === undefined ? undefined : Number(explicit) };
     } catch {
       return undefined;
     }
@@ -98,7 +95,7 @@ export function originGuard(options: OriginGuardOptions): {
     } catch {
       return `cross-origin request refused: Origin ${JSON.stringify(origin)}`;
     }
-    const port = from.port ? Number(from.port) : defaultPort(from.protocol);
+    const port = from.port ? Number(from.port) : undefined;
     if (!ownAuthority(normalHost(from.hostname), port))
       return `cross-origin request refused: ${origin} is not this aggregator (only its own pages may call its API)`;
     return undefined;

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
-import { aggregatorCommand, aggregatorUsage, specs as aggregatorSpecs } from './aggregatorCommand.ts';
+import { aggregatorCommand, specs as aggregatorSpecs, aggregatorUsage } from './aggregatorCommand.ts';
 import { type OptionSpecs, StartupError, UsageError } from './args.ts';
-import { demoCommand, demoUsage, specs as demoSpecs } from './demoCommand.ts';
-import { engineCommand, engineUsage, specs as engineSpecs } from './engineCommand.ts';
-import { inspectorCommand, inspectorUsage, specs as inspectorSpecs } from './inspectorCommand.ts';
-import { statusCommand, statusUsage, specs as statusSpecs } from './statusCommand.ts';
+import { demoCommand, specs as demoSpecs, demoUsage } from './demoCommand.ts';
+import { engineCommand, specs as engineSpecs, engineUsage } from './engineCommand.ts';
+import { inspectorCommand, specs as inspectorSpecs, inspectorUsage } from './inspectorCommand.ts';
+import { statusCommand, specs as statusSpecs, statusUsage } from './statusCommand.ts';
 
 /** Every command: what runs it, its help, and its option specs (whose rules the help and checks share). */
 export const commands: Record<
