@@ -156,6 +156,39 @@ describe('TLS', () => {
     expect(afterMs).toBeLessThan(10_000);
   });
 
+  it('an engine given ws:// for a TLS aggregator is told to use wss:// (item 13)', async () => {
+    const running: CliProcess[] = [];
+    cleanups.push(async () => {
+      for (const p of running)
+        if (p.child.exitCode === null) {
+          p.child.kill('SIGKILL');
+          await p.exited;
+        }
+    });
+    const aggregator = runCli([
+      'aggregator',
+      ...['--port', '0', '--db', tempDbPath(), '--log-level', 'warn', '--cert', certPath, '--key', keyPath],
+    ]);
+    running.push(aggregator);
+    const [, wssUrl] = /\(engines: (wss:\/\/\S+)\)/.exec(await aggregator.waitForLine(/listening on/))!;
+    const engine = runCli([
+      'engine',
+      '--aggregator',
+      wssUrl!.replace('wss:', 'ws:'),
+      '--id',
+      'plain-1',
+      '--simulate',
+    ]);
+    running.push(engine);
+    for (;;) {
+      if (/link down/.test(engine.stderr())) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(engine.stderr()).toMatch(
+      /link down \(refused: [^)]*\(if the aggregator serves TLS, connect with wss:\/\/ instead of ws:\/\/\)\); retrying/,
+    );
+  });
+
   it('from the command line: aggregator --cert --key, engine --ca', async () => {
     const running: CliProcess[] = [];
     cleanups.push(async () => {
