@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { cliProcesses, startAggregatorCli } from '../support/childProcess.ts';
 import { type HeldStream, openEventStream } from '../support/eventStreamClient.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 
@@ -8,26 +8,14 @@ import { tempDbPath } from '../support/tempDb.ts';
  * never starves ingest or heartbeats. Real processes: an aggregator, engines streaming samples, and this
  * process holding the streams as browsers would.
  */
-const running: CliProcess[] = [];
 const streams: HeldStream[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const stream of streams.splice(0)) stream.close();
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
 });
-
-function start(args: string[]): CliProcess {
-  const p = runCli(args);
-  running.push(p);
-  return p;
-}
+const { start } = cliProcesses();
 
 async function startAggregator(extra: string[]): Promise<string> {
-  const p = start(['aggregator', '--port', '0', '--db', tempDbPath(), '--log-level', 'warn', ...extra]);
-  return /listening on (http:\/\/\S+)/.exec(await p.waitForLine(/listening on/))![1]!;
+  return (await startAggregatorCli(start, tempDbPath(), extra)).url;
 }
 
 async function hold(url: string, options: Parameters<typeof openEventStream>[1] = {}): Promise<HeldStream> {

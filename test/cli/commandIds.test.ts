@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { describe, expect, it } from 'vitest';
+import { cliProcesses, startAggregatorCli } from '../support/childProcess.ts';
 import { rawRequest } from '../support/rawHttp.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 
@@ -8,25 +8,11 @@ import { tempDbPath } from '../support/tempDb.ts';
  * safe retry); given for a different command it is refused with `id-reused`, never answered with the
  * first command's result. Real processes: an aggregator and an engine.
  */
-const running: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-});
-
-function start(args: string[]): CliProcess {
-  const p = runCli(args);
-  running.push(p);
-  return p;
-}
+const { start } = cliProcesses();
 
 describe('command ids', () => {
   it("a reused id for another command is refused (422 id-reused): stop is not answered with start's result", async () => {
-    const aggregator = start(['aggregator', '--port', '0', '--db', tempDbPath(), '--log-level', 'warn']);
-    const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+    const { url } = await startAggregatorCli(start, tempDbPath());
     start([
       'engine',
       '--aggregator',

@@ -1,9 +1,9 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { specs as demoSpecs } from '../../src/cli/demoCommand.ts';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { cliProcesses, startAggregatorCli } from '../support/childProcess.ts';
 import { rawRequest } from '../support/rawHttp.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 
@@ -11,20 +11,7 @@ import { tempDbPath } from '../support/tempDb.ts';
  * Items 12 and 13, as operators meet them: secrets kept off the command line (files, environment),
  * a token file that admits nobody, `--version`, and help texts that say what the commands do.
  */
-const running: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-});
-
-function start(args: string[], env: NodeJS.ProcessEnv = {}): CliProcess {
-  const p = runCli(args, env);
-  running.push(p);
-  return p;
-}
+const { start } = cliProcesses();
 
 function secretFile(dir: string, name: string, text: string): string {
   const path = join(dir, name);
@@ -45,21 +32,12 @@ describe('secrets off the command line', () => {
     const dir = mkdtempSync(join(tmpdir(), 'engine-link-secrets-'));
     const secret = secretFile(dir, 'engine.secret', 'engines-only-3f9a\n');
     const apiToken = secretFile(dir, 'api.token', '  api-token-77c1  \n');
-    const aggregator = start([
-      'aggregator',
-      '--port',
-      '0',
-      '--db',
-      tempDbPath(),
+    const { url, wsUrl: ws } = await startAggregatorCli(start, tempDbPath(), [
       '--secret-file',
       secret,
       '--api-token-file',
       apiToken,
-      '--log-level',
-      'warn',
     ]);
-    const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
-    const ws = url.replace('http', 'ws');
     const viaEnv = start(
       ['engine', '--aggregator', ws, '--id', 'env-1', '--simulate', '--rate', '10', '--log-level', 'warn'],
       {

@@ -6,23 +6,18 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { type CliProcess, cliProcesses, exitWithin } from '../support/childProcess.ts';
 
 /**
  * Start-up failures as users meet them, each program in its own process: the process says what is wrong
  * in one line naming the file, port or option, with no stack trace, exits (1 for a failure of the
  * surroundings, 2 for a bad command line) instead of hanging, and changes nothing it should not.
  */
-const running: CliProcess[] = [];
 const servers: Server[] = [];
-afterEach(async () => {
+afterEach(() => {
   for (const server of servers.splice(0)) server.close();
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
 });
+const processes = cliProcesses();
 
 /** The uid and gid of `nobody`: root ignores file permissions, a user does not. */
 const NOBODY = 65_534;
@@ -33,18 +28,8 @@ function scratch(): string {
   return dir;
 }
 
-function start(args: string[], options: { uid?: number; cwd?: string } = {}): CliProcess {
-  const p = runCli(args, {}, { ...options, ...(options.uid === undefined ? {} : { gid: options.uid }) });
-  running.push(p);
-  return p;
-}
-
-/** Resolves with the exit status, or 'hung' when the process is still there after `ms`. */
-async function exitWithin(p: CliProcess, ms = 15_000): Promise<number | null | 'hung'> {
-  return Promise.race([
-    p.exited,
-    new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref()),
-  ]);
+function start(args: string[], options: { uid?: number } = {}): CliProcess {
+  return processes.start(args, {}, options.uid === undefined ? {} : { uid: options.uid, gid: options.uid });
 }
 
 async function expectOneLineFailure(p: CliProcess, status: number, pattern: RegExp): Promise<void> {

@@ -1,5 +1,5 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { describe, expect, it } from 'vitest';
+import { type CliProcess, cliProcesses, exitWithin, startAggregatorCli } from '../support/childProcess.ts';
 import { rawRequest } from '../support/rawHttp.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 
@@ -8,20 +8,7 @@ import { tempDbPath } from '../support/tempDb.ts';
  * goodbye (the aggregator shows the engine offline, not unavailable), and prints its summary with what was
  * left. Item 7: an engine at its highest rate still answers its signals. Real processes and signals.
  */
-const running: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-});
-
-function start(args: string[]): CliProcess {
-  const p = runCli(args);
-  running.push(p);
-  return p;
-}
+const { start } = cliProcesses();
 
 function stderrMatching(p: CliProcess, pattern: RegExp): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -39,28 +26,10 @@ function stderrMatching(p: CliProcess, pattern: RegExp): Promise<void> {
   });
 }
 
-async function exitWithin(p: CliProcess, ms = 15_000): Promise<number | null | 'hung'> {
-  return Promise.race([
-    p.exited,
-    new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), ms).unref()),
-  ]);
-}
-
 describe('stopping an engine', () => {
   it('a second SIGTERM stops the drain, says so, still says goodbye (offline), and prints what was left', async () => {
     // An aggregator that stores 300 records/s from an engine producing 3,000/s: a backlog that drains slowly.
-    const aggregator = start([
-      'aggregator',
-      '--port',
-      '0',
-      '--db',
-      tempDbPath(),
-      '--log-level',
-      'warn',
-      '--max-ingest-rate',
-      '300',
-    ]);
-    const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+    const { url } = await startAggregatorCli(start, tempDbPath(), ['--max-ingest-rate', '300']);
     const engine = start([
       'engine',
       '--aggregator',

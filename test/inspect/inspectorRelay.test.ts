@@ -1,21 +1,14 @@
 import { connect } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { cliProcesses } from '../support/childProcess.ts';
 
 /**
  * Item 12: `engine-link inspector` listens where it says (127.0.0.1 unless --host says otherwise) and
  * refuses WebSocket connections from pages of other origins; it relays events between the machines and
  * the page. A real process.
  */
-const running: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-});
+const { start } = cliProcesses();
 
 function reachable(host: string, port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -38,8 +31,7 @@ function open(url: string, origin?: string): Promise<WebSocket | number> {
 
 describe('engine-link inspector', () => {
   it('listens on 127.0.0.1 as it prints, refuses other origins, and relays events', async () => {
-    const p = runCli(['inspector', '--port', '0']);
-    running.push(p);
+    const p = start(['inspector', '--port', '0']);
     const line = await p.waitForLine(/relaying on/);
     const [, url, port] = /relaying on (ws:\/\/127\.0\.0\.1:(\d+))$/.exec(line)!;
     expect(await p.waitForLine(/open http:\/\/127\.0\.0\.1:\d+ in a browser/)).toMatch(

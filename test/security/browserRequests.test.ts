@@ -1,6 +1,6 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { cliProcesses, startAggregatorCli } from '../support/childProcess.ts';
 import { rawRequest } from '../support/rawHttp.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 
@@ -10,33 +10,10 @@ import { tempDbPath } from '../support/tempDb.ts';
  * rebinding (a foreign Host), a WebSocket to an engine link. Refused whether or not an API token is set;
  * the aggregator's own page and the CLI still work. Real processes, real sockets.
  */
-const running: CliProcess[] = [];
-afterEach(async () => {
-  for (const p of running.splice(0))
-    if (p.child.exitCode === null && p.child.signalCode === null) {
-      p.child.kill('SIGKILL');
-      await p.exited;
-    }
-});
-
-function start(args: string[]): CliProcess {
-  const p = runCli(args);
-  running.push(p);
-  return p;
-}
+const { start } = cliProcesses();
 
 async function aggregatorWithEngine(extra: string[] = []) {
-  const aggregator = start([
-    'aggregator',
-    '--port',
-    '0',
-    '--db',
-    tempDbPath(),
-    '--log-level',
-    'warn',
-    ...extra,
-  ]);
-  const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+  const { url } = await startAggregatorCli(start, tempDbPath(), extra);
   const port = new URL(url).port;
   start([
     'engine',
@@ -137,18 +114,10 @@ describe('cross-site requests and DNS rebinding', () => {
     });
 
   it('--public-url adds a name the aggregator is reached by', async () => {
-    const aggregator = start([
-      'aggregator',
-      '--port',
-      '0',
-      '--db',
-      tempDbPath(),
+    const { url } = await startAggregatorCli(start, tempDbPath(), [
       '--public-url',
       'https://lab.example,http://aggregator.lab:9000',
-      '--log-level',
-      'warn',
     ]);
-    const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
     const viaProxy = await rawRequest(`${url}/api/engines`, {
       headers: { host: 'lab.example', origin: 'https://lab.example' },
     });
@@ -165,8 +134,7 @@ describe('cross-site requests and DNS rebinding', () => {
 
 describe('item 12: HEAD, and a runs limit out of range', () => {
   it('HEAD answers every GET route with its headers; a huge limit is 400, not 500', async () => {
-    const aggregator = start(['aggregator', '--port', '0', '--db', tempDbPath(), '--log-level', 'warn']);
-    const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+    const { url } = await startAggregatorCli(start, tempDbPath());
     for (const path of [
       '/healthz',
       '/api/engines',
