@@ -6,7 +6,6 @@ import { sendJson } from './httpApi.ts';
 export interface OriginGuardOptions {
   /** The address the server listens on; a wildcard (`0.0.0.0`, `::`) stands for every local address. */
   host: string;
-  port: number;
   /** Whether the server speaks TLS (the default port of a Host without one). */
   secure: boolean;
   /** Addresses the server is also reached at (a reverse proxy, a DNS name): their host and port are its own. */
@@ -43,82 +42,90 @@ const localAddresses = (() => {
   };
 })();
 
+/** A Host header's name and port (undefined: none given), or undefined when it is malformed. */
+function hostOf(header: string): { host: string; port: number | undefined } | undefined {
+  try {
+    const url = new URL(`http://${header}`);
+    if (url.pathname !== '/' || url.username || url.search || url.hash) return undefined;
+    // URL drops port 80 as http:'s default; a Host that says :80 means it.
+    const explicit = /:(\d+)$/.exec(header)?.[1];
+    return { host: normalHost(url.hostname), port: explicit === undefined ? undefined : Number(explicit) };
+  } catch {
+    return undefined;
+  }
+}
+
 /**
- * Refuses requests a browser was tricked into sending: cross-site requests (an `Origin` that is not this
- * server's own) and DNS rebinding (a `Host` that is not one of the addresses the server listens on or
- * one of its public URLs). The same whether or not an API token is set, since a browser that holds the
- * dashboard's cookie sends it along. `request` answers such a request with 403 and returns false;
- * `upgradeRefusal` says why an engine link upgrade with a foreign `Origin` is refused (engines send none;
- * a browser always does).
+ * Refuses requests a browser was tricked into sending, whether or not an API token is set (a browser that
+ * holds the dashboard's cookie sends it along):
  *
- * The server's own authorities: the listening address and port (every interface address for a wildcard,
- * `localhost`/`127.0.0.1`/`::1` for a loopback one) and the host and port of each `publicUrls`.
+ * - DNS rebinding: the `Host` must name one of the server's addresses (the address it listens on; every
+ *   interface address for a wildcard; `localhost`, `127.0.0.1`, `::1` for a loopback one) or the host of
+ *   one of its `publicUrls`. The port is not checked: a port mapping or a TCP proxy in front changes it,
+ *   and a rebinding attack needs a name, not a port.
+ * - Cross-site requests: an `Origin`, when sent, must be the page's own origin, that of the `Host` the
+ *   request was sent to (same name and port), or one of the `publicUrls`.
+ *
+ * `request` answers such a request with 403 and returns false; `upgradeRefusal` says why an engine link
+ * upgrade with a foreign `Origin` is refused (engines send none; a browser always does).
  */
 export function originGuard(options: OriginGuardOptions): {
   request(request: IncomingMessage, response: ServerResponse): boolean;
   upgradeRefusal(request: IncomingMessage): string | undefined;
 } {
   const listenHost = normalHost(options.host);
-  const publicAuthorities = (options.publicUrls ?? []).map((text) => {
-    const url = new URL(text);
-    // No port in the URL: whatever default port a proxy in front of the aggregator answers on.
-    return { host: normalHost(url.hostname), port: url.port ? Number(url.port) : undefined };
-  });
+  const publicUrls = (options.publicUrls ?? []).map((text) => new URL(text));
+  const publicHosts = new Set(publicUrls.map((url) => normalHost(url.hostname)));
+  const publicOrigins = new Set(publicUrls.map((url) => url.origin));
+  const defaultPort = (protocol: string) => (protocol === 'https:' ? 443 : 80);
 
-  /** `port` undefined: the Host header named none (the scheme's default port). */
-  const ownAuthority = (host: string, port: number | undefined): boolean => {
-    if (publicAuthorities.some((a) => a.host === host && a.port === port)) return true;
-    if ((port ?? (options.secure ? 443 : 80)) !== options.port) return false;
+  const ownHost = (host: string): boolean => {
+    if (publicHosts.has(host)) return true;
     if (WILDCARDS.has(listenHost)) return localAddresses().has(host);
     if (isLoopback(listenHost)) return isLoopback(host) || host === listenHost;
     return host === listenHost;
   };
 
-  /** The authority of a `Host` header, or undefined when it is malformed. */
-  const hostOf = (header: string): { host: string; port: number | undefined } | undefined => {
-    try {
-      const url = new URL(`http://${header}`);
-      if (url.pathname !== '/' || url.username || url.search || url.hash) return undefined;
-      // URL drops port 80 of http: as the default; a Host that says :80 means it.
-      const explicit = /:(\d+)$/.exec(header)?.[1];
-      return { host: normalHost(url.hostname), port: explicit === undefined ? undefined : Number(explicit) };
-    } catch {
-      return undefined;
-    }
+  const hostRefusal = (header: string | undefined): string | undefined => {
+    const host = header === undefined ? undefined : hostOf(header);
+    if (host && ownHost(host.host)) return undefined;
+    return (
+      `Host ${JSON.stringify(header ?? '')} is not an address of this aggregator (a DNS rebinding ` +
+      'attempt, or a name it was not told of): start the aggregator with --public-url <its URL> to allow it'
+    );
   };
 
-  const originRefusal = (origin: string | undefined): string | undefined => {
+  const originRefusal = (origin: string | undefined, header: string | undefined): string | undefined => {
     if (origin === undefined) return undefined;
-    let from: URL;
+    let from: URL | undefined;
     try {
       from = new URL(origin);
     } catch {
-      return `cross-origin request refused: Origin ${JSON.stringify(origin)}`;
+      from = undefined;
     }
-    const port = from.port ? Number(from.port) : undefined;
-    if (!ownAuthority(normalHost(from.hostname), port))
-      return `cross-origin request refused: ${origin} is not this aggregator (only its own pages may call its API)`;
-    return undefined;
-  };
-
-  const hostRefusal = (hostHeader: string | undefined): string | undefined => {
-    const host = hostHeader === undefined ? undefined : hostOf(hostHeader);
-    if (host && ownAuthority(host.host, host.port)) return undefined;
-    return (
-      `Host ${JSON.stringify(hostHeader ?? '')} is not an address of this aggregator (a DNS rebinding ` +
-      'attempt, or a name it was not told of): start the aggregator with --public-url <its URL> to allow it'
-    );
+    if (from && publicOrigins.has(from.origin)) return undefined;
+    const host = header === undefined ? undefined : hostOf(header);
+    const samePage =
+      from !== undefined &&
+      host !== undefined &&
+      normalHost(from.hostname) === host.host &&
+      (from.port ? Number(from.port) : defaultPort(from.protocol)) ===
+        (host.port ?? (options.secure ? 443 : 80));
+    return samePage
+      ? undefined
+      : `cross-origin request refused: Origin ${origin} is not this aggregator's (only its own pages may call its API)`;
   };
 
   return {
     request: (request, response) => {
       const path = (request.url ?? '/').split('?')[0]!;
       if (OPEN_PATHS.has(path)) return true;
-      const problem = hostRefusal(request.headers.host) ?? originRefusal(request.headers.origin);
+      const { host, origin } = request.headers;
+      const problem = hostRefusal(host) ?? originRefusal(origin, host);
       if (problem === undefined) return true;
       sendJson(response, 403, { error: 'forbidden', message: problem });
       return false;
     },
-    upgradeRefusal: (request) => originRefusal(request.headers.origin),
+    upgradeRefusal: (request) => originRefusal(request.headers.origin, request.headers.host),
   };
 }

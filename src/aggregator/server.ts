@@ -122,12 +122,11 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     ],
     { eventStreams: new EventStreamSlots(options.eventStreams) },
   );
-  // Known once listening (the port may be 0 until then): requests only arrive after that.
-  let origins: ReturnType<typeof originGuard> | undefined;
+  const origins = originGuard({ host, secure: !!options.tls, publicUrls: options.publicUrls });
   const guard =
     options.apiToken === undefined ? undefined : apiTokenGuard(options.apiToken, { secure: !!options.tls });
   const listener = (request: IncomingMessage, response: ServerResponse) => {
-    if (origins && !origins.request(request, response)) return;
+    if (!origins.request(request, response)) return;
     if (guard && !guard(request, response)) return;
     api(request, response);
   };
@@ -159,7 +158,7 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     socket.on('error', () => {
       // A peer that vanishes mid-upgrade: nothing to tell anyone.
     });
-    const foreign = origins?.upgradeRefusal(request);
+    const foreign = origins.upgradeRefusal(request);
     if (foreign !== undefined) {
       refuseUpgrade(socket, 403, foreign);
       return;
@@ -192,7 +191,6 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     });
   });
   const { port } = server.address() as AddressInfo;
-  origins = originGuard({ host, port, secure: !!options.tls, publicUrls: options.publicUrls });
   const authority = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   const secure = options.tls !== undefined;
 
