@@ -6,6 +6,7 @@ import { WebSocketConnector } from '../transport/webSocketTransport.ts';
 import { helpText, numberOption, type OptionSpecs, parseOptions, UsageError } from './args.ts';
 import { inspectOptionSpec, startInspection } from './inspectOption.ts';
 import { createLogger } from './logger.ts';
+import { opcuaOptionSpecs, startOpcUa } from './opcuaOption.ts';
 import { CatchUpProgress, showCatchUp } from './progress.ts';
 
 const specs = {
@@ -60,6 +61,7 @@ const specs = {
       'print {"start":{engineId,epoch,lastSeq}} once, then {"run":{event,runId,t,seq}} for each run start and end',
     default: false,
   },
+  ...opcuaOptionSpecs,
   ...inspectOptionSpec,
   'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
 } satisfies OptionSpecs;
@@ -89,6 +91,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
   );
   catchUp.setLog(log);
   const inspector = startInspection(options.inspect, log);
+  const opcua = await startOpcUa(options, log, inspector?.inspect);
   let engine: SimulatedEngine | undefined;
   const dispatcher = new ResilientDispatcher({
     snapshot: () => engine?.runs.snapshot(),
@@ -153,7 +156,8 @@ export async function engineCommand(argv: string[]): Promise<number> {
     failEvery: numberOption(options['fail-every'], 'fail-every', 0, 0),
     ...(options['print-runs'] ? { onRun: (run) => printLine({ run: { ...run, seq: outbox.lastSeq } }) } : {}),
   });
-  dispatcher.handleCommands(engine.handleCommand);
+  opcua?.attach(dispatcher);
+  dispatcher.handleCommands(opcua ? opcua.withCommands(engine.handleCommand) : engine.handleCommand);
   if (options['print-runs']) {
     const { engineId, epoch, lastSeq } = dispatcher.stats;
     printLine({ start: { engineId, epoch, lastSeq } });
@@ -166,6 +170,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
     process.once('SIGTERM', resolve);
   });
   engine.stop();
+  await opcua?.stop();
   if (progress) clearInterval(progress);
   log.info({ backlog: dispatcher.stats.backlog, drainMs }, 'stopping: draining the backlog');
   await dispatcher.close({ drainTimeoutMs: drainMs });
