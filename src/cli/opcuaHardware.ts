@@ -185,11 +185,20 @@ function logEvents(layer: OpcUaHardwareLayer, recovery: HardwareRecovery, log: L
     log.debug({ ...fault, error: (fault.error as Error).message }, 'OPC UA hardware fault'),
   );
   recovery.on('reconnectResult', (result) => {
-    if (!result.ok)
-      log.debug({ attempt: result.attempt, err: (result.error as Error).message }, 'OPC UA reconnect failed');
+    if (result.ok) return;
+    // A configuration error (credentials now refused, ...) is said at error level: retrying will not fix it.
+    const err = (result.error as Error).message;
+    if (result.error instanceof HardwareConfigurationError)
+      log.error({ attempt: result.attempt, err }, 'OPC UA reconnect refused');
+    else log.debug({ attempt: result.attempt, err }, 'OPC UA reconnect failed');
   });
   recovery.on('pendingWritesFlushed', (registers) =>
     log.info({ registers }, 'pending OPC UA writes written'),
   );
-  recovery.on('pendingWritesDropped', (info) => log.warn(info, 'pending OPC UA writes dropped'));
+  recovery.on('pendingWritesDropped', ({ registers, reason, error }) =>
+    log.warn(
+      { registers, reason, err: (error as Error | undefined)?.message },
+      'pending OPC UA writes dropped',
+    ),
+  );
 }

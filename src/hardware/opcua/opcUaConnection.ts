@@ -174,9 +174,8 @@ export class OpcUaConnection extends EventEmitter<OpcUaConnectionEvents> {
     aborted.catch(() => {});
     const link: Link = { client, session: undefined, abort, aborted };
     client.on('connection_lost', () => this.lose(link, new Error('the connection to the server was lost')));
-    client.on('close', (error) => {
-      if (error) this.lose(link, error);
-    });
+    // Any close we did not ask for (ours first forget the link) is a loss, clean or not.
+    client.on('close', (error) => this.lose(link, error ?? new Error('the server closed the connection')));
     return link;
   }
 
@@ -184,6 +183,8 @@ export class OpcUaConnection extends EventEmitter<OpcUaConnectionEvents> {
     if (link !== this.current || this.linkState !== 'open') return;
     this.linkState = 'lost';
     this.lostReason = reason;
+    // Release the dead client now (its keep-alive would go on pinging); the state stays lost until closed.
+    void this.teardown(link);
     this.emit('lost', reason);
   }
 

@@ -52,6 +52,8 @@ export interface OpcUaSimServerOptions {
   pkiDir?: string;
   /** How often the jacket temperature moves towards the setpoint, ms. Default 200. */
   tickMs?: number;
+  /** The tags the address space offers. Default all of `SIM_TAGS`. */
+  tags?: readonly SimTag[];
 }
 
 /** A write a client made to a tag, with how many writes that tag has had since the server started. */
@@ -154,7 +156,7 @@ export class OpcUaSimServer extends EventEmitter<OpcUaSimServerEvents> {
       browseName: 'Reactor',
       nodeId: 's=Reactor',
     });
-    for (const tag of Object.values(SIM_TAGS) as SimTag[]) {
+    for (const tag of this.options.tags ?? Object.values(SIM_TAGS)) {
       namespace.addVariable({
         componentOf: reactor,
         browseName: tag.name,
