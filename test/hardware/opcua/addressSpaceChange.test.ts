@@ -1,12 +1,19 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { HardwareRecovery } from '../../../src/hardware/hardwareRecovery.ts';
 import {
   type HardwareConfigurationError,
   OpcUaSimServer,
   SIM_TAGS,
 } from '../../../src/hardware/opcua/index.ts';
 import { nextEvent } from '../../support/until.ts';
-import { jacketTemperature, pumpSpeed, reaches, setpoint, simLayer, tempDir } from './support.ts';
+import {
+  fastRecovery,
+  jacketTemperature,
+  pumpSpeed,
+  reaches,
+  setpoint,
+  simLayer,
+  tempDir,
+} from './support.ts';
 
 /**
  * A server that comes back with another address space (here: without the setpoint node). The layer's
@@ -32,11 +39,7 @@ describe('OPC UA server back with another address space', () => {
     const pkiDir = tempDir('opcua-sim-pki');
     const full = await server({ port: 0, pkiDir });
     const layer = simLayer(full.endpointUrl);
-    const recovery = new HardwareRecovery(layer, {
-      name: 'reactor',
-      reconnectAfterMs: 200,
-      reconnectScheduleMs: [200],
-    });
+    const recovery = fastRecovery(layer);
     stops.push(() => recovery.disconnect());
     await recovery.connect();
     expect(await recovery.read(setpoint)).toBe(SIM_TAGS.setpoint.initial);

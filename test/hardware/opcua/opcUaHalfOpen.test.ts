@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HardwareRecovery } from '../../../src/hardware/hardwareRecovery.ts';
 import { FaultProxy } from '../../../src/transport/faultProxy.ts';
 import { nextEvent } from '../../support/until.ts';
 import {
+  fastRecovery,
   jacketTemperature,
   pumpSpeed,
   reaches,
@@ -37,13 +37,7 @@ const REQUEST_TIMEOUT_MS = 5000;
 
 function recovered() {
   const layer = simLayer(proxyUrl, { keepAliveMs: KEEP_ALIVE_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS });
-  const recovery = new HardwareRecovery(layer, {
-    name: 'reactor',
-    reconnectAfterMs: 300,
-    reconnectScheduleMs: [200],
-    errorAfterMs: 120_000,
-  });
-  return { layer, recovery };
+  return { layer, recovery: fastRecovery(layer) };
 }
 
 describe('HardwareRecovery over OPC UA through the fault proxy', () => {

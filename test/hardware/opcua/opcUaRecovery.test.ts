@@ -1,9 +1,10 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HardwareUnavailableError } from '../../../src/hardware/errors.ts';
-import { HardwareRecovery, type ReconnectResult } from '../../../src/hardware/hardwareRecovery.ts';
-import { type OpcUaHardwareLayer, SIM_TAGS } from '../../../src/hardware/opcua/index.ts';
+import type { ReconnectResult } from '../../../src/hardware/hardwareRecovery.ts';
+import { SIM_TAGS } from '../../../src/hardware/opcua/index.ts';
 import { nextEvent } from '../../support/until.ts';
 import {
+  fastRecovery,
   jacketTemperature,
   pumpSpeed,
   reaches,
@@ -31,17 +32,9 @@ afterEach(async () => {
 });
 afterAll(() => sim.kill());
 
-function recovered(options: { errorAfterMs?: number } = {}): {
-  layer: OpcUaHardwareLayer;
-  recovery: HardwareRecovery;
-} {
+function recovered(options: { errorAfterMs?: number } = {}) {
   const layer = simLayer(sim.url);
-  const recovery = new HardwareRecovery(layer, {
-    name: 'reactor',
-    reconnectAfterMs: 300,
-    reconnectScheduleMs: [200],
-    errorAfterMs: options.errorAfterMs ?? 120_000,
-  });
+  const recovery = fastRecovery(layer, options);
   cleanup.push(() => recovery.disconnect());
   return { layer, recovery };
 }

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HardwareRecoveryState } from '../../../machines/hardwareRecovery.ts';
-import type { HardwareRecovery } from '../../../src/hardware/hardwareRecovery.ts';
+import { HardwareRecovery, type HardwareRecoveryOptions } from '../../../src/hardware/hardwareRecovery.ts';
 import {
   OpcUaHardwareLayer,
   type OpcUaHardwareLayerOptions,
@@ -96,6 +96,20 @@ export function simLayer(url: string, options: Partial<OpcUaHardwareLayerOptions
     requestTimeoutMs: 5000,
     connectTimeoutMs: 3000,
     closeTimeoutMs: 500,
+    ...options,
+  });
+}
+
+/** A recovery around `layer` that reconnects soon (300 ms in issue, attempts every 200 ms), error after 2 min. */
+export function fastRecovery(
+  layer: OpcUaHardwareLayer,
+  options: HardwareRecoveryOptions = {},
+): HardwareRecovery {
+  return new HardwareRecovery(layer, {
+    name: 'reactor',
+    reconnectAfterMs: 300,
+    reconnectScheduleMs: [200],
+    errorAfterMs: 120_000,
     ...options,
   });
 }
