@@ -79,14 +79,18 @@ export async function startEngineOpcUa(options: EngineOpcUaOptions, log: Logger)
       await recovery.connect();
       log.info({ url: options.endpointUrl, security: layer.securitySummary }, 'OPC UA hardware connected');
     } catch (error) {
-      if (error instanceof HardwareConfigurationError || stopped) throw error;
+      if (stopped) return;
+      const refused = error instanceof HardwareConfigurationError;
+      // At start a configuration error stops the engine; later (the server came up refusing us) it is
+      // said at error level and retried, in case the server is put right.
+      if (refused && attempt === 0) throw error;
       const delayMs = reconnectDelay(attempt);
-      (attempt === 0 ? log.warn : log.debug).call(
+      (refused ? log.error : attempt === 0 ? log.warn : log.debug).call(
         log,
         { err: (error as Error).message, retryInMs: delayMs },
-        'OPC UA hardware not reachable; retrying',
+        refused ? 'OPC UA server refuses the engine; retrying' : 'OPC UA hardware not reachable; retrying',
       );
-      retry = setTimeout(() => connect(attempt + 1).catch(() => {}), delayMs);
+      retry = setTimeout(() => void connect(attempt + 1), delayMs);
     }
   };
   await connect(0);

@@ -68,10 +68,14 @@ function engineOpcUaOptions(
   flags: OpcUaFlags,
   inspect: ((event: InspectionEvent) => void) | undefined,
 ): EngineOpcUaOptions {
+  if (!/^opc\.tcp:\/\/[^/:\s]+(:\d+)?(\/\S*)?$/.test(flags.opcua!))
+    throw new UsageError(
+      `--opcua must be an OPC UA endpoint URL, opc.tcp://host:port (got "${flags.opcua}")`,
+    );
   const security = flags['opcua-security'] ?? 'None';
   if (security !== 'None' && security !== 'Sign' && security !== 'SignAndEncrypt')
     throw new UsageError(`--opcua-security must be None, Sign or SignAndEncrypt (got "${security}")`);
-  const password = flags['opcua-password'] ?? process.env.ENGINE_LINK_OPCUA_PASSWORD;
+  const password = flags['opcua-password'] ?? (process.env.ENGINE_LINK_OPCUA_PASSWORD || undefined);
   if (flags['opcua-user'] === undefined && flags['opcua-password'] !== undefined)
     throw new UsageError('--opcua-password needs --opcua-user');
   if (flags['opcua-user'] !== undefined && password === undefined)

@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
 import type { HardwareStateValue } from '../../../src/hardware/reportHardwareState.ts';
@@ -7,7 +8,8 @@ import { SimProcess, tempDir } from './support.ts';
 
 /**
  * `engine-link engine --opcua` as a user runs it: the aggregator, the OPC UA simulator and the engine,
- * each its own process over real sockets. The simulator is killed and restarted; the hardware state
+ * each its own process over real sockets. The simulator starts after the engine, is killed and
+ * restarted; the hardware state
  * reaches the aggregator (its API and its store), an operator's setpoint sent while the server is down
  * is written once when it is back, and the store holds what the engine says it produced.
  */
@@ -42,6 +44,15 @@ async function poll<T>(read: () => Promise<T>, accept: (value: T) => boolean): P
   }
 }
 
+/** A port nothing listens on now (the system's pick, released). */
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
 async function command(url: string, engineId: string, name: string, args: unknown) {
   const response = await fetch(`${url}/api/engines/${engineId}/commands`, {
     method: 'POST',
@@ -56,8 +67,9 @@ describe('engine --opcua, each program its own process', () => {
     const db = tempDbPath();
     const aggregator = start(['aggregator', '--port', '0', '--db', db, '--log-level', 'warn']);
     const url = /listening on (http:\/\/\S+)/.exec(await aggregator.waitForLine(/listening on/))![1]!;
+    // The engine starts before its OPC UA server: it keeps trying, and reports the hardware disconnected.
     sim = new SimProcess();
-    await sim.start();
+    sim.port = await freePort();
     const engine = start([
       'engine',
       ...['--aggregator', url.replace('http', 'ws'), '--id', 'reactor-1', '--simulate', '--rate', '20'],
@@ -69,6 +81,9 @@ describe('engine --opcua, each program its own process', () => {
         r.ok ? (r.json() as Promise<Telemetry>) : undefined,
       );
     const hardwareState = (t: Telemetry | undefined) => t?.states['hardware.opcua']?.value.state;
+
+    await poll(telemetry, (t) => hardwareState(t) === 'disconnected');
+    await sim.start();
 
     // Connected: the state and the OPC UA tags reach the aggregator.
     await poll(
@@ -120,7 +135,7 @@ describe('engine --opcua, each program its own process', () => {
       const states = records
         .filter((r) => r.key === 'hardware.opcua')
         .map((r) => (r.value as HardwareStateValue).state);
-      expect(states).toEqual(['ok', 'issue', 'reconnect', 'ok', 'disconnected']);
+      expect(states).toEqual(['disconnected', 'ok', 'issue', 'reconnect', 'ok', 'disconnected']);
       expect(records.some((r) => r.kind === 'sample' && r.key === 'opcua.setpoint' && r.value === 43)).toBe(
         true,
       );
@@ -128,6 +143,35 @@ describe('engine --opcua, each program its own process', () => {
       store.close();
     }
   }, 120_000);
+
+  it('opcua-sim and engine --opcua explain themselves and refuse bad options with a clear message', async () => {
+    const help = start(['opcua-sim', '--help']);
+    expect(await help.exited).toBe(0);
+    expect(help.lines.join('\n')).toMatch(
+      /Usage: engine-link opcua-sim[\s\S]*--port <value>.*\(default: 4840\)/,
+    );
+    const cases: Array<[string[], RegExp]> = [
+      [['opcua-sim', '--user', 'alice'], /--user must be NAME:PASSWORD/],
+      [['opcua-sim', '--port', '70000'], /--port must be 0 to 65535/],
+      [
+        ['engine', '--id', 'x', '--simulate', '--opcua', 'http://plc:4840'],
+        /--opcua must be an OPC UA endpoint URL/,
+      ],
+      [
+        ['engine', '--id', 'x', '--simulate', '--opcua', 'opc.tcp://plc:4840', '--opcua-security', 'Encrypt'],
+        /--opcua-security must be None, Sign or SignAndEncrypt/,
+      ],
+      [
+        ['engine', '--id', 'x', '--simulate', '--opcua', 'opc.tcp://plc:4840', '--opcua-user', 'bob'],
+        /--opcua-user needs a password/,
+      ],
+    ];
+    for (const [args, message] of cases) {
+      const p = start(args, { ENGINE_LINK_OPCUA_PASSWORD: '' });
+      expect(await p.exited, args.join(' ')).toBe(2);
+      expect(p.stderr()).toMatch(message);
+    }
+  });
 
   it('a configuration error (credentials the server refuses) stops the engine at once with a clear message', async () => {
     sim = new SimProcess();
