@@ -24,7 +24,7 @@ export const opcuaOptionSpecs = {
   'opcua-pki': {
     type: 'string',
     description:
-      "folder of the OPC UA client's certificate store (default: node-opcua's, ~/.config/node-opcua-default/PKI)",
+      "folder of the OPC UA client's certificate store (default: ~/.config/engine-link/opcua/client)",
   },
   'opcua-read-ms': { type: 'string', description: 'read the OPC UA tags this often (ms)', default: '1000' },
   'opcua-keepalive-ms': {

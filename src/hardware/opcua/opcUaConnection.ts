@@ -7,7 +7,7 @@ export interface OpcUaConnectionOptions {
   endpointUrl: string;
   security: ResolvedSecurity;
   applicationName: string;
-  pkiDir: string | undefined;
+  pkiDir: string;
   trustUnknownServerCertificates: boolean;
   keepAliveMs: number;
   requestTimeoutMs: number;
@@ -151,7 +151,7 @@ export class OpcUaConnection extends EventEmitter<OpcUaConnectionEvents> {
     const clientCertificateManager = new OPCUACertificateManager({
       automaticallyAcceptUnknownCertificate: this.options.trustUnknownServerCertificates,
       disableFileWatchers: true,
-      ...(pkiDir ? { rootFolder: pkiDir } : {}),
+      rootFolder: pkiDir,
     });
     const client = OPCUAClient.create({
       applicationName: this.options.applicationName,

@@ -11,6 +11,7 @@ import {
   type OpcUaRegister,
   type RegisterBindings,
 } from './opcUaRegisters.ts';
+import { defaultPkiDir } from './pkiDir.ts';
 import { type OpcUaSecurityOptions, resolveSecurity } from './security.ts';
 import { classifyStatusCode, OpcUaHardwareError, statusError, toLayerError } from './statusCodes.ts';
 import { fromVariant, toVariant } from './values.ts';
@@ -25,7 +26,7 @@ export interface OpcUaHardwareLayerOptions {
   /**
    * The client's certificate store: its application certificate (created there, self-signed, when
    * missing: needed for Sign and SignAndEncrypt) and the server certificates it trusts. Default:
-   * node-opcua's (`~/.config/node-opcua-default/PKI`).
+   * `~/.config/engine-link/opcua/client` (`$XDG_CONFIG_HOME` first).
    */
   pkiDir?: string;
   /** Trust a server certificate seen for the first time (node-opcua's default). Default true. */
@@ -119,7 +120,7 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
       ...definedOnly(options),
       endpointUrl: options.endpointUrl,
       security,
-      pkiDir: options.pkiDir,
+      pkiDir: options.pkiDir ?? defaultPkiDir('client'),
     });
     this.connection.on('lost', (reason) => this.emit('linkLost', reason));
   }

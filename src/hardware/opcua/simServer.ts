@@ -9,6 +9,7 @@ import {
   Variant,
   WriteRequest,
 } from 'node-opcua';
+import { defaultPkiDir } from './pkiDir.ts';
 
 /** A tag of the simulated server: a Double variable under the `Reactor` object. */
 export interface SimTag {
@@ -48,7 +49,7 @@ export interface OpcUaSimServerOptions {
   users?: readonly SimUser[];
   /** Whether anonymous sessions are allowed. Default: only when no `users` are given. */
   allowAnonymous?: boolean;
-  /** The server's certificate store (its own certificate is created there if missing). Default: node-opcua's. */
+  /** The server's certificate store (its own certificate is created there if missing). Default `~/.config/engine-link/opcua/sim`. */
   pkiDir?: string;
   /** How often the jacket temperature moves towards the setpoint, ms. Default 200. */
   tickMs?: number;
@@ -111,7 +112,7 @@ export class OpcUaSimServer extends EventEmitter<OpcUaSimServerEvents> {
     const serverCertificateManager = new OPCUACertificateManager({
       automaticallyAcceptUnknownCertificate: true,
       disableFileWatchers: true,
-      ...(this.options.pkiDir ? { rootFolder: this.options.pkiDir } : {}),
+      rootFolder: this.options.pkiDir ?? defaultPkiDir('sim'),
     });
     const server = new OPCUAServer({
       port: this.options.port ?? 4840,
