@@ -125,9 +125,9 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
     this.connection.on('lost', (reason) => this.emit('linkLost', reason));
   }
 
-  /** True while a session is open and not known to be broken. */
+  /** True while a session is open, its registers checked, and not known to be broken. */
   get isConnected(): boolean {
-    return this.connection.state === 'open';
+    return this.connection.state === 'open' && !this.connecting;
   }
 
   get linkState(): OpcUaLinkState {
@@ -135,8 +135,9 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
   }
 
   connect(): Promise<void> {
+    if (this.connecting) return this.connecting;
     if (this.isConnected) return Promise.resolve();
-    this.connecting ??= this.connectNow().finally(() => {
+    this.connecting = this.connectNow().finally(() => {
       this.connecting = undefined;
     });
     return this.connecting;
