@@ -4,6 +4,7 @@ import { type OptionSpecs, StartupError, UsageError } from './args.ts';
 import { demoCommand, specs as demoSpecs, demoUsage } from './demoCommand.ts';
 import { engineCommand, specs as engineSpecs, engineUsage } from './engineCommand.ts';
 import { inspectorCommand, specs as inspectorSpecs, inspectorUsage } from './inspectorCommand.ts';
+import { opcuaSimCommand, specs as opcuaSimSpecs, opcuaSimUsage } from './opcuaSimCommand.ts';
 import { statusCommand, specs as statusSpecs, statusUsage } from './statusCommand.ts';
 
 /** Every command: what runs it, its help, and its option specs (whose rules the help and checks share). */
@@ -16,6 +17,7 @@ export const commands: Record<
   demo: { run: demoCommand, usage: demoUsage, specs: demoSpecs },
   status: { run: statusCommand, usage: statusUsage, specs: statusSpecs },
   inspector: { run: inspectorCommand, usage: inspectorUsage, specs: inspectorSpecs },
+  'opcua-sim': { run: opcuaSimCommand, usage: opcuaSimUsage, specs: opcuaSimSpecs },
 };
 
 const overview = `Usage: engine-link <command> [options]
@@ -26,6 +28,7 @@ Commands:
   demo         an aggregator, two simulated engines and a flaky link, all in one process
   status       print an aggregator's engines and runs as tables (or --json)
   inspector    relay state machines to the Stately inspector (start commands with --inspect)
+  opcua-sim    a simulated OPC UA server (a reactor's tags) for engines run with --opcua
 
 Run 'engine-link <command> --help' for a command's options, 'engine-link --version' for the version.
 `;

@@ -11,6 +11,7 @@ import { type OptionSpecs, parseOptions, StartupError, secretOptions, UsageError
 import { helpText } from './helpText.ts';
 import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
+import { opcUaSettings, opcuaOptionSpecs, startOpcUa } from './opcuaOption.ts';
 import { CatchUpProgress, showCatchUp } from './progress.ts';
 import { StopSignals } from './stopSignals.ts';
 
@@ -135,6 +136,7 @@ export const specs = {
     description:
       'print {"start":{engineId,epoch,lastSeq}} once, then {"run":{event,runId,t,seq}} for each run start and end',
   },
+  ...opcuaOptionSpecs,
   ...inspectOptionSpec,
   'log-level': logLevelSpec,
 } satisfies OptionSpecs;
@@ -159,6 +161,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
     throw new UsageError('--ca needs a wss:// --aggregator; with ws:// it would be ignored');
   // Everything given is checked, and every file read, before anything is created or opened.
   const inspect = inspectUrl(options.inspect);
+  const opcuaSettings = opcUaSettings(options);
   const ca = options.ca === undefined ? undefined : readCa(options.ca);
   // Catch-up: a bar on a terminal (log lines clear it and draw it again), plain log lines otherwise.
   const catchUp = new CatchUpProgress();
@@ -175,6 +178,15 @@ export async function engineCommand(argv: string[]): Promise<number> {
   const outboxDir = options.outbox;
   const durable = outboxDir === undefined ? undefined : openOutbox(outboxDir, options.id, options);
   const inspector = startInspection(inspect, log);
+  let opcua: Awaited<ReturnType<typeof startOpcUa>>;
+  try {
+    opcua = await startOpcUa(opcuaSettings, log, inspector?.inspect);
+  } catch (error) {
+    // What was opened is closed: the process exits with its one line.
+    await durable?.close();
+    inspector?.stop();
+    throw error;
+  }
   let engine: SimulatedEngine | undefined;
   const dispatcher = new ResilientDispatcher({
     snapshot: () => engine?.runs.snapshot(),
@@ -228,7 +240,8 @@ export async function engineCommand(argv: string[]): Promise<number> {
     failEvery: options['fail-every'],
     ...(options['print-runs'] ? { onRun: (run) => printLine({ run: { ...run, seq: outbox.lastSeq } }) } : {}),
   });
-  dispatcher.handleCommands(engine.handleCommand);
+  opcua?.attach(dispatcher);
+  dispatcher.handleCommands(opcua ? opcua.withCommands(engine.handleCommand) : engine.handleCommand);
   if (options['print-runs']) {
     const { engineId, epoch, lastSeq } = dispatcher.stats;
     printLine({ start: { engineId, epoch, lastSeq } });
@@ -242,6 +255,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
   );
   await signals.first;
   engine.stop();
+  await opcua?.stop();
   if (progress) clearInterval(progress);
   log.info({ backlog: dispatcher.stats.backlog, drainMs }, 'stopping: draining the backlog');
   // A second signal cuts the wait short; the goodbye still goes out (the aggregator shows the engine

@@ -46,10 +46,16 @@ function listing(): string[] {
   return out.sort();
 }
 
-/** The arguments a case needs besides the invalid value: the options its option requires. */
-function needed(specs: OptionSpecs, spec: OptionSpec): string[] {
+/** The arguments a case needs besides the invalid value: the options its option requires, and theirs. */
+function needed(specs: OptionSpecs, spec: OptionSpec, seen = new Set<OptionSpec>([spec])): string[] {
   if (spec.requires === undefined) return [];
-  return [`--${spec.requires}=${validValue(specs[spec.requires]!, fixtures, join(work, 'never'))}`];
+  const required = specs[spec.requires]!;
+  if (seen.has(required)) return [];
+  seen.add(required);
+  return [
+    ...needed(specs, required, seen),
+    `--${spec.requires}=${validValue(required, fixtures, join(work, 'never'))}`,
+  ];
 }
 
 /** Runs one command line in this process, capturing what it writes. */
@@ -95,7 +101,14 @@ function expectOneLineUsageError(
 
 describe('every option of every command, from its spec', () => {
   it('covers every command and option kind', () => {
-    expect(Object.keys(commands).sort()).toEqual(['aggregator', 'demo', 'engine', 'inspector', 'status']);
+    expect(Object.keys(commands).sort()).toEqual([
+      'aggregator',
+      'demo',
+      'engine',
+      'inspector',
+      'opcua-sim',
+      'status',
+    ]);
     const kinds = new Set(
       Object.values(commands).flatMap(({ specs }) => Object.values(specs).map((s) => s.kind)),
     );

@@ -71,6 +71,10 @@ export function validValue(spec: OptionSpec, f: Fixtures, scratch: string): stri
     case 'number':
     case 'duration':
       return String(spec.max ?? spec.min + 1);
+    case 'url':
+      return `${spec.protocols[0]}//127.0.0.1:1`;
+    case 'text':
+      return 'valid-text';
     default:
       throw new Error(`no valid value for a required ${spec.kind} option`);
   }
