@@ -20,7 +20,14 @@ import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { MAX_TIMER_MS } from '../time/timerBounds.ts';
-import { type OptionSpecs, parseOptions, StartupError, secretOptions, UsageError } from './args.ts';
+import {
+  type OptionSpecs,
+  parseOptions,
+  StartupError,
+  secretOptions,
+  secretWarnings,
+  UsageError,
+} from './args.ts';
 import { helpText } from './helpText.ts';
 import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
@@ -229,11 +236,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
   const apiToken = options['api-token'];
 
   const log = createLogger(options['log-level'], 'aggregator');
-  for (const name of ['secret', 'api-token'] as const)
-    if (options.given.has(name))
-      log.warn(
-        `--${name} on the command line is visible to every user of this machine (ps): prefer --${name}-file or the environment`,
-      );
+  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
   const inspector = startInspection(inspect, log);
   let aggregator: Aggregator | undefined;
   let server: AggregatorServer | undefined;

@@ -19,6 +19,21 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
+/**
+ * What to say about each secret given on the command line (where `ps` shows it to every user of the
+ * machine): where else it could come from.
+ */
+export function secretWarnings(specs: OptionSpecs, given: ReadonlySet<string>): string[] {
+  return Object.entries(specs)
+    .filter(([name, spec]) => spec.kind === 'text' && spec.secret && given.has(name))
+    .map(
+      ([name, spec]) =>
+        `--${name} on the command line is visible to every user of this machine (ps): prefer --${name}-file${
+          spec.env ? ` or ${spec.env}` : ''
+        }`,
+    );
+}
+
 /** parseArgs' own errors, reworded as this CLI words its usage errors. */
 function usageErrorOf(error: Error & { code?: string }): UsageError {
   const option = /'(-[^' ]+)/.exec(error.message)?.[1] ?? '';

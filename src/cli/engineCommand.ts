@@ -7,7 +7,14 @@ import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { MAX_SIMULATED_RATE, MAX_SIMULATED_TAGS, SimulatedEngine } from '../engine/simulatedEngine.ts';
 import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from '../protocol/engineId.ts';
 import { WebSocketConnector } from '../transport/webSocketTransport.ts';
-import { type OptionSpecs, parseOptions, StartupError, secretOptions, UsageError } from './args.ts';
+import {
+  type OptionSpecs,
+  parseOptions,
+  StartupError,
+  secretOptions,
+  secretWarnings,
+  UsageError,
+} from './args.ts';
 import { helpText } from './helpText.ts';
 import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
@@ -171,10 +178,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
     catchUp.isBar ? catchUp.logDestination() : undefined,
   );
   catchUp.setLog(log);
-  if (options.given.has('secret'))
-    log.warn(
-      '--secret on the command line is visible to every user of this machine (ps): prefer --secret-file or ENGINE_LINK_SECRET',
-    );
+  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
   const outboxDir = options.outbox;
   const durable = outboxDir === undefined ? undefined : openOutbox(outboxDir, options.id, options);
   const inspector = startInspection(inspect, log);

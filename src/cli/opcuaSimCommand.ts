@@ -1,4 +1,11 @@
-import { type OptionSpecs, parseOptions, StartupError, secretOptions, UsageError } from './args.ts';
+import {
+  type OptionSpecs,
+  parseOptions,
+  StartupError,
+  secretOptions,
+  secretWarnings,
+  UsageError,
+} from './args.ts';
 import { helpText } from './helpText.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
 import { loadOpcUaModule } from './opcuaOption.ts';
@@ -58,6 +65,7 @@ export async function opcuaSimCommand(argv: string[]): Promise<number> {
   const users = options.user === undefined ? [] : [parseUser(options.user)];
   const port = options.port;
   const log = createLogger(options['log-level'], 'opcua-sim');
+  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
   const { OpcUaSimServer, routeOpcUaLogs } = await loadOpcUaModule(
     () => import('../hardware/opcua/index.ts'),
   );

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { EngineWithRun, RunView } from '../aggregator/aggregator.ts';
 import { MAX_RUNS_LIMIT } from '../aggregator/runRoutes.ts';
 import type { EngineTelemetry } from '../dashboard/engineTelemetry.ts';
-import { type OptionSpecs, parseOptions, secretOptions, UsageError } from './args.ts';
+import { type OptionSpecs, parseOptions, secretOptions, secretWarnings, UsageError } from './args.ts';
 import { helpText } from './helpText.ts';
 import { getJson, HttpJsonError } from './httpJson.ts';
 import { formatTable } from './table.ts';
@@ -194,6 +194,8 @@ export async function statusCommand(argv: string[]): Promise<number> {
       throw new UsageError(`--ca: cannot read ${options.ca}: ${(error as Error).message}`);
     }
   }
+  for (const warning of secretWarnings(specs, options.given))
+    process.stderr.write(`engine-link status: warning: ${warning}\n`);
   let report: StatusReport;
   try {
     report = await fetchStatus(base, {
