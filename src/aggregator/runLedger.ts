@@ -8,17 +8,10 @@ import {
   runReconciliationMachine,
 } from '../../machines/runReconciliation.ts';
 import type { RunSnapshot } from '../protocol/messages.ts';
-import type { Item, Json } from '../protocol/records.ts';
+import type { Item } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
+import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
 import type { RunQuery, Store, StoredRun } from './store.ts';
-
-/** Names of the event records an engine writes about its runs (data: `{ runId, ... }`). */
-export const RUN_EVENTS = {
-  started: 'run.started',
-  completed: 'run.completed',
-  failed: 'run.failed',
-  phase: 'run.phase',
-} as const;
 
 /** A run as the API shows it. */
 export interface RunView extends StoredRun {
@@ -54,10 +47,6 @@ interface EngineHello {
   epoch: string;
   lastSeq: number;
   snapshot: RunSnapshot | undefined;
-}
-
-function dataOf(value: Json | undefined): Record<string, Json> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
 }
 
 /**
@@ -107,16 +96,8 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     markBefore: number,
     linkUp: boolean,
   ): void {
-    let seq = from;
-    for (const item of items) {
-      if (item[0] === 'g') {
-        seq = item[2] + 1;
-        continue;
-      }
-      if (seq > markBefore && item[0] === 'e' && item[1].startsWith('run.'))
-        this.applyRecord({ engineId, epoch, linkUp }, seq, item[1], item[2], item[3]);
-      seq++;
-    }
+    for (const record of runRecordsIn(from, items, markBefore))
+      this.applyRecord({ engineId, epoch, linkUp }, record);
   }
 
   /** The engine is no longer reachable: what it runs is unconfirmed. */
@@ -207,16 +188,9 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.live.clear();
   }
 
-  private applyRecord(
-    link: { engineId: string; epoch: string; linkUp: boolean },
-    seq: number,
-    name: string,
-    t: number,
-    value: Json | undefined,
-  ) {
+  private applyRecord(link: { engineId: string; epoch: string; linkUp: boolean }, record: RunRecord) {
     const { engineId, epoch } = link;
-    const data = dataOf(value);
-    const runId = typeof data.runId === 'string' ? data.runId : undefined;
+    const { runId, seq, name, data } = record;
     if (!runId) {
       this.logger.warn({ engineId, seq, name }, 'run record without a runId ignored');
       return;
@@ -228,7 +202,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
           this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
           return;
         }
-        const live = this.start(this.newRun(engineId, runId, epoch, seq, t, data));
+        const live = this.start(newRun(engineId, epoch, record, this.clock.now()));
         // The run is as the engine's link is now, not as it was when the record was sent.
         this.send(live, { type: link.linkUp ? 'ENGINE_RUNNING' : 'LINK_LOST' });
         // The engine already came back with a new epoch: once the records that came with this one are
@@ -239,26 +213,16 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       }
       case RUN_EVENTS.completed:
       case RUN_EVENTS.failed: {
-        const event: RunReconciliationEvent =
-          name === RUN_EVENTS.completed
-            ? { type: 'RUN_COMPLETED', endedAt: t }
-            : {
-                type: 'RUN_FAILED',
-                endedAt: t,
-                reason: typeof data.reason === 'string' ? data.reason : 'failed',
-              };
-        const live = existing ?? this.reopen(engineId, runId, epoch, seq, t, data);
-        if (!live) return;
-        this.send(live, event, seq);
+        const live = existing ?? this.reopen(engineId, epoch, record);
+        if (live) this.send(live, endEvent(record), seq);
         return;
       }
       case RUN_EVENTS.phase: {
-        const live = existing;
-        if (!live || typeof data.phase !== 'string') return;
+        if (!existing || typeof data.phase !== 'string') return;
         this.remember(key(engineId, runId));
-        live.run.phase = data.phase;
-        this.store.saveRun(live.run);
-        this.announce(live.run);
+        existing.run.phase = data.phase;
+        this.store.saveRun(existing.run);
+        this.announce(existing.run);
         return;
       }
       default:
@@ -280,14 +244,8 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   }
 
   /** A run whose end arrives while it is not live: interrupted earlier (reopened), or never seen start. */
-  private reopen(
-    engineId: string,
-    runId: string,
-    epoch: string,
-    seq: number,
-    t: number,
-    data: Record<string, Json>,
-  ): LiveRun | undefined {
+  private reopen(engineId: string, epoch: string, record: RunRecord): LiveRun | undefined {
+    const runId = record.runId!;
     const stored = this.store.run(runId, engineId);
     if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) {
       this.remember(key(engineId, runId));
@@ -298,34 +256,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       return undefined;
     }
     // Its start record never reached us (an older epoch lost with an engine restart): start it from the end.
-    return this.start(
-      this.newRun(engineId, runId, epoch, seq, typeof data.startedAt === 'number' ? data.startedAt : t, data),
-    );
-  }
-
-  /** A run that starts now at sequence number `seq` and engine time `startedAt`. */
-  private newRun(
-    engineId: string,
-    runId: string,
-    epoch: string,
-    seq: number,
-    startedAt: number,
-    data: Record<string, Json>,
-  ): StoredRun {
-    return {
-      id: runId,
-      engineId,
-      epoch,
-      state: 'active',
-      startedAt,
-      endedAt: null,
-      reason: null,
-      method: typeof data.method === 'string' ? data.method : null,
-      phase: 'running',
-      startSeq: seq,
-      endSeq: null,
-      since: this.clock.now(),
-    };
+    return this.start(newRun(engineId, epoch, record, this.clock.now()));
   }
 
   /** A new run, in `starting`: the caller tells it at once how the engine's link stands, or how it ended. */
