@@ -1,11 +1,8 @@
 import { cpSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { ProtocolError } from '../../src/protocol/errors.ts';
-import { SimulatedClock } from '../../src/time/simulatedClock.ts';
-import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
+import { memoryWorld } from '../support/memoryWorld.ts';
 import { until } from '../support/until.ts';
 import { tempOutboxPath } from './durableOutboxSupport.ts';
 
@@ -13,19 +10,14 @@ import { tempOutboxPath } from './durableOutboxSupport.ts';
  * A durable outbox restored from an older copy (a backup) comes back with its epoch and fewer records
  * than the aggregator holds for that epoch: the welcome acknowledges more than the engine ever numbered.
  */
-const cleanups: Array<() => Promise<void>> = [];
+const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
 describe('an outbox restored from an older copy', () => {
   it('numbers its new records after what the aggregator holds, so every one of them is stored', async () => {
-    const clock = new SimulatedClock();
-    const network = new MemoryNetwork({ clock });
-    const store = new SqliteStore(':memory:');
-    const aggregator = new Aggregator({ store, clock });
-    network.listen(aggregator);
-    cleanups.push(() => aggregator.close());
+    const { clock, network, store } = memoryWorld(cleanups);
     const path = tempOutboxPath();
     const backup = `${path}.backup`;
     let value = 0;
