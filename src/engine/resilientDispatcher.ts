@@ -291,7 +291,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         },
         reportRejected: (_, { message }) => {
           const { status, detail } = this.rejection;
-          const seconds = Math.round(this.rejectedRetryMs / 1000);
+          const seconds = Math.round(this.rejectedRetryMs / 100) / 10;
           this.emit(
             'error',
             new AuthRejectedError(
