@@ -55,7 +55,9 @@ describe('an engine process', () => {
         slot.id,
         (v) => v.link === 'available' && v.persistedSeq > 600,
       );
-      expect(logOf(slot)).toMatch(/"msg":"link (flushing|connected)"/);
+      await waitFor(`${slot.id} says its link is back`, () =>
+        /"msg":"link (flushing|connected)"/.test(logOf(slot)),
+      );
     }
     await w.finish();
   }, 120_000);
