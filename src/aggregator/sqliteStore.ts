@@ -13,6 +13,7 @@ import type {
   StoredRun,
 } from './store.ts';
 import { isInMemory, openStoreFile, STORE_APPLICATION_ID } from './storeFile.ts';
+import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
 
 /** The schema version this code writes, kept in `PRAGMA user_version`. */
@@ -159,6 +160,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   /** This process's hold on the store file (see storeFile.ts). */
   private readonly lock: Database.Database | undefined;
+  /** What to do once each open transaction commits or rolls back. */
+  private readonly callbacks = new TransactionCallbacks();
   private readonly streamIds = new Map<string, number>();
   private closed = false;
   /** Checkpoints the WAL from a thread of its own (file databases). */
@@ -367,7 +370,15 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    return this.callbacks.run(() => this.db.transaction(work).immediate());
+  }
+
+  afterCommit(callback: () => void): void {
+    this.callbacks.afterCommit(callback);
+  }
+
+  onRollback(callback: () => void): void {
+    this.callbacks.onRollback(callback);
   }
 
   saveRun(run: StoredRun): void {

@@ -3,7 +3,7 @@ import { DurableOutbox } from '../engine/durableOutbox.ts';
 import { DEFAULT_OUTBOX_LIMITS } from '../engine/memoryOutbox.ts';
 import { OutboxInUseError } from '../engine/outboxLock.ts';
 import { OutboxOwnerError } from '../engine/outboxOwner.ts';
-import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
+import { AuthRejectedError, ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { MAX_SIMULATED_RATE, MAX_SIMULATED_TAGS, SimulatedEngine } from '../engine/simulatedEngine.ts';
 import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from '../protocol/engineId.ts';
 import { WebSocketConnector } from '../transport/webSocketTransport.ts';
@@ -78,6 +78,22 @@ export const specs = {
       'on SIGINT/SIGTERM, wait this long for the backlog to be acknowledged (a second signal stops waiting)',
     default: 10,
   },
+  'rejected-retry': {
+    kind: 'duration',
+    unit: 's',
+    min: 0.1,
+    description:
+      'while the aggregator refuses this engine (its token or id), try again this often; records are kept',
+    default: 60,
+  },
+  'max-offline': {
+    kind: 'duration',
+    unit: 's',
+    min: 0,
+    description:
+      'the link may be down this long before the running method pauses (resumes when the link is back; 0: never)',
+    default: 0,
+  },
   'heartbeat-timeout': {
     kind: 'duration',
     unit: 'ms',
@@ -151,7 +167,9 @@ export const specs = {
 export const engineUsage = helpText(
   'engine-link engine --aggregator ws://127.0.0.1:8080 --id sim-1 --simulate [options]',
   'Runs an engine whose records reach the aggregator exactly once and in order, through outages.\n' +
-    'On SIGINT/SIGTERM it stops producing, waits for the backlog, and prints one JSON line with its counts.',
+    'It keeps running whatever its link does (aggregator down, refused, unreachable), keeping every record.\n' +
+    'On SIGINT/SIGTERM it stops producing, waits for the backlog (a second signal stops waiting), says\n' +
+    'goodbye to the aggregator, and prints one JSON line with its counts.',
   specs,
 );
 
@@ -198,6 +216,8 @@ export async function engineCommand(argv: string[]): Promise<number> {
     connector: new WebSocketConnector(options.aggregator, { ca }),
     token: options.secret,
     heartbeatTimeoutMs: options['heartbeat-timeout'],
+    rejectedRetryMs: options['rejected-retry'],
+    maxOfflineMs: options['max-offline'],
     outbox: durable ?? { maxRecords: options['max-records'], maxBytes: options['max-bytes'] },
     offlineSampleIntervalMs: options['offline-sample-ms'] || undefined,
     inspect: inspector?.inspect,
@@ -228,22 +248,59 @@ export async function engineCommand(argv: string[]): Promise<number> {
           process.stdout.write(`${JSON.stringify(line)}\n`);
         }, progressMs)
       : undefined;
-  dispatcher.on('state', (state) => log.info({ state, ...dispatcher.stats }, `link ${state}`));
+  // Each change of the link at info, but the round of a retry (waiting, reconnecting, waiting again)
+  // only at debug: an outage of an hour is a few lines, not hundreds.
+  let previous: string = dispatcher.state;
+  dispatcher.on('state', (state) => {
+    const retrying = state.startsWith('buffering') && previous.startsWith('buffering');
+    previous = state;
+    (retrying ? log.debug : log.info).call(log, { state, ...dispatcher.stats }, `link ${state}`);
+  });
   // The first retry of an outage says why the link is down (refused, untrusted certificate, ...).
   dispatcher.on('retry', (retry) =>
-    (retry.attempt === 1 ? log.warn : log.debug).call(log, retry, `link down (${retry.reason}); retrying`),
+    (retry.attempt === 1 ? log.warn : log.debug).call(
+      log,
+      retry,
+      `link down (${retry.reason}): the engine keeps running and keeps every record; retrying`,
+    ),
   );
   dispatcher.on('gap', (gap) => log.warn(gap, `records that will never come (${gap.reason})`));
   dispatcher.on('backpressure', (info) => log.warn(info, 'outbox over its bound with events only'));
-  dispatcher.on('error', (error) => log.error({ err: error }, error.message));
-  showCatchUp(dispatcher, catchUp);
-  engine = new SimulatedEngine(dispatcher, {
-    rate: options.rate,
-    tags: options.tags,
-    runSeconds: options['run-seconds'] / 1000,
-    failEvery: options['fail-every'],
-    ...(options['print-runs'] ? { onRun: (run) => printLine({ run: { ...run, seq: outbox.lastSeq } }) } : {}),
+  dispatcher.on('error', (error) =>
+    error instanceof AuthRejectedError
+      ? log.error({ status: error.status, detail: error.detail }, rejectionMessage(error, options.id!))
+      : log.error({ err: error }, error.message),
+  );
+  dispatcher.on('offlineTooLong', (info) => {
+    log.warn(
+      info,
+      `link down for ${options['max-offline'] / 1000} s (--max-offline): pausing the running method`,
+    );
+    engine?.pauseForOutage();
   });
+  dispatcher.on('onlineAgain', (info) => {
+    log.info(info, 'link back after a long outage: resuming the method it paused');
+    engine?.resumeAfterOutage();
+  });
+  showCatchUp(dispatcher, catchUp);
+  try {
+    engine = new SimulatedEngine(dispatcher, {
+      rate: options.rate,
+      tags: options.tags,
+      runSeconds: options['run-seconds'] / 1000,
+      failEvery: options['fail-every'],
+      ...(options['print-runs']
+        ? { onRun: (run) => printLine({ run: { ...run, seq: outbox.lastSeq } }) }
+        : {}),
+    });
+  } catch (error) {
+    // A start-up error: nothing was produced; let the process end.
+    if (progress) clearInterval(progress);
+    await dispatcher.close();
+    await opcua?.stop();
+    inspector?.stop();
+    throw error;
+  }
   opcua?.attach(dispatcher);
   dispatcher.handleCommands(opcua ? opcua.withCommands(engine.handleCommand) : engine.handleCommand);
   if (options['print-runs']) {
@@ -292,6 +349,20 @@ export async function engineCommand(argv: string[]): Promise<number> {
     })}\n`,
   );
   return 0;
+}
+
+/** What a refused engine's user reads: what to fix, in the CLI's own terms, and that nothing is lost. */
+function rejectionMessage(error: AuthRejectedError, id: string): string {
+  const fix =
+    error.status === 400 || error.status === 404
+      ? "check --id and --aggregator (the aggregator's ws:// or wss:// address)"
+      : `check --secret (or --secret-file, ENGINE_LINK_SECRET), or add engine ${id}'s token to the aggregator's --tokens ` +
+        'file and send the aggregator SIGHUP';
+  const seconds = Math.round(error.retryInMs / 100) / 10;
+  return (
+    `the aggregator refused engine ${id} (${error.status}${error.detail ? `: ${error.detail}` : ''}): ${fix}. ` +
+    `The engine keeps running and keeps every record; it tries again every ${seconds} s`
+  );
 }
 
 /** Opens the durable outbox; what keeps it from opening (in use, another engine's, unwritable) is one line. */

@@ -21,6 +21,7 @@ import {
  */
 const CONNECT_TIMEOUT_MS = 5000;
 const HEARTBEAT_TIMEOUT_MS = 3000;
+const REJECTED_RETRY_MS = 60_000;
 const options = { inherited: 'perState' } as const;
 const paths = transitionCoveringPaths(engineLinkMachine, engineLinkModelEvents, options);
 
@@ -57,6 +58,7 @@ function start() {
     random: () => 0,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+    rejectedRetryMs: REJECTED_RETRY_MS,
   });
   const seen = { retryDelays: [] as number[], errors: [] as Error[] };
   engine.on('retry', ({ delayMs }) => seen.retryDelays.push(delayMs));
@@ -79,9 +81,12 @@ async function drive(rt: Runtime, event: EngineLinkEvent): Promise<void> {
     case 'SOCKET_OPENED':
       releaseOne(rt, { ok: true });
       break;
-    case 'AUTH_REJECTED':
-      releaseOne(rt, { ok: false, status: 401, message: 'invalid token' });
+    case 'REJECTED': {
+      // "401 invalid token": the aggregator refuses the upgrade with that status and message.
+      const [status, ...words] = event.message.split(' ');
+      releaseOne(rt, { ok: false, status: Number(status), message: words.join(' ') });
       break;
+    }
     case 'SOCKET_CLOSED':
       if (opening) {
         releaseOne(rt, { ok: false, status: 503, message: 'busy', retryAfterMs: event.retryAfterMs });
@@ -113,7 +118,8 @@ async function drive(rt: Runtime, event: EngineLinkEvent): Promise<void> {
       await clock.advance(HEARTBEAT_TIMEOUT_MS);
       break;
     case 'RETRY_DUE':
-      await clock.advance(rt.seen.retryDelays.at(-1)!);
+      // A rejected engine retries slowly, and tells no `retry` event (its error said when).
+      await clock.advance(engine.state === 'rejected' ? REJECTED_RETRY_MS : rt.seen.retryDelays.at(-1)!);
       break;
     case 'RECONNECT':
       engine.reconnect();
@@ -140,7 +146,12 @@ function checkEffects(rt: Runtime, event: EngineLinkEvent, helloCount: number): 
     const asked = event.type === 'SOCKET_CLOSED' ? event.retryAfterMs : undefined;
     expect(delay).toBe(asked ?? 500);
   }
-  if (state === 'rejected') expect(rt.seen.errors.at(-1)).toBeInstanceOf(AuthRejectedError);
+  if (state === 'rejected') {
+    const error = rt.seen.errors.at(-1) as AuthRejectedError;
+    expect(error).toBeInstanceOf(AuthRejectedError);
+    expect(event.type === 'REJECTED' && event.message).toBe(`${error.status} ${error.detail}`);
+    expect(error.retryInMs).toBe(REJECTED_RETRY_MS);
+  }
   const linked = state === 'connected' || state === 'flushing' || state.endsWith('greeting');
   const unlinked = state === 'stopped' || state === 'rejected' || state === 'buffering.waiting';
   if (linked) expect(rt.network.openLinks).toBe(1);
