@@ -1,5 +1,4 @@
 import type { InspectionEvent } from 'xstate';
-import { engineIdProblem } from '../protocol/engineId.ts';
 import type { RunSnapshot } from '../protocol/messages.ts';
 import type { Clock } from '../time/clock.ts';
 import { checkDuration } from '../time/timerBounds.ts';
@@ -56,12 +55,11 @@ export interface ResilientDispatcherOptions {
 export const DEFAULT_REJECTED_RETRY_MS = 60_000;
 
 /**
- * Options a constructor can check before anything starts: the engine id (the aggregator would refuse it
- * at every connect) and every duration (RangeError naming the option beyond what a timer can wait).
+ * Options a constructor checks before anything starts: every duration (a RangeError naming the option
+ * beyond what a timer can wait). The engine id is the aggregator's to judge (a refusal is a rejection);
+ * the CLI checks `--id` against the protocol's rule before it starts.
  */
 export function checkDispatcherOptions(options: ResilientDispatcherOptions): void {
-  const badId = engineIdProblem(options.engineId);
-  if (badId) throw new RangeError(`engineId: ${badId}`);
   checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
   checkDuration('connectTimeoutMs', options.connectTimeoutMs, 1);
   checkDuration('backlogEventMs', options.backlogEventMs);
