@@ -176,7 +176,7 @@ describe('TLS', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(engine.stderr()).toMatch(
-      /link down \(refused: [^)]*\(if the aggregator serves TLS, connect with wss:\/\/ instead of ws:\/\/\)\); retrying/,
+      /link down \(refused: [^)]*\(if the aggregator serves TLS, connect with wss:\/\/ instead of ws:\/\/\)\)/,
     );
   });
 
