@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { DurableOutbox } from '../engine/durableOutbox.ts';
-import { DEFAULT_OUTBOX_LIMITS } from '../engine/memoryOutbox.ts';
-import { OutboxInUseError } from '../engine/outboxLock.ts';
-import { OutboxOwnerError } from '../engine/outboxOwner.ts';
+import { DurableOutbox } from '../engine/outbox/durable/durableOutbox.ts';
+import { DEFAULT_OUTBOX_LIMITS } from '../engine/outbox/memoryOutbox.ts';
+import { OutboxInUseError } from '../engine/outbox/durable/outboxLock.ts';
+import { OutboxOwnerError } from '../engine/outbox/durable/outboxOwner.ts';
 import { AuthRejectedError, ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { MAX_SIMULATED_RATE, MAX_SIMULATED_TAGS, SimulatedEngine } from '../engine/simulatedEngine.ts';
 import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from '../protocol/engineId.ts';

@@ -13,11 +13,11 @@ import type { CloseInfo } from '../transport/transport.ts';
 import { retryDelay } from './backoff.ts';
 import { type CommandHandler, CommandLog } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
-import { DurableOutbox } from './durableOutbox.ts';
-import { MemoryOutbox } from './memoryOutbox.ts';
+import { DurableOutbox } from './outbox/durable/durableOutbox.ts';
+import { MemoryOutbox } from './outbox/memoryOutbox.ts';
 import { OfflineSampler } from './offlineSampler.ts';
 import { OfflineWatch } from './offlineWatch.ts';
-import type { Outbox } from './outbox.ts';
+import type { Outbox } from './outbox/outbox.ts';
 import { holdProcess } from './processHold.ts';
 import {
   AuthRejectedError,

@@ -5,9 +5,9 @@ import { checkDuration } from '../time/timerBounds.ts';
 import type { Connector } from '../transport/sides.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { CommandHandler } from './commands.ts';
-import type { DurableOutboxOptions } from './durableOutbox.ts';
-import type { OutboxLimits } from './memoryOutbox.ts';
-import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
+import type { DurableOutboxOptions } from './outbox/durable/durableOutbox.ts';
+import type { OutboxLimits } from './outbox/memoryOutbox.ts';
+import type { BackpressureInfo, GapInfo, Outbox } from './outbox/outbox.ts';
 
 export interface ResilientDispatcherOptions {
   engineId: string;

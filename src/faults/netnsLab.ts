@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { processAlive } from '../engine/outboxLock.ts';
+import { processAlive } from '../engine/outbox/durable/outboxLock.ts';
 
 /**
  * A small network of Linux network namespaces for fault tests on real sockets: the aggregator in one

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { RecordKind } from './segmentRecord.ts';
+import { RecordKind } from './segmentEntry.ts';
 
 /** A sparse index entry is taken at most every this many bytes: about 650 samples apart. */
 const INDEX_STRIDE_BYTES = 64 * 1024;

@@ -1,4 +1,4 @@
-import type { GapReason, Item } from '../protocol/records.ts';
+import type { GapReason, Item } from '../../protocol/records.ts';
 import type { GapInfo } from './outbox.ts';
 
 /** An item held by an outbox, with the sequence number it starts at. */

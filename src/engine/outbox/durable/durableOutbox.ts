@@ -9,18 +9,18 @@ import {
   itemClass,
   itemSpan,
   type RecordClass,
-} from '../protocol/records.ts';
-import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
-import { checkDuration } from '../time/timerBounds.ts';
-import { MemoryOutbox, newEpoch, type OutboxLimits } from './memoryOutbox.ts';
-import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
-import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './outboxFileSystem.ts';
+} from '../../../protocol/records.ts';
+import { type Clock, systemClock, type TimerHandle } from '../../../time/clock.ts';
+import { checkDuration } from '../../../time/timerBounds.ts';
+import { MemoryOutbox, newEpoch, type OutboxLimits } from '../memoryOutbox.ts';
+import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from '../outbox.ts';
+import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './fileSystem.ts';
 import { lockOutbox } from './outboxLock.ts';
-import { type OutboxMeta, OutboxMetaFile } from './outboxMeta.ts';
+import { type OutboxMeta, OutboxMetaFile } from './metaFile.ts';
 import { claimOutbox } from './outboxOwner.ts';
-import { scanSegments } from './outboxRecovery.ts';
-import { OutboxSegment } from './outboxSegment.ts';
-import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
+import { scanSegments } from './recovery.ts';
+import { OutboxSegment } from './segment.ts';
+import { applyOverflowPolicy, type HeldItem } from '../overflowPolicy.ts';
 import {
   isItemKind,
   itemRecordKind,
@@ -29,10 +29,10 @@ import {
   RecordKind,
   SEGMENT_FORMAT,
   writeRecord,
-} from './segmentRecord.ts';
+} from './segmentEntry.ts';
 import { SegmentScanner } from './segmentScanner.ts';
 
-export type { StorageInfo } from './outbox.ts';
+export type { StorageInfo } from '../outbox.ts';
 
 /**
  * `always`: every record is written and synced (fdatasync) before `append` returns.

@@ -1,7 +1,7 @@
-import type { GapItem } from '../protocol/records.ts';
-import type { OutboxFileSystem } from './outboxFileSystem.ts';
-import { OutboxSegment, segmentNumber } from './outboxSegment.ts';
-import { isItemKind, RecordKind } from './segmentRecord.ts';
+import type { GapItem } from '../../../protocol/records.ts';
+import type { OutboxFileSystem } from './fileSystem.ts';
+import { OutboxSegment, segmentNumber } from './segment.ts';
+import { isItemKind, RecordKind } from './segmentEntry.ts';
 import { SegmentScanner } from './segmentScanner.ts';
 
 /** What a scan of the segment files found. */

@@ -1,5 +1,5 @@
-import type { OutboxFileSystem } from './outboxFileSystem.ts';
-import { checkRecord, RECORD_HEADER_BYTES, RECORD_MAGIC, RecordView } from './segmentRecord.ts';
+import type { OutboxFileSystem } from './fileSystem.ts';
+import { checkRecord, RECORD_HEADER_BYTES, RECORD_MAGIC, RecordView } from './segmentEntry.ts';
 
 const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 

@@ -1,5 +1,5 @@
 import type { EventEmitter } from 'eventemitter3';
-import type { GapReason, RecordClass } from '../protocol/records.ts';
+import type { GapReason, RecordClass } from '../../protocol/records.ts';
 
 /** A run of sequence numbers that will never reach the aggregator as records, and why. */
 export interface GapInfo {

@@ -1,4 +1,4 @@
-import { itemClass } from '../protocol/records.ts';
+import { itemClass } from '../../../protocol/records.ts';
 import { crc32 } from './crc32.ts';
 
 /**

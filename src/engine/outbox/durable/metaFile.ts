@@ -1,6 +1,6 @@
 import { crc32 } from './crc32.ts';
-import type { OutboxFileSystem } from './outboxFileSystem.ts';
-import { syncDirectory } from './outboxFileSystem.ts';
+import type { OutboxFileSystem } from './fileSystem.ts';
+import { syncDirectory } from './fileSystem.ts';
 
 /** What the durable outbox keeps beside its segments. */
 export interface OutboxMeta {

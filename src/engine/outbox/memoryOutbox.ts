@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
-import { encodeGap, type GapReason, type Item, itemSpan, type RecordClass } from '../protocol/records.ts';
+import { encodeGap, type GapReason, type Item, itemSpan, type RecordClass } from '../../protocol/records.ts';
 import type { Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
 import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
 
