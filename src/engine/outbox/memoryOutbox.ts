@@ -2,25 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import { encodeGap, type GapReason, type Item, itemSpan, type RecordClass } from '../../protocol/records.ts';
 import type { Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
+import { MEMORY_OUTBOX_DEFAULTS, type OutboxLimits } from './outboxDefaults.ts';
 import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
-
-export interface OutboxLimits {
-  /** Most records held before the overflow policy applies. Default 2 000 000. */
-  maxRecords?: number;
-  /** Most bytes (encoded size) held before the overflow policy applies. Default 128 MiB. */
-  maxBytes?: number;
-  /** Records per batch (one frame). Default 1000. */
-  batchRecords?: number;
-  /** Bytes per batch (one frame). Default 256 KiB. */
-  batchBytes?: number;
-}
-
-export const DEFAULT_OUTBOX_LIMITS = {
-  maxRecords: 2_000_000,
-  maxBytes: 128 * 1024 * 1024,
-  batchRecords: 1000,
-  batchBytes: 256 * 1024,
-} as const;
 
 /** Once over a bound, the policy frees down to this share of it, so it does not run on every append. */
 const LOW_WATER = 0.9;
@@ -74,7 +57,7 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
   constructor(limits: OutboxLimits = {}, epoch = newEpoch(), startAfterSeq = 0) {
     super();
     this.epoch = epoch;
-    this.limits = { ...DEFAULT_OUTBOX_LIMITS, ...limits };
+    this.limits = { ...MEMORY_OUTBOX_DEFAULTS, ...limits };
     this.lastSeq = startAfterSeq;
     this.ackedSeq = startAfterSeq;
   }

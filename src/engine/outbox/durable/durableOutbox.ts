@@ -12,15 +12,16 @@ import {
 } from '../../../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../../../time/clock.ts';
 import { checkDuration } from '../../../time/timerBounds.ts';
-import { MemoryOutbox, newEpoch, type OutboxLimits } from '../memoryOutbox.ts';
+import { MemoryOutbox, newEpoch } from '../memoryOutbox.ts';
 import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from '../outbox.ts';
+import { DURABLE_OUTBOX_DEFAULTS, type OutboxLimits } from '../outboxDefaults.ts';
+import { applyOverflowPolicy, type HeldItem } from '../overflowPolicy.ts';
 import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './fileSystem.ts';
-import { lockOutbox } from './outboxLock.ts';
 import { type OutboxMeta, OutboxMetaFile } from './metaFile.ts';
+import { lockOutbox } from './outboxLock.ts';
 import { claimOutbox } from './outboxOwner.ts';
 import { scanSegments } from './recovery.ts';
 import { OutboxSegment } from './segment.ts';
-import { applyOverflowPolicy, type HeldItem } from '../overflowPolicy.ts';
 import {
   isItemKind,
   itemRecordKind,
@@ -64,13 +65,6 @@ export interface DurableOutboxOptions extends OutboxLimits {
   /** File operations (tests inject failures). Default `node:fs`. */
   fileSystem?: OutboxFileSystem;
 }
-
-export const DEFAULT_DURABLE_OUTBOX_LIMITS = {
-  maxRecords: Number.MAX_SAFE_INTEGER,
-  maxBytes: 1024 * 1024 * 1024,
-  batchRecords: 1000,
-  batchBytes: 256 * 1024,
-} as const;
 
 /** What opening the outbox found on disk. */
 export interface OutboxRecovery {
@@ -184,28 +178,33 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   constructor(options: DurableOutboxOptions) {
     super();
     this.path = options.path;
-    this.sync = options.sync ?? 'batch';
+    const defaults = DURABLE_OUTBOX_DEFAULTS;
+    this.sync = options.sync ?? defaults.sync;
     if (this.sync !== 'always' && this.sync !== 'batch')
       throw new RangeError(`outbox sync must be "always" or "batch" (got ${JSON.stringify(this.sync)})`);
     this.files = options.fileSystem ?? nodeFileSystem;
     this.clock = options.clock ?? systemClock;
     this.limits = {
-      maxRecords: options.maxRecords ?? DEFAULT_DURABLE_OUTBOX_LIMITS.maxRecords,
-      maxBytes: options.maxBytes ?? DEFAULT_DURABLE_OUTBOX_LIMITS.maxBytes,
-      batchRecords: options.batchRecords ?? DEFAULT_DURABLE_OUTBOX_LIMITS.batchRecords,
-      batchBytes: options.batchBytes ?? DEFAULT_DURABLE_OUTBOX_LIMITS.batchBytes,
+      maxRecords: options.maxRecords ?? defaults.maxRecords,
+      maxBytes: options.maxBytes ?? defaults.maxBytes,
+      batchRecords: options.batchRecords ?? defaults.batchRecords,
+      batchBytes: options.batchBytes ?? defaults.batchBytes,
     };
     this.segmentBytes =
-      options.segmentBytes ?? Math.min(16 * 1024 * 1024, Math.max(64 * 1024, this.limits.maxBytes / 16));
-    this.syncEveryMs = options.syncEveryMs ?? 100;
-    this.syncEveryRecords = Math.max(1, options.syncEveryRecords ?? 10_000);
+      options.segmentBytes ??
+      Math.min(
+        defaults.maxSegmentBytes,
+        Math.max(defaults.minSegmentBytes, this.limits.maxBytes * defaults.segmentShareOfMaxBytes),
+      );
+    this.syncEveryMs = options.syncEveryMs ?? defaults.syncEveryMs;
+    this.syncEveryRecords = Math.max(1, options.syncEveryRecords ?? defaults.syncEveryRecords);
     this.ceilingStep = this.sync === 'always' ? 1000 : 4 * this.syncEveryRecords;
     checkDuration('syncEveryMs', options.syncEveryMs);
     checkDuration('diskRetry.initialMs', options.diskRetry?.initialMs);
     checkDuration('diskRetry.maxMs', options.diskRetry?.maxMs);
-    this.retryInitialMs = options.diskRetry?.initialMs ?? 1000;
-    this.retryMaxMs = options.diskRetry?.maxMs ?? 30_000;
-    this.fallbackLimits = { maxRecords: 1_000_000, maxBytes: 64 * 1024 * 1024, ...options.memoryFallback };
+    this.retryInitialMs = options.diskRetry?.initialMs ?? defaults.diskRetry.initialMs;
+    this.retryMaxMs = options.diskRetry?.maxMs ?? defaults.diskRetry.maxMs;
+    this.fallbackLimits = { ...defaults.memoryFallback, ...options.memoryFallback };
 
     // Recovery: read what is intact, then decide where numbering continues.
     this.files.mkdirSync(this.path, { recursive: true });
