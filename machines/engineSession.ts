@@ -3,7 +3,7 @@ import { assign, setup } from 'xstate';
 /**
  * The aggregator's view of one engine: is it there, is it catching up, may it take commands?
  *
- * Pure: the runtime (src/aggregator/engineSessionRuntime.ts) turns link events and store commits into
+ * Pure: the runtime (src/aggregator/session/engineSession.ts) turns link events and store commits into
  * events, and provides the named actions. Only `available` accepts commands.
  */
 export type EngineSessionEvent =

@@ -7,18 +7,18 @@ import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
 import { checkDuration, MAX_TIMER_MS } from '../time/timerBounds.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
-import { EngineCredentials, type EngineCredentialsOptions } from './engineCredentials.ts';
+import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
+import type { EngineTokens } from './auth/tokens.ts';
+import { RunLedger, type RunView } from './runs/runLedger.ts';
 import {
   type EngineSessionEvents,
   EngineSessionRuntime,
   type EngineView,
   type LinkState,
-} from './engineSessionRuntime.ts';
-import { GroupCommit } from './groupCommit.ts';
-import type { CommandOutcome } from './pendingCommands.ts';
-import { RunLedger, type RunView } from './runLedger.ts';
-import type { EngineSummary, RunQuery, Store } from './store.ts';
-import type { EngineTokens } from './tokens.ts';
+} from './session/engineSession.ts';
+import type { CommandOutcome } from './session/pendingCommands.ts';
+import { GroupCommit } from './store/groupCommit.ts';
+import type { EngineSummary, RunQuery, Store } from './store/store.ts';
 
 export type { CommandOutcome, EngineView, LinkState, RunView };
 export type AggregatorEvents = EngineSessionEvents & {

@@ -12,13 +12,13 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
-import { apiTokenGuard } from './apiAuth.ts';
-import { commandRoutes } from './commandRoutes.ts';
-import { eventStreamRoutes } from './eventStream.ts';
-import { type EventStreamLimits, EventStreamSlots } from './eventStreamSlots.ts';
-import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
-import { originGuard } from './originGuard.ts';
-import { runRoutes } from './runRoutes.ts';
+import { apiTokenGuard } from './auth/apiAuth.ts';
+import { originGuard } from './auth/originGuard.ts';
+import { commandRoutes } from './http/commandRoutes.ts';
+import { eventStreamRoutes } from './http/eventStreamRoutes.ts';
+import { type EventStreamLimits, EventStreamSlots } from './http/eventStreamSlots.ts';
+import { aggregatorRoutes, createHttpApi, type Route } from './http/router.ts';
+import { runRoutes } from './http/runRoutes.ts';
 
 export interface AggregatorServerOptions {
   aggregator: Aggregator;

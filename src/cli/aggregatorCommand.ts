@@ -7,16 +7,16 @@ import {
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_RECORDS_PER_FRAME,
 } from '../aggregator/aggregator.ts';
-import { DEFAULT_EVENT_STREAM_LIMITS } from '../aggregator/eventStreamSlots.ts';
+import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/auth/tokens.ts';
+import { DEFAULT_EVENT_STREAM_LIMITS } from '../aggregator/http/eventStreamSlots.ts';
 import {
   type AggregatorServer,
   DEFAULT_HEADERS_TIMEOUT_MS,
   ListenError,
   startAggregatorServer,
 } from '../aggregator/server.ts';
-import { SqliteStore } from '../aggregator/sqliteStore.ts';
-import { StoreOpenError } from '../aggregator/storeFile.ts';
-import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/tokens.ts';
+import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
+import { StoreOpenError } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { MAX_TIMER_MS } from '../time/timerBounds.ts';

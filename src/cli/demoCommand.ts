@@ -1,8 +1,8 @@
 import { rmSync } from 'node:fs';
 import { Aggregator } from '../aggregator/aggregator.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
-import { SCHEMA_VERSION, SqliteStore } from '../aggregator/sqliteStore.ts';
-import { lockStore, StoreOpenError, storeAt } from '../aggregator/storeFile.ts';
+import { SCHEMA_VERSION, SqliteStore } from '../aggregator/store/sqliteStore.ts';
+import { lockStore, StoreOpenError, storeAt } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../engine/simulatedEngine.ts';

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { EngineWithRun, RunView } from '../aggregator/aggregator.ts';
-import { MAX_RUNS_LIMIT } from '../aggregator/runRoutes.ts';
+import { MAX_RUNS_LIMIT } from '../aggregator/http/runRoutes.ts';
 import type { EngineTelemetry } from '../dashboard/engineTelemetry.ts';
 import { type OptionSpecs, parseOptions, secretOptions, secretWarnings, UsageError } from './args.ts';
 import { helpText } from './helpText.ts';

@@ -1,6 +1,6 @@
 import type { Aggregator } from '../aggregator/aggregator.ts';
-import { EventStreamHub } from '../aggregator/eventStreamHub.ts';
-import { type Route, sendJson } from '../aggregator/httpApi.ts';
+import { EventStreamHub } from '../aggregator/http/eventStreamHub.ts';
+import { type Route, sendJson } from '../aggregator/http/router.ts';
 import { TelemetryFeed } from './engineTelemetry.ts';
 import { loadDashboardAssets, sendAsset } from './staticAssets.ts';
 

@@ -7,8 +7,8 @@ import {
   type AggregatorEvents,
   DEFAULT_HEARTBEAT_TIMEOUT_MS,
 } from '../../src/aggregator/aggregator.ts';
-import { MAX_WAITING_MESSAGES } from '../../src/aggregator/engineSessionRuntime.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { MAX_WAITING_MESSAGES } from '../../src/aggregator/session/engineSession.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { type CommitUnit, type FlushScheduler, GroupCommit } from '../../src/aggregator/groupCommit.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import type { Store } from '../../src/aggregator/store.ts';
+import { type CommitUnit, type FlushScheduler, GroupCommit } from '../../src/aggregator/store/groupCommit.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import type { Store } from '../../src/aggregator/store/store.ts';
 import { ErrorCode, ProtocolError } from '../../src/protocol/errors.ts';
 import type { Item } from '../../src/protocol/records.ts';
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION, SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SCHEMA_VERSION, SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ErrorCode, ProtocolError } from '../../src/protocol/errors.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { samples } from './support.ts';

@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { type EngineLinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';

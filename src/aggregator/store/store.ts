@@ -1,4 +1,4 @@
-import type { GapReason, Item, Json } from '../protocol/records.ts';
+import type { GapReason, Item, Json } from '../../protocol/records.ts';
 
 /**
  * Where the aggregator persists what engines send. One ordered stream of records per (engine, epoch),

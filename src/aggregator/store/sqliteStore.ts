@@ -1,6 +1,6 @@
 import type Database from 'better-sqlite3';
-import { ErrorCode, ProtocolError } from '../protocol/errors.ts';
-import type { GapReason, Item, Json } from '../protocol/records.ts';
+import { ErrorCode, ProtocolError } from '../../protocol/errors.ts';
+import type { GapReason, Item, Json } from '../../protocol/records.ts';
 import type {
   EngineSummary,
   IngestResult,

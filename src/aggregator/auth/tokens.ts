@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { engineIdProblem } from '../protocol/engineId.ts';
+import { engineIdProblem } from '../../protocol/engineId.ts';
 
 /** Engine id → SHA-256 digest of the token that engine must present. */
 export type EngineTokens = ReadonlyMap<string, Buffer>;

@@ -1,22 +1,22 @@
 import type { Logger } from 'pino';
 import { type Actor, createActor, type InspectionEvent } from 'xstate';
-import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
-import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../../protocol/errors.ts';
 import {
   type EngineMessage,
   type Hello,
   PROTOCOL_VERSION,
   type RecordsFrame,
   type RunSnapshot,
-} from '../protocol/messages.ts';
-import type { Item } from '../protocol/records.ts';
-import type { Clock, TimerHandle } from '../time/clock.ts';
-import type { AggregatorTransport } from '../transport/sides.ts';
-import type { CloseInfo } from '../transport/transport.ts';
-import { GroupCommit } from './groupCommit.ts';
+} from '../../protocol/messages.ts';
+import type { Item } from '../../protocol/records.ts';
+import type { Clock, TimerHandle } from '../../time/clock.ts';
+import type { AggregatorTransport } from '../../transport/sides.ts';
+import type { CloseInfo } from '../../transport/transport.ts';
+import { GroupCommit } from '../store/groupCommit.ts';
+import type { EngineSummary, IngestResult, Store, StoredGap } from '../store/store.ts';
 import { IngestThrottle } from './ingestThrottle.ts';
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
-import type { EngineSummary, IngestResult, Store, StoredGap } from './store.ts';
 
 /** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
 export interface SessionRunHooks {

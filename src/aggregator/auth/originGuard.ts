@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { sendJson } from './httpApi.ts';
+import { sendJson } from '../http/router.ts';
 
 export interface OriginGuardOptions {
   /** The address the server listens on; a wildcard (`0.0.0.0`, `::`) stands for every local address. */

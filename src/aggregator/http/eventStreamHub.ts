@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventStreamSlots } from './eventStreamSlots.ts';
-import { sendJson } from './httpApi.ts';
+import { sendJson } from './router.ts';
 
 export interface EventStreamHubOptions {
   /** The first event every stream gets: computed when a stream opens, reused until the next broadcast. */

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { MAX_JSON_DEPTH, nestedDeeperThan } from '../protocol/records.ts';
-import type { Aggregator } from './aggregator.ts';
-import { UnknownEngineError } from './aggregator.ts';
-import { type Route, sendJson } from './httpApi.ts';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../../protocol/records.ts';
+import type { Aggregator } from '../aggregator.ts';
+import { UnknownEngineError } from '../aggregator.ts';
 import { BadRequestError, readJsonBody } from './readJsonBody.ts';
+import { type Route, sendJson } from './router.ts';
 
 const commandRequestSchema = z.object({
   name: z.string().min(1).max(128),

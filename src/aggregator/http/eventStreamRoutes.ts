@@ -1,6 +1,6 @@
-import type { Aggregator } from './aggregator.ts';
+import type { Aggregator } from '../aggregator.ts';
 import { EventStreamHub } from './eventStreamHub.ts';
-import type { Route } from './httpApi.ts';
+import type { Route } from './router.ts';
 
 /**
  * `GET /api/events`: server-sent events for the front end. Event types: `engine` (link state changes),

@@ -1,6 +1,6 @@
-import { commandFingerprint, ID_REUSED, idReusedMessage } from '../protocol/commandIdentity.ts';
-import type { CommandResult } from '../protocol/messages.ts';
-import type { Clock, TimerHandle } from '../time/clock.ts';
+import { commandFingerprint, ID_REUSED, idReusedMessage } from '../../protocol/commandIdentity.ts';
+import type { CommandResult } from '../../protocol/messages.ts';
+import type { Clock, TimerHandle } from '../../time/clock.ts';
 
 /** How a command sent to an engine ended, as far as the aggregator can tell. */
 export type CommandOutcome =

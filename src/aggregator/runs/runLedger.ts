@@ -6,12 +6,12 @@ import {
   type RunReconciliationEvent,
   type RunState,
   runReconciliationMachine,
-} from '../../machines/runReconciliation.ts';
-import type { RunSnapshot } from '../protocol/messages.ts';
-import type { Item } from '../protocol/records.ts';
-import type { Clock, TimerHandle } from '../time/clock.ts';
+} from '../../../machines/runReconciliation.ts';
+import type { RunSnapshot } from '../../protocol/messages.ts';
+import type { Item } from '../../protocol/records.ts';
+import type { Clock, TimerHandle } from '../../time/clock.ts';
+import type { RunQuery, Store, StoredRun } from '../store/store.ts';
 import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
-import type { RunQuery, Store, StoredRun } from './store.ts';
 
 /** A run as the API shows it. */
 export interface RunView extends StoredRun {

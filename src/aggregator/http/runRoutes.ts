@@ -1,6 +1,6 @@
-import type { Aggregator } from './aggregator.ts';
-import { type Route, sendJson } from './httpApi.ts';
-import type { StoredRunState } from './store.ts';
+import type { Aggregator } from '../aggregator.ts';
+import type { StoredRunState } from '../store/store.ts';
+import { type Route, sendJson } from './router.ts';
 
 const STATES: readonly StoredRunState[] = ['active', 'unconfirmed', 'completed', 'failed', 'interrupted'];
 

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Aggregator } from './aggregator.ts';
+import type { Aggregator } from '../aggregator.ts';
 import { EventStreamSlots } from './eventStreamSlots.ts';
 
 export interface RouteContext {

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from './httpApi.ts';
+import { sendJson } from '../http/router.ts';
 import { tokenDigest } from './tokens.ts';
 
 /** The cookie that carries the API token for the dashboard page and its requests. */

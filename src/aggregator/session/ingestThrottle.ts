@@ -1,4 +1,4 @@
-import type { Clock } from '../time/clock.ts';
+import type { Clock } from '../../time/clock.ts';
 
 /**
  * A token bucket for one engine's ingest: `ratePerSecond` records a second on average, bursts of up to
