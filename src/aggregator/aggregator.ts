@@ -18,7 +18,9 @@ import {
 } from './session/engineSession.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
 import { GroupCommit } from './store/groupCommit.ts';
-import type { EngineSummary, RunQuery, Store } from './store/store.ts';
+import type { EngineSummary } from './store/recordStore.ts';
+import type { RunQuery } from './store/runStore.ts';
+import type { Store } from './store/store.ts';
 
 export type { CommandOutcome, EngineView, LinkState, RunView };
 export type AggregatorEvents = EngineSessionEvents & {

@@ -1,7 +1,7 @@
 import { rmSync } from 'node:fs';
 import { Aggregator } from '../aggregator/aggregator.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
-import { SCHEMA_VERSION, SqliteStore } from '../aggregator/store/sqliteStore.ts';
+import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
 import { lockStore, StoreOpenError, storeAt } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
@@ -99,7 +99,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   // when it is one (another application's file is never deleted).
   const db = options.db;
   const inspect = inspectUrl(options.inspect);
-  if (storeAt(db, SCHEMA_VERSION) === 'foreign')
+  if (storeAt(db) === 'foreign')
     throw new UsageError(
       `--db ${db} is not an engine-link store: the demo deletes its store at start; give it another file`,
     );

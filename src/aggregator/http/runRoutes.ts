@@ -1,5 +1,5 @@
 import type { Aggregator } from '../aggregator.ts';
-import type { StoredRunState } from '../store/store.ts';
+import type { StoredRunState } from '../store/runStore.ts';
 import { type Route, sendJson } from './router.ts';
 
 const STATES: readonly StoredRunState[] = ['active', 'unconfirmed', 'completed', 'failed', 'interrupted'];

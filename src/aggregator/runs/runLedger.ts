@@ -10,7 +10,8 @@ import {
 import type { RunSnapshot } from '../../protocol/messages.ts';
 import type { Item } from '../../protocol/records.ts';
 import type { Clock, TimerHandle } from '../../time/clock.ts';
-import type { RunQuery, Store, StoredRun } from '../store/store.ts';
+import type { RunQuery, StoredRun } from '../store/runStore.ts';
+import type { Store } from '../store/store.ts';
 import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
 
 /** A run as the API shows it. */

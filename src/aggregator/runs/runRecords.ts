@@ -1,6 +1,6 @@
 import type { RunReconciliationEvent } from '../../../machines/runReconciliation.ts';
 import type { Item, Json } from '../../protocol/records.ts';
-import type { StoredRun } from '../store/store.ts';
+import type { StoredRun } from '../store/runStore.ts';
 
 /** Names of the event records an engine writes about its runs (data: `{ runId, ... }`). */
 export const RUN_EVENTS = {

@@ -14,7 +14,13 @@ import type { Clock, TimerHandle } from '../../time/clock.ts';
 import type { AggregatorTransport } from '../../transport/sides.ts';
 import type { CloseInfo } from '../../transport/transport.ts';
 import { GroupCommit } from '../store/groupCommit.ts';
-import type { EngineSummary, IngestResult, Store, StoredGap } from '../store/store.ts';
+import {
+  type EngineSummary,
+  type IngestResult,
+  SequenceGapError,
+  type StoredGap,
+} from '../store/recordStore.ts';
+import type { Store } from '../store/store.ts';
 import { IngestThrottle } from './ingestThrottle.ts';
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
 
@@ -597,7 +603,8 @@ export class EngineSessionRuntime {
     } catch (error) {
       connection.poisoned = true;
       // A sequence gap is refused before anything is written: the rest of the group goes on.
-      if (error instanceof ProtocolError && error.code === ErrorCode.SequenceGap) return { refused: error };
+      if (error instanceof SequenceGapError)
+        return { refused: new ProtocolError(ErrorCode.SequenceGap, error.message) };
       throw error;
     }
     try {

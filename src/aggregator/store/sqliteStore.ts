@@ -1,146 +1,14 @@
 import type Database from 'better-sqlite3';
-import { ErrorCode, ProtocolError } from '../../protocol/errors.ts';
-import type { GapReason, Item, Json } from '../../protocol/records.ts';
-import type {
-  EngineSummary,
-  IngestResult,
-  RecordQuery,
-  RunQuery,
-  Store,
-  StoredGap,
-  StoredRecord,
-  StoredRecordKind,
-  StoredRun,
-} from './store.ts';
-import { isInMemory, openStoreFile, STORE_APPLICATION_ID } from './storeFile.ts';
+import type { Item } from '../../protocol/records.ts';
+import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
+import type { RunQuery, StoredRun } from './runStore.ts';
+import { SqliteRecords } from './sqliteRecords.ts';
+import { SqliteRuns } from './sqliteRuns.ts';
+import { migrateSchema } from './sqliteSchema.ts';
+import type { Store } from './store.ts';
+import { isInMemory, openStoreFile } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
-
-/** The schema version this code writes, kept in `PRAGMA user_version`. */
-export const SCHEMA_VERSION = 3;
-
-/**
- * Migrations, in order: `MIGRATIONS[n]` takes the schema from version n to n + 1. Record rows stay small:
- * a stream is an integer, the kind a small integer (0 sample, 1 state, 2 event), and `value` has no
- * declared type, so numbers are stored as numbers and everything else as JSON text (NULL: no value).
- */
-const MIGRATIONS: readonly string[] = [
-  `
-  CREATE TABLE IF NOT EXISTS engines (
-    id TEXT PRIMARY KEY,
-    current_epoch TEXT,
-    first_seen_at INTEGER,
-    last_seen_at INTEGER
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS streams (
-    id INTEGER PRIMARY KEY,
-    engine_id TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    high_water INTEGER NOT NULL DEFAULT 0,
-    record_count INTEGER NOT NULL DEFAULT 0,
-    duplicates INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (engine_id, epoch)
-  );
-  CREATE TABLE IF NOT EXISTS records (
-    stream INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    kind INTEGER NOT NULL,
-    key TEXT NOT NULL,
-    t REAL NOT NULL,
-    value,
-    unit TEXT,
-    PRIMARY KEY (stream, seq)
-  ) WITHOUT ROWID;
-  CREATE TABLE IF NOT EXISTS gaps (
-    stream INTEGER NOT NULL,
-    from_seq INTEGER NOT NULL,
-    to_seq INTEGER NOT NULL,
-    count INTEGER NOT NULL,
-    reason TEXT NOT NULL,
-    PRIMARY KEY (stream, from_seq)
-  ) WITHOUT ROWID;
-  `,
-  `
-  CREATE TABLE IF NOT EXISTS runs (
-    engine_id TEXT NOT NULL,
-    id TEXT NOT NULL,
-    epoch TEXT NOT NULL,
-    state TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    ended_at REAL,
-    reason TEXT,
-    method TEXT,
-    phase TEXT NOT NULL,
-    start_seq INTEGER NOT NULL,
-    end_seq INTEGER,
-    since INTEGER NOT NULL,
-    PRIMARY KEY (engine_id, id)
-  ) WITHOUT ROWID;
-  CREATE INDEX IF NOT EXISTS runs_by_id ON runs (id);
-  CREATE INDEX IF NOT EXISTS runs_by_state ON runs (state);
-  `,
-  // Thinned samples (offline sampling) are sample rows; their window lives beside them.
-  `
-  CREATE TABLE IF NOT EXISTS sample_windows (
-    stream INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
-    window_start REAL NOT NULL,
-    window_end REAL NOT NULL,
-    samples INTEGER NOT NULL,
-    PRIMARY KEY (stream, seq)
-  ) WITHOUT ROWID;
-  `,
-];
-
-const KIND_CODE = { s: 0, f: 0, st: 1, e: 2 } as const;
-const KIND_NAME: readonly StoredRecordKind[] = ['sample', 'state', 'event'];
-
-/** Rows per multi-row INSERT: fewer calls into SQLite per frame (about a third faster than one by one). */
-const BATCH_ROWS = 50;
-const COLUMNS = 7;
-const ROW_PLACEHOLDERS = '(?,?,?,?,?,?,?)';
-
-interface RecordRow {
-  seq: number;
-  kind: number;
-  key: string;
-  t: number;
-  value: number | string | null;
-  unit: string | null;
-  window_start: number | null;
-  window_end: number | null;
-  samples: number | null;
-}
-
-interface GapRow {
-  epoch: string;
-  from_seq: number;
-  to_seq: number;
-  count: number;
-  reason: GapReason;
-}
-
-interface SummaryRow {
-  id: string;
-  current_epoch: string | null;
-  last_seen_at: number | null;
-  persisted_seq: number;
-  persisted_count: number;
-  duplicates: number;
-}
-
-/** Numbers are stored as they are; anything else as its JSON text; an absent value as NULL. */
-function encodeValue(value: Json | undefined): number | string | null {
-  if (typeof value === 'number') return value;
-  if (value === undefined) return null;
-  return JSON.stringify(value);
-}
-
-function decodeValue(stored: number | string | null): Json | undefined {
-  if (typeof stored === 'number') return stored;
-  if (stored === null) return undefined;
-  return JSON.parse(stored) as Json;
-}
 
 export interface SqliteStoreOptions {
   /**
@@ -153,53 +21,24 @@ export interface SqliteStoreOptions {
 
 /**
  * The SQLite store (better-sqlite3): WAL journal, `synchronous=NORMAL` (a commit survives a process
- * crash; a power loss may take back the last commits, never corrupt the file), one transaction per frame.
+ * crash; a power loss may take back the last commits, never corrupt the file). Records and runs live in
+ * their own halves (SqliteRecords, SqliteRuns); the frames the aggregator reads in one turn of the event
+ * loop are committed in one transaction (`transaction`, driven by GroupCommit), and WAL checkpoints run
+ * on a thread of their own (WalCheckpointer).
  */
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
   /** This process's hold on the store file (see storeFile.ts). */
   private readonly lock: Database.Database | undefined;
+  private readonly recordTables: SqliteRecords;
+  private readonly runTables: SqliteRuns;
   /** What to do once each open transaction commits or rolls back. */
   private readonly callbacks = new TransactionCallbacks();
-  private readonly streamIds = new Map<string, number>();
   private closed = false;
   /** Checkpoints the WAL from a thread of its own (file databases). */
   private readonly checkpointer: WalCheckpointer | undefined;
   private checkpointFailure: string | undefined;
-
-  private readonly selectStream: Database.Statement<[string, string], { id: number }>;
-  private readonly insertEngine: Database.Statement<[string, string, number | null]>;
-  private readonly insertStream: Database.Statement<[string, string]>;
-  private readonly selectMark: Database.Statement<[number], { high_water: number }>;
-  private readonly updateStream: Database.Statement<[number, number, number, number]>;
-  /** Multi-row inserts by number of rows, prepared on first use. */
-  private readonly insertStatements = new Map<number, Database.Statement<unknown[]>>();
-  private readonly insertBatch: Database.Statement<unknown[]>;
-  private readonly insertGap: Database.Statement<[number, number, number, number, string]>;
-  private readonly insertWindow: Database.Statement<[number, number, number, number, number]>;
-  private readonly touch: Database.Statement<[{ id: string; epoch: string; at: number }]>;
-  private readonly selectCurrentEpoch: Database.Statement<[string], { current_epoch: string | null }>;
-  private readonly selectRecords: Database.Statement<[number, number, number], RecordRow>;
-  private readonly selectGaps: Database.Statement<[string], GapRow>;
-  private readonly selectSummaries: Database.Statement<[], SummaryRow>;
-  private readonly ingestTransaction: (
-    engineId: string,
-    epoch: string,
-    from: number,
-    items: readonly Item[],
-  ) => IngestResult & { streamId: number };
-  private readonly batchArgs: unknown[] = new Array(BATCH_ROWS * COLUMNS);
-  private readonly upsertRun: Database.Statement<[RunRow]>;
-  private readonly selectRunById: Database.Statement<[string], RunRow>;
-  private readonly selectRun: Database.Statement<[string, string], RunRow>;
-  private readonly countInRange: Database.Statement<[number, number, number], { n: number }>;
-  private selectLatestStates:
-    | Database.Statement<
-        [number, number],
-        { seq: number; key: string; t: number; value: number | string | null }
-      >
-    | undefined;
 
   /**
    * Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none.
@@ -210,13 +49,12 @@ export class SqliteStore implements Store {
    */
   constructor(path = ':memory:', options: SqliteStoreOptions = {}) {
     this.path = path;
-    const inMemory = isInMemory(path);
-    ({ db: this.db, lock: this.lock } = openStoreFile(path, SCHEMA_VERSION));
+    ({ db: this.db, lock: this.lock } = openStoreFile(path));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
-    this.migrate();
-    if (!inMemory && (options.checkpoint ?? 'background') === 'background') {
+    migrateSchema(this.db, path);
+    if (!isInMemory(path) && (options.checkpoint ?? 'background') === 'background') {
       this.db.pragma('wal_autocheckpoint = 0');
       this.checkpointer = new WalCheckpointer(path, (message) => {
         this.checkpointFailure = message;
@@ -224,149 +62,52 @@ export class SqliteStore implements Store {
         if (!this.closed) this.db.pragma('wal_autocheckpoint = 1000');
       });
     }
-
-    const db = this.db;
-    this.selectStream = db.prepare('SELECT id FROM streams WHERE engine_id = ? AND epoch = ?');
-    this.insertEngine = db.prepare(
-      'INSERT INTO engines (id, current_epoch, first_seen_at) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING',
-    );
-    this.insertStream = db.prepare('INSERT INTO streams (engine_id, epoch) VALUES (?, ?)');
-    this.selectMark = db.prepare('SELECT high_water FROM streams WHERE id = ?');
-    this.updateStream = db.prepare(
-      'UPDATE streams SET high_water = ?, record_count = record_count + ?, duplicates = duplicates + ? WHERE id = ?',
-    );
-    this.insertBatch = this.insertRows(BATCH_ROWS);
-    this.insertGap = db.prepare(
-      'INSERT INTO gaps (stream, from_seq, to_seq, count, reason) VALUES (?, ?, ?, ?, ?)',
-    );
-    this.insertWindow = db.prepare(
-      'INSERT INTO sample_windows (stream, seq, window_start, window_end, samples) VALUES (?, ?, ?, ?, ?)',
-    );
-    this.touch = db.prepare(
-      `INSERT INTO engines (id, current_epoch, first_seen_at, last_seen_at) VALUES (@id, @epoch, @at, @at)
-       ON CONFLICT (id) DO UPDATE SET current_epoch = @epoch, last_seen_at = @at,
-         first_seen_at = COALESCE(first_seen_at, @at)`,
-    );
-    this.selectCurrentEpoch = db.prepare('SELECT current_epoch FROM engines WHERE id = ?');
-    this.selectRecords = db.prepare(
-      `SELECT r.seq, r.kind, r.key, r.t, r.value, r.unit, w.window_start, w.window_end, w.samples
-       FROM records r LEFT JOIN sample_windows w ON w.stream = r.stream AND w.seq = r.seq
-       WHERE r.stream = ? AND r.seq > ? ORDER BY r.seq LIMIT ?`,
-    );
-    this.selectGaps = db.prepare(
-      `SELECT s.epoch, g.from_seq, g.to_seq, g.count, g.reason FROM gaps g JOIN streams s ON s.id = g.stream
-       WHERE s.engine_id = ? ORDER BY s.id, g.from_seq`,
-    );
-    this.selectSummaries = db.prepare(
-      `SELECT e.id, e.current_epoch, e.last_seen_at,
-         COALESCE((SELECT high_water FROM streams s WHERE s.engine_id = e.id AND s.epoch = e.current_epoch), 0)
-           AS persisted_seq,
-         COALESCE((SELECT SUM(record_count) FROM streams s WHERE s.engine_id = e.id), 0) AS persisted_count,
-         COALESCE((SELECT SUM(duplicates) FROM streams s WHERE s.engine_id = e.id), 0) AS duplicates
-       FROM engines e ORDER BY e.id`,
-    );
-    this.upsertRun = db.prepare(
-      `INSERT OR REPLACE INTO runs (engine_id, id, epoch, state, started_at, ended_at, reason, method, phase,
-         start_seq, end_seq, since)
-       VALUES (@engine_id, @id, @epoch, @state, @started_at, @ended_at, @reason, @method, @phase, @start_seq,
-         @end_seq, @since)`,
-    );
-    this.selectRunById = db.prepare('SELECT * FROM runs WHERE id = ? ORDER BY started_at DESC LIMIT 1');
-    this.selectRun = db.prepare('SELECT * FROM runs WHERE engine_id = ? AND id = ?');
-    this.countInRange = db.prepare(
-      'SELECT COUNT(*) AS n FROM records WHERE stream = ? AND seq BETWEEN ? AND ?',
-    );
-    this.ingestTransaction = db.transaction(
-      (engineId: string, epoch: string, from: number, items: readonly Item[]) =>
-        this.ingestInTransaction(engineId, epoch, from, items),
-    ).immediate;
+    this.recordTables = new SqliteRecords(this.db);
+    this.runTables = new SqliteRuns(this.db);
   }
 
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult {
-    // Inside an enclosing transaction (a group commit) no savepoint of its own: a refusal is thrown
-    // before anything is written, and any other failure is the enclosing transaction's to undo.
-    const { streamId, ...result } = this.db.inTransaction
-      ? this.ingestInTransaction(engineId, epoch, from, items)
-      : this.ingestTransaction(engineId, epoch, from, items);
-    // Cached only once committed: a rolled-back transaction may have created the stream (inside an
-    // enclosing transaction, such as a group commit, it is not committed yet).
-    if (!this.db.inTransaction) this.streamIds.set(streamKey(engineId, epoch), streamId);
-    return result;
+    return this.recordTables.ingest(engineId, epoch, from, items);
   }
 
   highWaterMark(engineId: string, epoch: string): number {
-    const id = this.findStream(engineId, epoch);
-    return id === undefined ? 0 : (this.selectMark.get(id)?.high_water ?? 0);
+    return this.recordTables.highWaterMark(engineId, epoch);
   }
 
-  records(engineId: string, query: RecordQuery = {}): StoredRecord[] {
-    const epoch = query.epoch ?? this.selectCurrentEpoch.get(engineId)?.current_epoch;
-    if (epoch == null) return [];
-    const id = this.findStream(engineId, epoch);
-    if (id === undefined) return [];
-    const rows = this.selectRecords.all(id, query.afterSeq ?? 0, query.limit ?? -1);
-    return rows.map((row) => {
-      const record: StoredRecord = {
-        epoch,
-        seq: row.seq,
-        kind: KIND_NAME[row.kind]!,
-        key: row.key,
-        t: row.t,
-        value: decodeValue(row.value),
-      };
-      if (row.unit !== null) record.unit = row.unit;
-      if (row.samples !== null)
-        record.window = { start: row.window_start!, end: row.window_end!, samples: row.samples };
-      return record;
-    });
+  records(engineId: string, query?: RecordQuery): StoredRecord[] {
+    return this.recordTables.records(engineId, query);
   }
 
-  latestStates(engineId: string, query: { epoch?: string; afterSeq?: number } = {}): StoredRecord[] {
-    const epoch = query.epoch ?? this.selectCurrentEpoch.get(engineId)?.current_epoch;
-    if (epoch == null) return [];
-    const id = this.findStream(engineId, epoch);
-    if (id === undefined) return [];
-    // SQLite takes the bare columns of a MAX() aggregate from the row holding the maximum.
-    this.selectLatestStates ??= this.db.prepare(
-      `SELECT MAX(seq) AS seq, key, t, value FROM records
-       WHERE stream = ? AND seq > ? AND kind = ${KIND_CODE.st} GROUP BY key ORDER BY key`,
-    );
-    return this.selectLatestStates.all(id, query.afterSeq ?? 0).map((row) => ({
-      epoch,
-      seq: row.seq,
-      kind: 'state',
-      key: row.key,
-      t: row.t,
-      value: decodeValue(row.value),
-    }));
+  latestStates(engineId: string, query?: { epoch?: string; afterSeq?: number }): StoredRecord[] {
+    return this.recordTables.latestStates(engineId, query);
   }
 
   gaps(engineId: string): StoredGap[] {
-    return this.selectGaps.all(engineId).map((row) => ({
-      epoch: row.epoch,
-      fromSeq: row.from_seq,
-      toSeq: row.to_seq,
-      count: row.count,
-      reason: row.reason,
-    }));
+    return this.recordTables.gaps(engineId);
+  }
+
+  countRecords(engineId: string, epoch: string, fromSeq: number, toSeq: number): number {
+    return this.recordTables.countRecords(engineId, epoch, fromSeq, toSeq);
   }
 
   engineSummaries(): EngineSummary[] {
-    return this.selectSummaries.all().map((row) => ({
-      engineId: row.id,
-      epoch: row.current_epoch,
-      persistedSeq: row.persisted_seq,
-      persistedCount: row.persisted_count,
-      duplicatesIgnored: row.duplicates,
-      lastSeenAt: row.last_seen_at,
-    }));
+    return this.recordTables.engineSummaries();
   }
 
   touchEngine(engineId: string, epoch: string, at: number): void {
-    this.db.transaction(() => {
-      this.touch.run({ id: engineId, epoch, at });
-      if (this.findStream(engineId, epoch) === undefined) this.insertStream.run(engineId, epoch);
-    })();
+    this.recordTables.touchEngine(engineId, epoch, at);
+  }
+
+  saveRun(run: StoredRun): void {
+    this.runTables.saveRun(run);
+  }
+
+  runs(query?: RunQuery): StoredRun[] {
+    return this.runTables.runs(query);
+  }
+
+  run(runId: string, engineId?: string): StoredRun | undefined {
+    return this.runTables.run(runId, engineId);
   }
 
   transaction<T>(work: () => T): T {
@@ -379,55 +120,6 @@ export class SqliteStore implements Store {
 
   onRollback(callback: () => void): void {
     this.callbacks.onRollback(callback);
-  }
-
-  saveRun(run: StoredRun): void {
-    this.upsertRun.run({
-      engine_id: run.engineId,
-      id: run.id,
-      epoch: run.epoch,
-      state: run.state,
-      started_at: run.startedAt,
-      ended_at: run.endedAt,
-      reason: run.reason,
-      method: run.method,
-      phase: run.phase,
-      start_seq: run.startSeq,
-      end_seq: run.endSeq,
-      since: run.since,
-    });
-  }
-
-  runs(query: RunQuery = {}): StoredRun[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (query.engineId !== undefined) {
-      where.push('engine_id = ?');
-      args.push(query.engineId);
-    }
-    if (query.epoch !== undefined) {
-      where.push('epoch = ?');
-      args.push(query.epoch);
-    }
-    if (query.states !== undefined) {
-      where.push(`state IN (${query.states.map(() => '?').join(',') || "''"})`);
-      args.push(...query.states);
-    }
-    const sql = `SELECT * FROM runs ${where.length ? `WHERE ${where.join(' AND ')}` : ''}
-      ORDER BY started_at DESC, id LIMIT ?`;
-    args.push(query.limit ?? -1);
-    return (this.db.prepare(sql).all(...args) as RunRow[]).map(runFromRow);
-  }
-
-  run(runId: string, engineId?: string): StoredRun | undefined {
-    const row = engineId === undefined ? this.selectRunById.get(runId) : this.selectRun.get(engineId, runId);
-    return row ? runFromRow(row) : undefined;
-  }
-
-  countRecords(engineId: string, epoch: string, fromSeq: number, toSeq: number): number {
-    const stream = this.findStream(engineId, epoch);
-    if (stream === undefined || toSeq < fromSeq) return 0;
-    return this.countInRange.get(stream, fromSeq, toSeq)?.n ?? 0;
   }
 
   close(): void {
@@ -446,150 +138,4 @@ export class SqliteStore implements Store {
         : { mode: 'inline', failure: this.checkpointFailure };
     return { mode: 'background', walPages: this.checkpointer.lastLog };
   }
-
-  private findStream(engineId: string, epoch: string): number | undefined {
-    const key = streamKey(engineId, epoch);
-    let id = this.streamIds.get(key);
-    if (id === undefined) {
-      id = this.selectStream.get(engineId, epoch)?.id;
-      // Inside a transaction the stream may be one it created, which a rollback would take back.
-      if (id !== undefined && !this.db.inTransaction) this.streamIds.set(key, id);
-    }
-    return id;
-  }
-
-  private insertRows(rows: number): Database.Statement<unknown[]> {
-    let statement = this.insertStatements.get(rows);
-    if (!statement) {
-      statement = this.db.prepare(
-        `INSERT INTO records (stream, seq, kind, key, t, value, unit) VALUES ${new Array(rows).fill(ROW_PLACEHOLDERS).join(',')}`,
-      );
-      this.insertStatements.set(rows, statement);
-    }
-    return statement;
-  }
-
-  private createStream(engineId: string, epoch: string): number {
-    this.insertEngine.run(engineId, epoch, null);
-    return Number(this.insertStream.run(engineId, epoch).lastInsertRowid);
-  }
-
-  private ingestInTransaction(
-    engineId: string,
-    epoch: string,
-    from: number,
-    items: readonly Item[],
-  ): IngestResult & { streamId: number } {
-    const known = this.findStream(engineId, epoch);
-    const mark = known === undefined ? 0 : (this.selectMark.get(known)?.high_water ?? 0);
-    // Refused before anything is written: inside an enclosing transaction nothing needs undoing.
-    if (from > mark + 1)
-      throw new ProtocolError(
-        ErrorCode.SequenceGap,
-        `records of engine ${engineId} epoch ${epoch} start at ${from}, but only up to ${mark} is persisted: ` +
-          `${from - 1 === mark + 1 ? `${mark + 1} is` : `${mark + 1}..${from - 1} are`} missing; ` +
-          `send from ${mark + 1}`,
-      );
-    const stream = known ?? this.createStream(engineId, epoch);
-    const batch = this.batchArgs;
-    let buffered = 0;
-    let seq = from;
-    let inserted = 0;
-    let duplicates = 0;
-    let gaps = 0;
-    for (let i = 0; i < items.length; i++) {
-      const item = items[i]!;
-      if (item[0] === 'g') {
-        const toSeq = item[2];
-        if (toSeq <= mark) duplicates++;
-        else {
-          // A gap straddling the mark is stored for its part above the mark.
-          const fromSeq = Math.max(seq, mark + 1);
-          this.insertGap.run(stream, fromSeq, toSeq, Math.min(item[3], toSeq - fromSeq + 1), item[4]);
-          gaps++;
-        }
-        seq = toSeq + 1;
-        continue;
-      }
-      if (seq <= mark) {
-        duplicates++;
-        seq++;
-        continue;
-      }
-      const o = buffered * COLUMNS;
-      batch[o] = stream;
-      batch[o + 1] = seq;
-      batch[o + 2] = KIND_CODE[item[0]];
-      batch[o + 3] = item[1];
-      batch[o + 4] = item[2];
-      batch[o + 5] = encodeValue(item[3]);
-      batch[o + 6] = item[0] === 's' ? (item[4] ?? null) : item[0] === 'f' ? (item[7] ?? null) : null;
-      if (item[0] === 'f') this.insertWindow.run(stream, seq, item[4], item[5], item[6]);
-      seq++;
-      inserted++;
-      if (++buffered === BATCH_ROWS) {
-        this.insertBatch.run(batch);
-        buffered = 0;
-      }
-    }
-    if (buffered > 0) this.insertRows(buffered).run(batch.slice(0, buffered * COLUMNS));
-    const persistedSeq = Math.max(mark, seq - 1);
-    this.updateStream.run(persistedSeq, inserted, duplicates, stream);
-    return { persistedSeq, inserted, duplicates, gaps, streamId: stream };
-  }
-
-  private migrate(): void {
-    const version = this.db.pragma('user_version', { simple: true }) as number;
-    if (version > SCHEMA_VERSION)
-      throw new Error(
-        `store ${this.path} has schema version ${version}, newer than this engine-link supports (${SCHEMA_VERSION})`,
-      );
-    if (version === SCHEMA_VERSION) {
-      // A store made before stores were marked as engine-link's.
-      if (this.db.pragma('application_id', { simple: true }) === 0)
-        this.db.pragma(`application_id = ${STORE_APPLICATION_ID}`);
-      return;
-    }
-    this.db.transaction(() => {
-      for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
-      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
-      this.db.pragma(`application_id = ${STORE_APPLICATION_ID}`);
-    })();
-  }
-}
-
-interface RunRow {
-  engine_id: string;
-  id: string;
-  epoch: string;
-  state: StoredRun['state'];
-  started_at: number;
-  ended_at: number | null;
-  reason: string | null;
-  method: string | null;
-  phase: string;
-  start_seq: number;
-  end_seq: number | null;
-  since: number;
-}
-
-function runFromRow(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    engineId: row.engine_id,
-    epoch: row.epoch,
-    state: row.state,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    reason: row.reason,
-    method: row.method,
-    phase: row.phase,
-    startSeq: row.start_seq,
-    endSeq: row.end_seq,
-    since: row.since,
-  };
-}
-
-function streamKey(engineId: string, epoch: string): string {
-  return `${engineId}\n${epoch}`;
 }

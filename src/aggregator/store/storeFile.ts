@@ -1,17 +1,12 @@
 import { mkdirSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { SCHEMA_VERSION, STORE_APPLICATION_ID, STORE_TABLES } from './sqliteSchema.ts';
 
 /** The store could not be opened; the message names the file and says why, in words a user can act on. */
 export class StoreOpenError extends Error {
   override readonly name = 'StoreOpenError';
 }
-
-/** `PRAGMA application_id` of an engine-link store ("ELnk"): marks the file as the aggregator's. */
-export const STORE_APPLICATION_ID = 0x454c6e6b;
-
-/** The tables an engine-link store holds (every schema version); a file with any other is not ours. */
-const STORE_TABLES = new Set(['engines', 'streams', 'records', 'gaps', 'runs', 'sample_windows']);
 
 export function isInMemory(path: string): boolean {
   return path === ':memory:' || path.startsWith('file::memory:');
@@ -45,7 +40,7 @@ function explain(path: string, error: unknown): string {
  * Checks, before anything is written, that the file is an engine-link store (or a new, empty database):
  * another application's SQLite file is refused untouched.
  */
-function checkOwnership(db: Database.Database, path: string, schemaVersion: number): void {
+function checkOwnership(db: Database.Database, path: string): void {
   const applicationId = db.pragma('application_id', { simple: true }) as number;
   const version = db.pragma('user_version', { simple: true }) as number;
   const tables = (
@@ -60,9 +55,9 @@ function checkOwnership(db: Database.Database, path: string, schemaVersion: numb
     throw new StoreOpenError(
       `${path} belongs to another application (SQLite application_id ${applicationId}); it was left untouched: give the aggregator a file of its own`,
     );
-  if (version > schemaVersion)
+  if (version > SCHEMA_VERSION)
     throw new StoreOpenError(
-      `store ${path} has schema version ${version}, newer than this engine-link supports (${schemaVersion})`,
+      `store ${path} has schema version ${version}, newer than this engine-link supports (${SCHEMA_VERSION})`,
     );
   if (applicationId === 0 && foreign.length > 0)
     throw new StoreOpenError(
@@ -121,10 +116,7 @@ export function lockStore(path: string): Database.Database {
  * application's database (left untouched), a store of a newer schema, a read-only file or directory, a
  * store another aggregator holds. Returns the connection and the lock to close with it.
  */
-export function openStoreFile(
-  path: string,
-  schemaVersion: number,
-): { db: Database.Database; lock: Database.Database | undefined } {
+export function openStoreFile(path: string): { db: Database.Database; lock: Database.Database | undefined } {
   const file = !isInMemory(path) && !path.startsWith('file:');
   if (file) {
     createParent(path);
@@ -142,7 +134,7 @@ export function openStoreFile(
   }
   let lock: Database.Database | undefined;
   try {
-    checkOwnership(db, path, schemaVersion);
+    checkOwnership(db, path);
     if (file) lock = lockStore(path);
     checkWritable(db);
     return { db, lock };
@@ -158,7 +150,7 @@ export function openStoreFile(
  * What is at `path`: nothing, an engine-link store (or an empty database), or something else (another
  * application's database, a file that is not SQLite). Opens the file read-only and changes nothing.
  */
-export function storeAt(path: string, schemaVersion: number): 'missing' | 'store' | 'foreign' {
+export function storeAt(path: string): 'missing' | 'store' | 'foreign' {
   try {
     if (!statSync(path).isFile()) return 'foreign';
   } catch {
@@ -167,7 +159,7 @@ export function storeAt(path: string, schemaVersion: number): 'missing' | 'store
   let db: Database.Database | undefined;
   try {
     db = new Database(path, { readonly: true, fileMustExist: true });
-    checkOwnership(db, path, schemaVersion);
+    checkOwnership(db, path);
     return 'store';
   } catch {
     return 'foreign';

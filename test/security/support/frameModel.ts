@@ -1,4 +1,4 @@
-import type { StoredGap, StoredRecord } from '../../../src/aggregator/store/store.ts';
+import type { StoredGap, StoredRecord } from '../../../src/aggregator/store/recordStore.ts';
 
 /**
  * What the aggregator should do with each frame, worked out independently of its code: the protocol as
