@@ -12,6 +12,7 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { apiTokenGuard } from './auth/apiAuth.ts';
 import { originGuard } from './auth/originGuard.ts';
 import { commandRoutes } from './http/commandRoutes.ts';
@@ -45,8 +46,6 @@ export interface AggregatorServerOptions {
   /** Bounds on live-update streams (server-sent events). Default 256 in all, 16 per client address. */
   eventStreams?: EventStreamLimits;
 }
-
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 
 /** The server could not listen (address in use, not an address of this machine, ...). */
 export class ListenError extends Error {
@@ -110,8 +109,8 @@ function refuseUpgrade(socket: Duplex, status: number, message: string, retryAft
  */
 export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
   const { aggregator } = options;
-  const host = options.host ?? '127.0.0.1';
-  const requestedPort = options.port ?? 8080;
+  const host = options.host ?? AGGREGATOR_DEFAULTS.host;
+  const requestedPort = options.port ?? AGGREGATOR_DEFAULTS.port;
   const api = createHttpApi(
     [
       ...aggregatorRoutes(aggregator),
@@ -133,7 +132,7 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   // A client that never finishes its headers (slow loris) is answered 408 and dropped; Node checks
   // unfinished requests every `connectionsCheckingInterval` ms.
   checkDuration('headersTimeoutMs', options.headersTimeoutMs, 1);
-  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const headersTimeout = options.headersTimeoutMs ?? AGGREGATOR_DEFAULTS.headersTimeoutMs;
   const timeouts = {
     headersTimeout,
     requestTimeout: Math.max(headersTimeout, 30_000),

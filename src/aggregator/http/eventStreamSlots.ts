@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 
 export interface EventStreamLimits {
   /** Live-update streams open at once, over every event stream route. Default 256. */
@@ -6,8 +7,6 @@ export interface EventStreamLimits {
   /** Live-update streams open at once from one client address. Default 16 (a few browser tabs). */
   maxStreamsPerClient?: number;
 }
-
-export const DEFAULT_EVENT_STREAM_LIMITS = { maxStreams: 256, maxStreamsPerClient: 16 } as const;
 
 /** A stream's place, given back when it closes. */
 export interface EventStreamSlot {
@@ -40,10 +39,13 @@ export class EventStreamSlots {
   private readonly byClient = new Map<string, number>();
 
   constructor(limits: EventStreamLimits = {}) {
-    this.maxStreams = checkLimit('maxStreams', limits.maxStreams ?? DEFAULT_EVENT_STREAM_LIMITS.maxStreams);
+    this.maxStreams = checkLimit(
+      'maxStreams',
+      limits.maxStreams ?? AGGREGATOR_DEFAULTS.eventStreams.maxStreams,
+    );
     this.maxStreamsPerClient = checkLimit(
       'maxStreamsPerClient',
-      limits.maxStreamsPerClient ?? DEFAULT_EVENT_STREAM_LIMITS.maxStreamsPerClient,
+      limits.maxStreamsPerClient ?? AGGREGATOR_DEFAULTS.eventStreams.maxStreamsPerClient,
     );
   }
 

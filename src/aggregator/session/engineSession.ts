@@ -1,86 +1,29 @@
 import type { Logger } from 'pino';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
-import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../../protocol/errors.ts';
-import {
-  type EngineMessage,
-  type Hello,
-  PROTOCOL_VERSION,
-  type RecordsFrame,
-  type RunSnapshot,
-} from '../../protocol/messages.ts';
-import type { Item } from '../../protocol/records.ts';
-import type { Clock, TimerHandle } from '../../time/clock.ts';
+import { CloseCode, closeCodeFor, ErrorCode, type ProtocolError } from '../../protocol/errors.ts';
+import { type EngineMessage, type Hello, PROTOCOL_VERSION } from '../../protocol/messages.ts';
+import { MachineRuntime } from '../../runtime/machineRuntime.ts';
+import type { Clock } from '../../time/clock.ts';
 import type { AggregatorTransport } from '../../transport/sides.ts';
-import type { CloseInfo } from '../../transport/transport.ts';
+import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 import { GroupCommit } from '../store/groupCommit.ts';
-import {
-  type EngineSummary,
-  type IngestResult,
-  SequenceGapError,
-  type StoredGap,
-} from '../store/recordStore.ts';
+import type { EngineSummary } from '../store/recordStore.ts';
 import type { Store } from '../store/store.ts';
-import { IngestThrottle } from './ingestThrottle.ts';
+import { EngineTally } from './engineTally.ts';
+import type {
+  EngineAvailability,
+  EngineSessionEvents,
+  EngineView,
+  SessionEventSink,
+  SessionRunHooks,
+} from './engineView.ts';
+import { FrameIngest } from './frameIngest.ts';
+import { type Inbound, LinkConnection, plainMessage } from './linkConnection.ts';
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
+import { Pinger } from './pinger.ts';
 
-/** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
-export interface SessionRunHooks {
-  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void;
-  /**
-   * Called inside the transaction that persists the items. `linkUp`: the link they came on is still the
-   * engine's link (a frame is committed in a later turn than it was read: its link may be gone by then).
-   */
-  recordsPersisted(
-    engineId: string,
-    epoch: string,
-    from: number,
-    items: readonly Item[],
-    markBefore: number,
-    linkUp: boolean,
-  ): void;
-  linkLost(engineId: string): void;
-  caughtUp(engineId: string): void;
-}
-
-/** How the aggregator shows an engine's link. */
-export type LinkState = 'available' | 'unavailable' | 'catching-up' | 'offline';
-
-/** What the aggregator tells about one engine (the HTTP API serves it as JSON). */
-export interface EngineView {
-  id: string;
-  link: LinkState;
-  /** When the engine entered `link`, ms since the Unix epoch (aggregator clock). */
-  since: number;
-  /** The epoch of its last hello (null: it never said hello). */
-  epoch: string | null;
-  /** Highest sequence number persisted for that epoch. */
-  persistedSeq: number;
-  /** The end of its backlog when it last said hello (never below persistedSeq). */
-  targetSeq: number;
-  /** Records stored over all epochs. */
-  persistedCount: number;
-  /** Items received again and ignored, over all epochs. */
-  duplicatesIgnored: number;
-  gaps: StoredGap[];
-  /** When a frame from the engine was last received, ms since the Unix epoch (null: never). */
-  lastSeenAt: number | null;
-}
-
-/** Events of the sessions, emitted by the aggregator. */
-export interface EngineSessionEvents {
-  engineState: [{ engineId: string; link: LinkState; since: number; reason?: string }];
-  persisted: [{ engineId: string; seq: number; inserted: number }];
-  progress: [{ engineId: string; persistedSeq: number; targetSeq: number }];
-  protocolError: [{ engineId: string; code: ErrorCode; message: string }];
-}
-
-/** Where a session's events go: anything that can emit them (the aggregator). */
-export interface SessionEventSink {
-  emit<K extends keyof EngineSessionEvents>(name: K, ...args: EngineSessionEvents[K]): unknown;
-}
-
-export interface EngineSessionRuntimeOptions {
+export interface EngineSessionOptions {
   engineId: string;
   store: Store;
   clock: Clock;
@@ -113,173 +56,94 @@ export interface EngineSessionRuntimeOptions {
   groupCommit?: GroupCommit;
 }
 
-/**
- * Messages a link may have waiting while its records frames are being committed. An engine keeps a
- * bounded window of unacknowledged frames (8 by default), so an engine that keeps to the protocol
- * never comes near this.
- */
-export const MAX_WAITING_MESSAGES = 256;
-
-/**
- * Records frames that may wait for the ingest rate on one link. An engine keeps a bounded window of
- * unacknowledged frames (8 by default), so an engine that keeps to the protocol never reaches this.
- */
-export const MAX_QUEUED_FRAMES = 32;
-
-const LINK_OF_STATE = {
+const AVAILABILITY_OF_STATE = {
   offline: 'offline',
   catchingUp: 'catching-up',
   available: 'available',
   unavailable: 'unavailable',
-} as const satisfies Record<string, LinkState>;
-type SessionState = keyof typeof LINK_OF_STATE;
-
-/** One accepted transport and what the session knows of it. */
-interface Connection {
-  readonly transport: AggregatorTransport;
-  lastReceivedAt: number;
-  /** When an acknowledgement last went out (it feeds the engine's silence watchdog as a ping would). */
-  lastAckAt: number;
-  /** The epoch named by its hello; undefined until then. */
-  epoch: string | undefined;
-  watchdog: TimerHandle | undefined;
-  /** No longer the engine's link: its events are ignored. */
-  ended: boolean;
-  /** Records frames received and waiting for the ingest rate, oldest first (not yet stored). */
-  queue: RecordsFrame[];
-  queueTimer: TimerHandle | undefined;
-  /** Records frames handed to the group commit and not yet answered. */
-  inFlight: number;
-  /**
-   * Frames received while records frames are in flight, handled in order once those are answered:
-   * the link's answers come in the order of its frames.
-   */
-  inbox: Inbound[];
-  /** A frame of this link failed in the group being committed: its later frames are not stored. */
-  poisoned: boolean;
-}
-
-/** A frame waiting in a link's inbox: a message, or what was wrong with an unreadable one. */
-type Inbound = { message: EngineMessage } | { error: ProtocolError };
+} as const satisfies Record<string, EngineAvailability>;
+type SessionState = keyof typeof AVAILABILITY_OF_STATE;
 
 /**
- * What a records frame's unit of work returns: what was stored, the refusal of a frame that did not
- * follow on from the high-water mark (nothing of it was written), or nothing when an earlier frame of
- * its link failed in the same group.
+ * The aggregator's session with one engine: runs the `engineSession` machine and carries out its actions
+ * (welcome, heartbeat, progress, commands, what the run ledger is told), holds the engine's current link
+ * (a new connection for the same engine replaces it), answers hello and goodbye, and hands records frames
+ * to its frame ingest. Shows the engine (`view`) and delivers commands to it.
  */
-type FrameOutcome = (IngestResult & { epoch: string }) | { refused: ProtocolError } | undefined;
-
-/**
- * Whether storing the items can fail after writing (run events drive the run ledger; gaps and thinned
- * samples write beside the records), so that their frame needs a savepoint of its own in the group.
- * Frames of plain samples and states, the bulk of the traffic, do not.
- */
-function needsIsolation(items: readonly Item[]): boolean {
-  for (let i = 0; i < items.length; i++) {
-    const kind = items[i]![0];
-    if (kind !== 's' && kind !== 'st') return true;
-  }
-  return false;
-}
-
-/** The message of a protocol error without the code prefix `ProtocolError` adds. */
-function plainMessage(error: ProtocolError): string {
-  const prefix = `${error.code}: `;
-  return error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message;
-}
-
-/**
- * The aggregator's session with one engine: runs the `engineSession` machine and supplies its effects
- * (welcome, heartbeat, progress), owns the engine's current transport, and turns frames into store
- * commits and acknowledgements. A new connection for the same engine replaces the current one.
- */
-export class EngineSessionRuntime {
+export class EngineSession {
   readonly engineId: string;
   private readonly store: Store;
   private readonly clock: Clock;
   private readonly heartbeatMs: number;
   private readonly heartbeatTimeoutMs: number;
+  private readonly busyRetryAfterMs: number;
   private readonly logger: Logger;
   private readonly events: SessionEventSink;
-  private readonly actor: Actor<typeof engineSessionMachine>;
-
-  private current: Connection | undefined;
-  private pingTimer: TimerHandle | undefined;
-  private state: SessionState | undefined;
-  private stateSince: number;
-  private progressDue = false;
+  private readonly runs: SessionRunHooks | undefined;
+  private readonly runtime: MachineRuntime<typeof engineSessionMachine>;
+  private readonly tally: EngineTally;
+  private readonly ingest: FrameIngest;
+  private readonly commands: PendingCommands;
+  private readonly pinger: Pinger;
+  private current: LinkConnection | undefined;
+  /** The state last told to listeners (engineState), and since when. */
+  private shown: SessionState | undefined;
+  private since: number;
   /** Why the next state change happens, for the engineState event. */
   private pendingReason: string | undefined;
-  private epoch: string | null;
-  private persistedSeq: number;
-  private persistedCount: number;
-  private duplicatesIgnored: number;
-  private lastSeenAt: number | null;
-  /** The engine's gaps, read again from the store only when a frame stored one. */
-  private knownGaps: StoredGap[];
   private stopped = false;
-  private readonly runs: SessionRunHooks | undefined;
-  private readonly commands: PendingCommands;
-  private readonly maxRecordsPerFrame: number | undefined;
-  /** The engine's ingest rate limit; kept across its connections. */
-  private readonly throttle: IngestThrottle | undefined;
-  private readonly busyRetryAfterMs: number;
-  private readonly groupCommit: GroupCommit;
 
-  constructor(options: EngineSessionRuntimeOptions) {
+  constructor(options: EngineSessionOptions) {
     this.engineId = options.engineId;
     this.store = options.store;
     this.clock = options.clock;
     this.heartbeatMs = options.heartbeatMs;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs;
+    this.busyRetryAfterMs = options.busyRetryAfterMs ?? AGGREGATOR_DEFAULTS.busyRetryAfterMs;
     this.logger = options.logger.child({ engineId: options.engineId });
     this.events = options.events;
-    const summary = options.summary;
-    this.epoch = summary?.epoch ?? null;
-    this.persistedSeq = summary?.persistedSeq ?? 0;
-    this.persistedCount = summary?.persistedCount ?? 0;
-    this.duplicatesIgnored = summary?.duplicatesIgnored ?? 0;
-    this.lastSeenAt = summary?.lastSeenAt ?? null;
-    this.knownGaps = summary ? this.store.gaps(this.engineId) : [];
-    // An engine known from the store has been offline since it was last seen.
-    this.stateSince = this.lastSeenAt ?? this.clock.now();
-
     this.runs = options.runs;
-    this.maxRecordsPerFrame = options.maxRecordsPerFrame;
-    this.throttle =
-      options.maxIngestRate === undefined
-        ? undefined
-        : new IngestThrottle(options.maxIngestRate, Math.max(1, options.maxIngestRate), this.clock);
-    this.busyRetryAfterMs = options.busyRetryAfterMs ?? 5000;
-    this.groupCommit = options.groupCommit ?? new GroupCommit(this.store);
-    this.commands = new PendingCommands(this.clock, options.commandTimeoutMs ?? 10_000);
-    const machine = engineSessionMachine.provide({
-      actions: {
-        sendWelcome: ({ event }) => {
-          if (event.type !== 'HELLO') return;
-          this.current?.transport.send({
-            type: 'welcome',
-            v: PROTOCOL_VERSION,
-            ackSeq: event.persistedSeq,
-            heartbeatMs: this.heartbeatMs,
-          });
-        },
-        startHeartbeat: () => this.startPinging(),
-        stopHeartbeat: () => this.stopPinging(),
-        publishProgress: () => {
-          this.progressDue = true;
-        },
-        failPendingCommands: (_, params) => this.commands.failAll(params.reason),
+    this.tally = new EngineTally(options.summary, options.summary ? this.store.gaps(this.engineId) : []);
+    // An engine known from the store has been offline since it was last seen.
+    this.since = this.tally.lastSeenAt ?? this.clock.now();
+    this.commands = new PendingCommands(
+      this.clock,
+      options.commandTimeoutMs ?? AGGREGATOR_DEFAULTS.commandTimeoutMs,
+    );
+    this.pinger = new Pinger(this.clock, this.heartbeatMs, () => this.current);
+    this.ingest = new FrameIngest({
+      engineId: this.engineId,
+      store: this.store,
+      groupCommit: options.groupCommit ?? new GroupCommit(this.store),
+      tally: this.tally,
+      runs: this.runs,
+      clock: this.clock,
+      logger: this.logger,
+      maxRecordsPerFrame: options.maxRecordsPerFrame,
+      maxIngestRate: options.maxIngestRate,
+      busyRetryAfterMs: this.busyRetryAfterMs,
+      isCurrent: (connection) => connection === this.current,
+      committed: ({ persistedSeq, inserted }) => {
+        this.events.emit('persisted', { engineId: this.engineId, seq: persistedSeq, inserted });
+        // Only catch-up listens for commits (see the machine): no event per frame once available.
+        if (this.runtime.state === 'catchingUp') this.dispatch({ type: 'PERSISTED', seq: persistedSeq });
       },
     });
-    this.actor = createActor(machine, { inspect: options.inspect });
-    this.actor.start();
-    this.publish(this.stateSince);
+    this.runtime = new MachineRuntime(engineSessionMachine, {
+      clock: this.clock,
+      inspect: options.inspect,
+      actions: (runtime) => this.actions(runtime),
+      // The state changed: `since` is now (the first state dates from when the engine was last seen).
+      onState: (_state, previous) => {
+        if (previous !== undefined) this.since = this.clock.now();
+      },
+    });
+    this.runtime.start();
   }
 
   /** The engine's link as shown to users. */
-  get link(): LinkState {
-    return LINK_OF_STATE[this.state ?? 'offline'];
+  get link(): EngineAvailability {
+    return AVAILABILITY_OF_STATE[this.shown ?? 'offline'];
   }
 
   /** Whether a transport is currently attached. */
@@ -301,30 +165,32 @@ export class EngineSessionRuntime {
         code: ErrorCode.Replaced,
         message: `another connection for engine ${this.engineId} took over this one`,
       });
-      this.drop(previous, 'replaced by a new connection', {
+      previous.end('replaced by a new connection', {
         code: closeCodeFor(ErrorCode.Replaced),
         reason: 'replaced by a new connection',
       });
     }
-    const now = this.clock.now();
-    const connection: Connection = {
+    const connection = new LinkConnection({
       transport,
-      lastReceivedAt: now,
-      lastAckAt: Number.NEGATIVE_INFINITY,
-      epoch: undefined,
-      watchdog: undefined,
-      ended: false,
-      queue: [],
-      queueTimer: undefined,
-      inFlight: 0,
-      inbox: [],
-      poisoned: false,
-    };
+      clock: this.clock,
+      heartbeatTimeoutMs: this.heartbeatTimeoutMs,
+      busyRetryAfterMs: this.busyRetryAfterMs,
+      logger: this.logger,
+      handle: (link, inbound) => this.handle(link, inbound),
+      report: (error) => this.report(error),
+      ended: (link, lostReason) => this.ended(link, lostReason),
+    });
     this.current = connection;
     transport.on('message', (message) => this.onMessage(connection, message));
-    transport.on('protocolError', (error) => this.onProtocolError(connection, error));
-    transport.on('close', (info) => this.onClose(connection, info));
-    this.watch(connection, this.heartbeatTimeoutMs);
+    transport.on('protocolError', (error) => {
+      if (connection.ended) return;
+      this.heard(connection);
+      connection.receive({ error });
+    });
+    transport.on('close', (info) => {
+      if (connection.ended) return;
+      connection.end(`link closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`);
+    });
   }
 
   /**
@@ -340,17 +206,18 @@ export class EngineSessionRuntime {
   }
 
   view(): EngineView {
+    const tally = this.tally;
     return {
       id: this.engineId,
       link: this.link,
-      since: this.stateSince,
-      epoch: this.epoch,
-      persistedSeq: this.persistedSeq,
-      targetSeq: Math.max(this.actor.getSnapshot().context.targetSeq, this.persistedSeq),
-      persistedCount: this.persistedCount,
-      duplicatesIgnored: this.duplicatesIgnored,
-      gaps: this.knownGaps.map((gap) => ({ ...gap })),
-      lastSeenAt: this.lastSeenAt,
+      since: this.since,
+      epoch: tally.epoch,
+      persistedSeq: tally.persistedSeq,
+      targetSeq: this.targetSeq(),
+      persistedCount: tally.persistedCount,
+      duplicatesIgnored: tally.duplicatesIgnored,
+      gaps: tally.gaps.map((gap) => ({ ...gap })),
+      lastSeenAt: tally.lastSeenAt,
     };
   }
 
@@ -358,16 +225,14 @@ export class EngineSessionRuntime {
   stop(): void {
     if (this.stopped) return;
     this.stopped = true;
-    const connection = this.current;
-    if (connection)
-      this.drop(connection, undefined, { code: CloseCode.GoingAway, reason: 'aggregator shutting down' });
-    this.stopPinging();
-    this.actor.stop();
+    this.current?.end(undefined, { code: CloseCode.GoingAway, reason: 'aggregator shutting down' });
+    this.pinger.stop();
+    this.runtime.stop();
   }
 
   // Frames
 
-  private onMessage(connection: Connection, message: EngineMessage): void {
+  private onMessage(connection: LinkConnection, message: EngineMessage): void {
     if (connection.ended) return;
     this.heard(connection);
     // Pongs and command results are answered by nothing on the link: they never wait.
@@ -377,116 +242,40 @@ export class EngineSessionRuntime {
         this.logger.debug({ commandId: message.id }, 'command result ignored: nobody waits for it');
       return;
     }
-    this.receive(connection, { message });
+    connection.receive({ message });
   }
 
-  /** Handles a frame now, or after the link's frames in flight are answered. */
-  private receive(connection: Connection, inbound: Inbound): void {
-    if (connection.inFlight === 0 && connection.inbox.length === 0) {
-      this.handle(connection, inbound);
-      return;
-    }
-    if (connection.inbox.length >= MAX_WAITING_MESSAGES) {
-      this.fail(
-        connection,
-        new ProtocolError(
-          ErrorCode.Busy,
-          `${MAX_WAITING_MESSAGES} frames are waiting for earlier ones to be stored: wait for ` +
-            'acknowledgements before sending more; frames not acknowledged were not stored, send them again',
-        ),
-        this.busyRetryAfterMs,
-      );
-      return;
-    }
-    connection.inbox.push(inbound);
+  private heard(connection: LinkConnection): void {
+    connection.heard();
+    this.tally.lastSeenAt = this.clock.now();
   }
 
-  /** Handles waiting frames in order, until one is in flight again. */
-  private handleInbox(connection: Connection): void {
-    while (!connection.ended && connection.inFlight === 0 && connection.inbox.length > 0)
-      this.handle(connection, connection.inbox.shift()!);
-  }
-
-  private handle(connection: Connection, inbound: Inbound): void {
+  /** One frame of the link, in order. */
+  private handle(connection: LinkConnection, inbound: Inbound): void {
     if ('error' in inbound) {
       // A frame too large is cut off: the peer cannot be followed further. Anything else was one bad frame.
-      if (inbound.error.code === ErrorCode.FrameTooLarge) this.fail(connection, inbound.error);
-      else this.tell(connection, inbound.error);
+      if (inbound.error.code === ErrorCode.FrameTooLarge) connection.fail(inbound.error);
+      else connection.tell(inbound.error);
       return;
     }
     const message = inbound.message;
-    this.guarded(connection, () => {
+    connection.guarded(() => {
       switch (message.type) {
         case 'hello':
           this.onHello(connection, message);
           break;
         case 'records':
-          this.receiveRecords(connection, message);
+          this.ingest.receive(connection, message);
           break;
         case 'bye':
-          // Frames still waiting for the ingest rate were received before the goodbye: store them now.
-          this.drainQueue(connection, true);
-          if (connection.ended) break;
-          // Answered once the frames before it are: it waits at the head of the inbox.
-          if (connection.inFlight > 0) {
-            connection.inbox.unshift(inbound);
-            break;
-          }
-          this.send(
-            { type: 'GOODBYE' },
-            message.reason ? `engine said bye: ${message.reason}` : 'engine said bye',
-          );
-          this.drop(connection, undefined, { code: CloseCode.Normal, reason: 'bye' });
+          this.onBye(connection, message, inbound);
           break;
       }
     });
   }
 
-  /** Runs `work` for a frame: a protocol error it throws is answered, anything else is an internal error. */
-  private guarded(connection: Connection, work: () => void): void {
-    try {
-      work();
-    } catch (error) {
-      if (error instanceof ProtocolError) {
-        this.fail(connection, error);
-        return;
-      }
-      this.logger.error({ err: error }, 'could not handle a frame');
-      this.fail(
-        connection,
-        new ProtocolError(ErrorCode.Internal, `the aggregator failed: ${(error as Error).message}`),
-      );
-    }
-  }
-
-  private onHello(connection: Connection, hello: Hello): void {
-    if (connection.epoch !== undefined) {
-      this.tell(
-        connection,
-        new ProtocolError(ErrorCode.InvalidMessage, 'hello was already received on this link'),
-      );
-      return;
-    }
-    if (hello.v !== PROTOCOL_VERSION) {
-      this.fail(
-        connection,
-        new ProtocolError(
-          ErrorCode.UnsupportedVersion,
-          `protocol version ${hello.v} is not supported; this aggregator speaks version ${PROTOCOL_VERSION}`,
-        ),
-      );
-      return;
-    }
-    if (hello.engineId !== this.engineId) {
-      this.fail(
-        connection,
-        new ProtocolError(
-          ErrorCode.EngineMismatch,
-          `hello names engine ${hello.engineId}, but this link was authorised for engine ${this.engineId}`,
-        ),
-      );
-      return;
-    }
+  private onHello(connection: LinkConnection, hello: Hello): void {
+    if (!connection.acceptsHello(hello, this.engineId)) return;
     const now = this.clock.now();
     this.store.touchEngine(this.engineId, hello.epoch, now);
     const persistedSeq = this.store.highWaterMark(this.engineId, hello.epoch);
@@ -495,213 +284,45 @@ export class EngineSessionRuntime {
         { epoch: hello.epoch, lastSeq: hello.lastSeq, persistedSeq },
         'engine claims fewer records than are persisted for its epoch',
       );
-    if (this.epoch !== null && this.epoch !== hello.epoch)
-      this.logger.info({ epoch: hello.epoch, previous: this.epoch }, 'engine started a new epoch');
+    const tally = this.tally;
+    if (tally.epoch !== null && tally.epoch !== hello.epoch)
+      this.logger.info({ epoch: hello.epoch, previous: tally.epoch }, 'engine started a new epoch');
     connection.epoch = hello.epoch;
-    this.epoch = hello.epoch;
-    this.persistedSeq = persistedSeq;
+    tally.epoch = hello.epoch;
+    tally.persistedSeq = persistedSeq;
     // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
     this.runs?.hello(this.engineId, hello.epoch, hello.lastSeq, hello.snapshot);
-    this.send({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
+    this.dispatch({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
   }
 
-  /**
-   * A records frame, checked against the limits: too many items closes the link (1008) and stores
-   * nothing; over the ingest rate the frame waits (and so does its acknowledgement, which slows the
-   * engine down through its bounded window); a link that piles up more than MAX_QUEUED_FRAMES waiting
-   * frames is told `busy` and closed (1013), and the waiting frames, never acknowledged, come again.
-   */
-  private receiveRecords(connection: Connection, frame: RecordsFrame): void {
-    const max = this.maxRecordsPerFrame;
-    if (max !== undefined && frame.items.length > max) {
-      this.fail(
-        connection,
-        new ProtocolError(
-          ErrorCode.TooManyRecords,
-          `records frame of ${frame.items.length} items exceeds the limit of ${max} per frame; ` +
-            'nothing of it was stored: send at most that many items per frame',
-        ),
-      );
+  /** A goodbye is answered once the frames before it are: it waits at the head of the inbox. */
+  private onBye(connection: LinkConnection, bye: { reason?: string }, inbound: Inbound): void {
+    // Frames still waiting for the ingest rate were received before the goodbye: store them now.
+    this.ingest.flushWaiting(connection);
+    if (connection.ended) return;
+    if (connection.framesInFlight > 0) {
+      connection.deferUntilAnswered(inbound);
       return;
     }
-    const throttle = this.throttle;
-    if (!throttle || (connection.queue.length === 0 && throttle.waitMs() === 0)) {
-      throttle?.take(frame.items.length);
-      this.onRecords(connection, frame);
-      return;
-    }
-    if (connection.queue.length >= MAX_QUEUED_FRAMES) {
-      this.fail(
-        connection,
-        new ProtocolError(
-          ErrorCode.Busy,
-          `over the ingest rate of ${throttle.ratePerSecond} records/s with ${MAX_QUEUED_FRAMES} frames ` +
-            'already waiting: wait for acknowledgements before sending more; the waiting frames were not ' +
-            'stored, send them again',
-        ),
-        this.busyRetryAfterMs,
-      );
-      return;
-    }
-    if (connection.queue.length === 0)
-      this.logger.debug({ rate: throttle.ratePerSecond }, 'over the ingest rate: acknowledgements wait');
-    connection.queue.push(frame);
-    this.scheduleQueue(connection);
+    this.dispatch({ type: 'GOODBYE' }, bye.reason ? `engine said bye: ${bye.reason}` : 'engine said bye');
+    connection.end(undefined, { code: CloseCode.Normal, reason: 'bye' });
   }
 
-  private scheduleQueue(connection: Connection): void {
-    if (connection.queueTimer || connection.ended || !this.throttle) return;
-    connection.queueTimer = this.clock.setTimeout(() => {
-      connection.queueTimer = undefined;
-      this.drainQueue(connection, false);
-    }, this.throttle.waitMs());
-  }
-
-  /** Stores waiting frames in order, as the rate allows (or all of them, `ignoreRate`). */
-  private drainQueue(connection: Connection, ignoreRate: boolean): void {
-    const throttle = this.throttle;
-    if (!throttle) return;
-    while (!connection.ended && connection.queue.length > 0 && (ignoreRate || throttle.waitMs() === 0)) {
-      const frame = connection.queue.shift()!;
-      throttle.take(frame.items.length);
-      this.guarded(connection, () => this.onRecords(connection, frame));
-    }
-    if (!connection.ended && connection.queue.length > 0) this.scheduleQueue(connection);
-  }
-
-  private onRecords(connection: Connection, frame: RecordsFrame): void {
-    if (connection.epoch === undefined) {
-      this.tell(
-        connection,
-        new ProtocolError(ErrorCode.NotReady, 'records before hello: say hello first, then send records'),
-      );
-      return;
-    }
-    const epoch = connection.epoch;
-    connection.inFlight++;
-    this.groupCommit.add<FrameOutcome>({
-      isolated: needsIsolation(frame.items),
-      work: () => this.storeFrame(connection, epoch, frame),
-      committed: (outcome) => this.frameCommitted(connection, outcome),
-      failed: (error) => this.frameFailed(connection, epoch, error),
-    });
-  }
-
-  /**
-   * Stores a frame inside the group's transaction, with the run states it justifies. A frame received
-   * before its link broke is still stored (it came whole; the engine, never told, sends it again and
-   * the copy counts as a duplicate). The frames after one that failed are not: the link is closed on
-   * that failure, and what it never answered comes again.
-   */
-  private storeFrame(connection: Connection, epoch: string, frame: RecordsFrame): FrameOutcome {
-    if (connection.poisoned) return undefined;
-    const current = epoch === this.epoch;
-    const markBefore = current ? this.persistedSeq : this.store.highWaterMark(this.engineId, epoch);
-    let result: IngestResult;
-    try {
-      result = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
-    } catch (error) {
-      connection.poisoned = true;
-      // A sequence gap is refused before anything is written: the rest of the group goes on.
-      if (error instanceof SequenceGapError)
-        return { refused: new ProtocolError(ErrorCode.SequenceGap, error.message) };
-      throw error;
-    }
-    try {
-      const linkUp = connection === this.current && !connection.ended;
-      this.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore, linkUp);
-    } catch (error) {
-      connection.poisoned = true;
-      throw error;
-    }
-    // The next frame of the group is checked against this one.
-    if (current) this.persistedSeq = result.persistedSeq;
-    return { ...result, epoch };
-  }
-
-  private frameCommitted(connection: Connection, outcome: FrameOutcome): void {
-    if (outcome && 'refused' in outcome) {
-      this.frameFailed(connection, undefined, outcome.refused);
-      return;
-    }
-    connection.inFlight--;
-    if (outcome) {
-      if (!connection.ended) {
-        connection.transport.send({ type: 'ack', seq: outcome.persistedSeq });
-        connection.lastAckAt = this.clock.now();
-      }
-      this.persistedCount += outcome.inserted;
-      this.duplicatesIgnored += outcome.duplicates;
-      if (outcome.gaps > 0) this.knownGaps = this.store.gaps(this.engineId);
-      // A frame of an epoch the engine has left (its link was replaced by a restarted engine's) moves
-      // nothing the session shows.
-      if (outcome.epoch === this.epoch) {
-        this.events.emit('persisted', {
-          engineId: this.engineId,
-          seq: outcome.persistedSeq,
-          inserted: outcome.inserted,
-        });
-        // Only catch-up listens for commits (see the machine): no event per frame once available.
-        if (this.state === 'catchingUp') this.send({ type: 'PERSISTED', seq: outcome.persistedSeq });
-      }
-    }
-    this.afterAnswer(connection);
-  }
-
-  /** `epoch`: the failure may have taken back what the group stored of it (undefined: nothing written). */
-  private frameFailed(connection: Connection, epoch: string | undefined, error: unknown): void {
-    connection.inFlight--;
-    connection.poisoned = false;
-    // What the store holds is the truth again: a failed group may have taken back earlier frames too.
-    if (epoch !== undefined && epoch === this.epoch) {
+  /** A link ended: when it was the engine's link, the machine hears that it was lost (unless it said bye). */
+  private ended(connection: LinkConnection, lostReason: string | undefined): void {
+    this.ingest.linkEnded(connection);
+    if (connection !== this.current) return;
+    this.current = undefined;
+    this.pinger.stop();
+    const lastSeenAt = this.tally.lastSeenAt;
+    if (connection.epoch !== undefined && lastSeenAt !== null) {
       try {
-        this.persistedSeq = this.store.highWaterMark(this.engineId, epoch);
-      } catch (readError) {
-        this.logger.error({ err: readError }, 'could not read the high-water mark again');
+        this.store.touchEngine(this.engineId, connection.epoch, lastSeenAt);
+      } catch (error) {
+        this.logger.error({ err: error }, 'could not record when the engine was last seen');
       }
     }
-    if (!connection.ended)
-      this.guarded(connection, () => {
-        throw error;
-      });
-    this.afterAnswer(connection);
-  }
-
-  /** Once nothing of the link is in flight, the frames that waited behind it are handled. */
-  private afterAnswer(connection: Connection): void {
-    if (connection.inFlight === 0) this.handleInbox(connection);
-  }
-
-  private onProtocolError(connection: Connection, error: ProtocolError): void {
-    if (connection.ended) return;
-    this.heard(connection);
-    this.receive(connection, { error });
-  }
-
-  private onClose(connection: Connection, info: CloseInfo): void {
-    if (connection.ended) return;
-    this.drop(connection, `link closed (${info.code}${info.reason ? ` ${info.reason}` : ''})`);
-  }
-
-  // Answers
-
-  /** Tells the engine what was wrong with one frame; the link stays open. */
-  private tell(connection: Connection, error: ProtocolError, retryAfterMs?: number): void {
-    this.report(error);
-    connection.transport.send(
-      retryAfterMs === undefined
-        ? { type: 'error', code: error.code, message: plainMessage(error) }
-        : { type: 'error', code: error.code, message: plainMessage(error), retryAfterMs },
-    );
-  }
-
-  /** Tells the engine what was wrong and closes the link with the matching close code. */
-  private fail(connection: Connection, error: ProtocolError, retryAfterMs?: number): void {
-    this.tell(connection, error, retryAfterMs);
-    this.drop(connection, `closed after ${error.code}`, {
-      code: closeCodeFor(error.code),
-      reason: plainMessage(error).slice(0, 120),
-    });
+    if (lostReason !== undefined) this.dispatch({ type: 'LINK_LOST', reason: lostReason }, lostReason);
   }
 
   private report(error: ProtocolError): void {
@@ -713,133 +334,59 @@ export class EngineSessionRuntime {
     });
   }
 
-  // Connection lifetime
-
-  private heard(connection: Connection): void {
-    const now = this.clock.now();
-    connection.lastReceivedAt = now;
-    this.lastSeenAt = now;
-  }
-
-  /**
-   * Ends a connection as the engine's link: `lostReason` is told to the machine (when it was the current
-   * link and did not end in a goodbye), then the transport is closed with `close` when given.
-   */
-  private drop(
-    connection: Connection,
-    lostReason: string | undefined,
-    close?: { code: number; reason: string },
-  ): void {
-    if (connection.ended) return;
-    connection.ended = true;
-    connection.watchdog?.cancel();
-    // Frames still waiting for the ingest rate were never acknowledged: the engine sends them again.
-    connection.queueTimer?.cancel();
-    connection.queueTimer = undefined;
-    connection.queue.length = 0;
-    // So are frames waiting behind frames in flight.
-    connection.inbox.length = 0;
-    if (connection === this.current) {
-      this.current = undefined;
-      this.stopPinging();
-      if (connection.epoch !== undefined && this.lastSeenAt !== null) {
-        try {
-          this.store.touchEngine(this.engineId, connection.epoch, this.lastSeenAt);
-        } catch (error) {
-          this.logger.error({ err: error }, 'could not record when the engine was last seen');
-        }
-      }
-      if (lostReason !== undefined) this.send({ type: 'LINK_LOST', reason: lostReason }, lostReason);
-    }
-    if (close) connection.transport.close(close.code, close.reason);
-  }
-
-  /** Watches for silence: nothing at all received for `heartbeatTimeoutMs` ends the link. */
-  private watch(connection: Connection, delayMs: number): void {
-    const watchdog = this.clock.setTimeout(() => {
-      // Decide only after the socket reads that a stalled event loop queued behind this timer have
-      // landed: a busy aggregator must not declare live engines dead.
-      setImmediate(() => this.checkSilence(connection, watchdog));
-    }, delayMs);
-    connection.watchdog = watchdog;
-  }
-
-  private checkSilence(connection: Connection, watchdog: TimerHandle): void {
-    if (connection.ended || connection.watchdog !== watchdog) return;
-    const silentMs = this.clock.now() - connection.lastReceivedAt;
-    if (silentMs < this.heartbeatTimeoutMs) {
-      this.watch(connection, this.heartbeatTimeoutMs - silentMs);
-      return;
-    }
-    this.logger.warn({ silentMs }, 'heartbeat timeout: the link is lost');
-    // The transports terminate on this code: a half-open peer cannot complete a close handshake.
-    this.drop(connection, 'heartbeat timeout', {
-      code: CloseCode.HeartbeatTimeout,
-      reason: 'heartbeat timeout',
-    });
-  }
-
-  /**
-   * Pings every heartbeatMs, except while acknowledgements flow: an engine that was acknowledged within
-   * the last half period hears the aggregator anyway (at a thousand engines this saves a ping and a
-   * pong per engine and second). The engine is never left silent for more than 1.5 periods.
-   */
-  private startPinging(): void {
-    if (this.pingTimer) return;
-    const tick = () => {
-      this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
-      const connection = this.current;
-      const now = this.clock.now();
-      if (!connection || now - connection.lastAckAt < this.heartbeatMs / 2) return;
-      connection.transport.send({ type: 'ping', t: now });
-    };
-    this.pingTimer = this.clock.setTimeout(tick, this.heartbeatMs);
-  }
-
-  private stopPinging(): void {
-    this.pingTimer?.cancel();
-    this.pingTimer = undefined;
-  }
-
   // Machine
 
-  private send(event: EngineSessionEvent, reason?: string): void {
+  private dispatch(event: EngineSessionEvent, reason?: string): void {
     this.pendingReason = reason;
-    this.actor.send(event);
-    this.publish(this.clock.now());
+    this.runtime.dispatch(event);
+    this.pendingReason = undefined;
   }
 
-  /** Tells listeners what the last event changed: the link state, and catch-up progress when asked. */
-  private publish(now: number): void {
-    const snapshot = this.actor.getSnapshot();
-    const state = snapshot.value as SessionState;
-    if (state !== this.state) {
-      const was = this.state;
-      this.state = state;
-      if (state === 'available') this.runs?.caughtUp(this.engineId);
-      else if (
-        (state === 'unavailable' || state === 'offline') &&
-        (was === 'available' || was === 'catchingUp')
-      )
-        this.runs?.linkLost(this.engineId);
-      this.stateSince = now;
+  private targetSeq(): number {
+    return Math.max(this.runtime.context.targetSeq, this.tally.persistedSeq);
+  }
+
+  /** The effects of the engineSession machine. */
+  private actions(runtime: MachineRuntime<typeof engineSessionMachine>) {
+    return {
+      sendWelcome: ({ event }: { event: EngineSessionEvent }) => {
+        if (event.type !== 'HELLO') return;
+        this.current?.transport.send({
+          type: 'welcome',
+          v: PROTOCOL_VERSION,
+          ackSeq: event.persistedSeq,
+          heartbeatMs: this.heartbeatMs,
+        });
+      },
+      startHeartbeat: () => this.pinger.start(),
+      stopHeartbeat: () => this.pinger.stop(),
+      publishProgress: () => {
+        const reason = this.pendingReason;
+        runtime.afterTransition(() => this.publish(reason));
+      },
+      failPendingCommands: (_: unknown, params: { reason: string }) => this.commands.failAll(params.reason),
+      reconcileRuns: () => runtime.afterTransition(() => this.runs?.caughtUp(this.engineId)),
+      unconfirmRuns: () => runtime.afterTransition(() => this.runs?.linkLost(this.engineId)),
+    };
+  }
+
+  /** Tells listeners what the last transition changed: the link state (with `reason`), and catch-up progress. */
+  private publish(reason: string | undefined): void {
+    const state = this.runtime.state as SessionState;
+    if (state !== this.shown) {
+      this.shown = state;
       const event: EngineSessionEvents['engineState'][0] = {
         engineId: this.engineId,
-        link: LINK_OF_STATE[state],
-        since: now,
+        link: AVAILABILITY_OF_STATE[state],
+        since: this.since,
       };
-      if (this.pendingReason !== undefined && state !== 'catchingUp' && state !== 'available')
-        event.reason = this.pendingReason;
+      if (reason !== undefined && state !== 'catchingUp' && state !== 'available') event.reason = reason;
       this.events.emit('engineState', event);
     }
-    this.pendingReason = undefined;
-    if (this.progressDue) {
-      this.progressDue = false;
-      this.events.emit('progress', {
-        engineId: this.engineId,
-        persistedSeq: this.persistedSeq,
-        targetSeq: Math.max(snapshot.context.targetSeq, this.persistedSeq),
-      });
-    }
+    this.events.emit('progress', {
+      engineId: this.engineId,
+      persistedSeq: this.tally.persistedSeq,
+      targetSeq: this.targetSeq(),
+    });
   }
 }
