@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Logger } from 'pino';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import {
   REASON_ENGINE_LOST,
   type RunReconciliationEvent,
@@ -9,7 +9,8 @@ import {
 } from '../../../machines/runReconciliation.ts';
 import type { RunSnapshot } from '../../protocol/messages.ts';
 import type { Item } from '../../protocol/records.ts';
-import type { Clock, TimerHandle } from '../../time/clock.ts';
+import { MachineRuntime } from '../../runtime/machineRuntime.ts';
+import type { Clock } from '../../time/clock.ts';
 import type { RunQuery, StoredRun } from '../store/runStore.ts';
 import type { Store } from '../store/store.ts';
 import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
@@ -37,8 +38,7 @@ export interface RunLedgerOptions {
 
 interface LiveRun {
   run: StoredRun;
-  actor: Actor<typeof runReconciliationMachine>;
-  abandonTimer: TimerHandle | undefined;
+  runtime: MachineRuntime<typeof runReconciliationMachine, 'abandon'>;
   /** Sequence number of the end record being applied, for `persistRun`. */
   endSeq: number | null;
 }
@@ -80,7 +80,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   load(): void {
     for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
       const live = this.restore(run);
-      if (run.state === 'active') live.actor.send({ type: 'LINK_LOST' });
+      if (run.state === 'active') live.runtime.dispatch({ type: 'LINK_LOST' });
     }
   }
 
@@ -182,10 +182,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
 
   /** Stops every timer and actor (the aggregator is closing). */
   stop(): void {
-    for (const live of this.live.values()) {
-      live.abandonTimer?.cancel();
-      live.actor.stop();
-    }
+    for (const live of this.live.values()) live.runtime.stop();
     this.live.clear();
   }
 
@@ -264,7 +261,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private start(run: StoredRun): LiveRun {
     this.remember(key(run.engineId, run.id));
     const live = this.create(run, undefined);
-    live.actor.start();
+    live.runtime.start();
     return live;
   }
 
@@ -272,7 +269,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
     this.remember(key(live.run.engineId, live.run.id));
     if (endSeq !== undefined) live.endSeq = endSeq;
-    live.actor.send(event);
+    live.runtime.dispatch(event);
   }
 
   /**
@@ -285,8 +282,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.store.onRollback(() => {
       const current = this.live.get(runKey);
       if (current) {
-        current.abandonTimer?.cancel();
-        current.actor.stop();
+        current.runtime.stop();
         this.live.delete(runKey);
       }
       if (saved) this.restore(saved.run).endSeq = saved.endSeq;
@@ -315,7 +311,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       context: { reason: run.reason, endedAt: run.endedAt },
     });
     const live = this.create(run, snapshot);
-    live.actor.start();
+    live.runtime.start();
     if (run.state === 'unconfirmed') this.scheduleAbandon(live);
     return live;
   }
@@ -324,23 +320,17 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     run: StoredRun,
     snapshot: ReturnType<typeof runReconciliationMachine.resolveState> | undefined,
   ) {
-    const live: LiveRun = {
-      run: { ...run },
-      actor: undefined as never,
-      abandonTimer: undefined,
-      endSeq: null,
-    };
-    const machine = runReconciliationMachine.provide({
-      actions: {
+    const live: LiveRun = { run: { ...run }, runtime: undefined as never, endSeq: null };
+    live.runtime = new MachineRuntime(runReconciliationMachine, {
+      clock: this.clock,
+      inspect: this.inspect,
+      snapshot,
+      actions: (runtime) => ({
         persistRun: ({ context }, { state }) => this.persist(live, state, context.reason, context.endedAt),
         scheduleAbandon: () => this.scheduleAbandon(live),
-        cancelAbandon: () => {
-          live.abandonTimer?.cancel();
-          live.abandonTimer = undefined;
-        },
-      },
+        cancelAbandon: () => runtime.cancelTimer('abandon'),
+      }),
     });
-    live.actor = createActor(machine, { snapshot, inspect: this.inspect });
     this.live.set(key(run.engineId, run.id), live);
     return live;
   }
@@ -354,24 +344,23 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     run.since = this.clock.now();
     this.store.saveRun(run);
     if (state === 'completed' || state === 'failed') {
-      live.abandonTimer?.cancel();
+      live.runtime.cancelTimer('abandon');
       this.live.delete(key(run.engineId, run.id));
     }
     if (state === 'interrupted') this.live.delete(key(run.engineId, run.id));
     this.announce(run);
   }
 
+  /** ABANDON_DUE once the run has been unconfirmed for the abandon period (counted from its `since`). */
   private scheduleAbandon(live: LiveRun): void {
-    live.abandonTimer?.cancel();
     const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
-    live.abandonTimer = this.clock.setTimeout(() => {
-      live.abandonTimer = undefined;
+    live.runtime.startTimer('abandon', remaining, () => {
       try {
         this.store.transaction(() => this.send(live, { type: 'ABANDON_DUE' }));
       } catch (error) {
         this.logger.error({ err: error, runId: live.run.id }, 'could not interrupt an abandoned run');
       }
-    }, remaining);
+    });
   }
 
   private *liveOf(engineId: string): Iterable<LiveRun> {
