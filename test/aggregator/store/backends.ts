@@ -1,0 +1,72 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AsyncStore } from '../../../src/aggregator/store/asyncStore.ts';
+import { PostgresStore } from '../../../src/aggregator/store/postgres/postgresStore.ts';
+import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
+import { freshDatabase } from '../../support/postgres.ts';
+
+/** A store's methods, whether they answer at once (SQLite) or by a promise (PostgreSQL). */
+export type EitherStore = {
+  [K in Exclude<keyof AsyncStore, 'transaction'>]: AsyncStore[K] extends (
+    ...args: infer A
+  ) => Promise<infer R>
+    ? (...args: A) => R | Promise<R>
+    : AsyncStore[K];
+};
+
+/**
+ * One store backend for the conformance suite: `open()` a fresh empty store (each test its own file or
+ * database), `reopen()` the same one again once it is closed, `cleanup()` after the test.
+ */
+export interface StoreBackend {
+  name: string;
+  open(): Promise<EitherStore>;
+  reopen(): Promise<EitherStore>;
+  cleanup(): void;
+}
+
+export function sqliteBackend(): StoreBackend {
+  let dir: string | undefined;
+  const path = () => join(dir!, 'nested', 'aggregator.db');
+  return {
+    name: 'SQLite',
+    open: async () => {
+      dir = mkdtempSync(join(tmpdir(), 'engine-link-store-'));
+      return new SqliteStore(path());
+    },
+    reopen: async () => new SqliteStore(path()),
+    cleanup: () => {
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function postgresBackend(): StoreBackend {
+  let url: string | undefined;
+  return {
+    name: 'PostgreSQL',
+    open: async () => {
+      url = await freshDatabase('store');
+      return PostgresStore.open(url);
+    },
+    reopen: () => PostgresStore.open(url!),
+    cleanup: () => {},
+  };
+}
+
+/** Both backends, for `describe.each`. */
+export const STORE_BACKENDS: ReadonlyArray<[string, () => StoreBackend]> = [
+  ['SQLite', sqliteBackend],
+  ['PostgreSQL', postgresBackend],
+];
+
+/** What `call` threw or rejected with (undefined: it did neither). */
+export async function failureOf(call: () => unknown): Promise<unknown> {
+  try {
+    await call();
+  } catch (error) {
+    return error;
+  }
+  return undefined;
+}
