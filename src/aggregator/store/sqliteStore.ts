@@ -5,6 +5,7 @@ import type { RunQuery, StoredRun } from './runStore.ts';
 import { SqliteRecords } from './sqliteRecords.ts';
 import { SqliteRuns } from './sqliteRuns.ts';
 import { migrateSchema } from './sqliteSchema.ts';
+import { SqliteTransactions } from './sqliteTransactions.ts';
 import type { Store } from './store.ts';
 import { isInMemory, openStoreFile } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
@@ -36,6 +37,7 @@ export class SqliteStore implements Store {
   /** What to do once each open transaction commits or rolls back. */
   private readonly callbacks = new TransactionCallbacks();
   private closed = false;
+  private asyncTransactionsOf: SqliteTransactions | undefined;
   /** Checkpoints the WAL from a thread of its own (file databases). */
   private readonly checkpointer: WalCheckpointer | undefined;
   private checkpointFailure: string | undefined;
@@ -120,6 +122,12 @@ export class SqliteStore implements Store {
 
   onRollback(callback: () => void): void {
     this.callbacks.onRollback(callback);
+  }
+
+  /** Transactions whose work is asynchronous, on this store's connection (see AsyncSqliteStore). */
+  asyncTransactions(): SqliteTransactions {
+    this.asyncTransactionsOf ??= new SqliteTransactions(this.db);
+    return this.asyncTransactionsOf;
   }
 
   close(): void {

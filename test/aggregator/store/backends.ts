@@ -1,19 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AsyncSqliteStore } from '../../../src/aggregator/store/asyncSqliteStore.ts';
 import type { AsyncStore } from '../../../src/aggregator/store/asyncStore.ts';
 import { PostgresStore } from '../../../src/aggregator/store/postgres/postgresStore.ts';
 import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
 import { freshDatabase } from '../../support/postgres.ts';
-
-/** A store's methods, whether they answer at once (SQLite) or by a promise (PostgreSQL). */
-export type EitherStore = {
-  [K in Exclude<keyof AsyncStore, 'transaction'>]: AsyncStore[K] extends (
-    ...args: infer A
-  ) => Promise<infer R>
-    ? (...args: A) => R | Promise<R>
-    : AsyncStore[K];
-};
 
 /**
  * One store backend for the conformance suite: `open()` a fresh empty store (each test its own file or
@@ -21,8 +13,8 @@ export type EitherStore = {
  */
 export interface StoreBackend {
   name: string;
-  open(): Promise<EitherStore>;
-  reopen(): Promise<EitherStore>;
+  open(): Promise<AsyncStore>;
+  reopen(): Promise<AsyncStore>;
   cleanup(): void;
 }
 
@@ -33,9 +25,9 @@ export function sqliteBackend(): StoreBackend {
     name: 'SQLite',
     open: async () => {
       dir = mkdtempSync(join(tmpdir(), 'engine-link-store-'));
-      return new SqliteStore(path());
+      return new AsyncSqliteStore(new SqliteStore(path()));
     },
-    reopen: async () => new SqliteStore(path()),
+    reopen: async () => new AsyncSqliteStore(new SqliteStore(path())),
     cleanup: () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     },

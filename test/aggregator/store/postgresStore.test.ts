@@ -102,7 +102,7 @@ describe('PostgresStore', () => {
     expect((await a.engineSummaries())[0]).toMatchObject({ persistedSeq: 200, persistedCount: 200 });
   });
 
-  it('writes the frames of one transaction together; reads inside it see them; a failure stores none', async () => {
+  it('sends the frames of one transaction as one batch, at commit or before a read inside it', async () => {
     const store = await open();
     await store.transaction(async () => {
       await store.ingest('eng-1', 'ep1', 1, samples(3));
@@ -131,53 +131,5 @@ describe('PostgresStore', () => {
     );
     expect((await store.ingest('eng-1', 'ep1', 7, samples(2, 6))).inserted).toBe(2);
     expect(await admin`SELECT count(*)::int AS n FROM records`).toEqual([{ n: 10 }]);
-  });
-
-  it('runs commit callbacks after the outermost commit and rollback callbacks of what rolled back, savepoints included', async () => {
-    const store = await open();
-    const log: string[] = [];
-    store.afterCommit(() => log.push('outside a transaction: at once'));
-    store.onRollback(() => log.push('outside a transaction: never'));
-    await store.transaction(async () => {
-      store.afterCommit(() => log.push('outer committed'));
-      store.onRollback(() => log.push('outer undone'));
-      await store.ingest('e', 'kept', 1, samples(1));
-      const failed = await failureOf(() =>
-        store.transaction(async () => {
-          await store.ingest('e', 'x', 1, samples(2));
-          store.onRollback(() => log.push('failed savepoint undone'));
-          store.afterCommit(() => log.push('failed savepoint committed'));
-          throw new Error('the savepoint fails');
-        }),
-      );
-      expect((failed as Error).message).toBe('the savepoint fails');
-      await store.transaction(async () => {
-        store.onRollback(() => log.push('released savepoint undone'));
-        store.afterCommit(() => log.push('released savepoint committed'));
-      });
-      log.push('work done');
-    });
-    expect(log).toEqual([
-      'outside a transaction: at once',
-      'failed savepoint undone',
-      'work done',
-      'outer committed',
-      'released savepoint committed',
-    ]);
-    expect(await store.highWaterMark('e', 'x')).toBe(0);
-    expect(await store.highWaterMark('e', 'kept')).toBe(1);
-
-    // The outermost transaction fails: every rollback callback, newest first; no commit callback.
-    log.length = 0;
-    const failed = await failureOf(() =>
-      store.transaction(async () => {
-        store.onRollback(() => log.push('first undone'));
-        await store.transaction(async () => store.onRollback(() => log.push('released savepoint undone')));
-        store.afterCommit(() => log.push('never committed'));
-        throw new Error('the group fails');
-      }),
-    );
-    expect((failed as Error).message).toBe('the group fails');
-    expect(log).toEqual(['released savepoint undone', 'first undone']);
   });
 });

@@ -1,16 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { AsyncStore } from '../../../src/aggregator/store/asyncStore.ts';
 import { SequenceGapError } from '../../../src/aggregator/store/recordStore.ts';
 import type { StoredRun } from '../../../src/aggregator/store/runStore.ts';
 import type { Item } from '../../../src/protocol/records.ts';
 import { samples } from '../support.ts';
-import { type EitherStore, failureOf, STORE_BACKENDS, type StoreBackend } from './backends.ts';
+import { failureOf, STORE_BACKENDS, type StoreBackend } from './backends.ts';
 
 const T = 1_767_225_600_000;
 
 /** The store's promises, held against each backend: what the aggregator may rely on whichever it runs on. */
 describe.each(STORE_BACKENDS)('store conformance: %s', (_name, makeBackend) => {
   let backend: StoreBackend;
-  let store: EitherStore;
+  let store: AsyncStore;
 
   beforeEach(async () => {
     backend = makeBackend();
@@ -297,5 +298,100 @@ describe.each(STORE_BACKENDS)('store conformance: %s', (_name, makeBackend) => {
     expect(ids(await store.runs({ states: [] }))).toEqual([]);
     expect(ids(await store.runs({ epoch: 'ep2' }))).toEqual(['eng-1/r2']);
     expect(ids(await store.runs({ limit: 1 }))).toEqual(['eng-1/r2']);
+  });
+
+  it('commits the frames of one transaction together, and a failure anywhere in it stores none of them', async () => {
+    await store.transaction(async () => {
+      await store.ingest('eng-1', 'ep1', 1, samples(3));
+      await store.ingest('eng-2', 'ep1', 1, samples(2));
+      await store.ingest('eng-1', 'ep1', 4, samples(3, 3));
+      // Reads inside the transaction see what it wrote.
+      expect(await store.countRecords('eng-1', 'ep1', 1, 6)).toBe(6);
+      expect(await store.highWaterMark('eng-1', 'ep1')).toBe(6);
+    });
+    expect(await store.highWaterMark('eng-1', 'ep1')).toBe(6);
+    const before = await contents();
+
+    const failure = await failureOf(() =>
+      store.transaction(async () => {
+        await store.ingest('eng-1', 'ep1', 7, samples(2, 6));
+        await store.ingest('eng-3', 'ep1', 1, samples(1));
+        throw new Error('the group fails');
+      }),
+    );
+    expect((failure as Error).message).toBe('the group fails');
+    expect(await contents()).toEqual(before);
+    // The marks it moved are taken back with it.
+    expect(await store.highWaterMark('eng-1', 'ep1')).toBe(6);
+    expect(await store.highWaterMark('eng-3', 'ep1')).toBe(0);
+    expect(await failureOf(() => store.ingest('eng-1', 'ep1', 9, samples(1)))).toBeInstanceOf(
+      SequenceGapError,
+    );
+    expect((await store.ingest('eng-1', 'ep1', 7, samples(2, 6))).inserted).toBe(2);
+  });
+
+  it('runs commit callbacks after the outermost commit and rollback callbacks of what rolled back, savepoints included', async () => {
+    const log: string[] = [];
+    store.afterCommit(() => log.push('outside a transaction: at once'));
+    store.onRollback(() => log.push('outside a transaction: never'));
+    await store.transaction(async () => {
+      store.afterCommit(() => log.push('outer committed'));
+      store.onRollback(() => log.push('outer undone'));
+      await store.ingest('e', 'kept', 1, samples(1));
+      const failed = await failureOf(() =>
+        store.transaction(async () => {
+          await store.ingest('e', 'x', 1, samples(2));
+          store.onRollback(() => log.push('failed savepoint undone'));
+          store.afterCommit(() => log.push('failed savepoint committed'));
+          throw new Error('the savepoint fails');
+        }),
+      );
+      expect((failed as Error).message).toBe('the savepoint fails');
+      await store.transaction(async () => {
+        await store.ingest('e', 'y', 1, samples(1));
+        store.onRollback(() => log.push('released savepoint undone'));
+        store.afterCommit(() => log.push('released savepoint committed'));
+      });
+      log.push('work done');
+    });
+    expect(log).toEqual([
+      'outside a transaction: at once',
+      'failed savepoint undone',
+      'work done',
+      'outer committed',
+      'released savepoint committed',
+    ]);
+    expect(await store.highWaterMark('e', 'x')).toBe(0);
+    expect(await store.highWaterMark('e', 'kept')).toBe(1);
+    expect(await store.highWaterMark('e', 'y')).toBe(1);
+
+    // The outermost transaction fails: every rollback callback, newest first; no commit callback.
+    log.length = 0;
+    const failed = await failureOf(() =>
+      store.transaction(async () => {
+        store.onRollback(() => log.push('first undone'));
+        await store.transaction(async () => store.onRollback(() => log.push('released savepoint undone')));
+        store.afterCommit(() => log.push('never committed'));
+        throw new Error('the group fails');
+      }),
+    );
+    expect((failed as Error).message).toBe('the group fails');
+    expect(log).toEqual(['released savepoint undone', 'first undone']);
+  });
+
+  it('runs transactions begun together one after another, each whole', async () => {
+    const order: string[] = [];
+    await Promise.all(
+      ['a', 'b', 'c'].map((engine) =>
+        store.transaction(async () => {
+          order.push(`${engine} begins`);
+          await store.ingest(engine, 'ep', 1, samples(2));
+          await store.ingest(engine, 'ep', 3, samples(2, 2));
+          order.push(`${engine} ends`);
+        }),
+      ),
+    );
+    for (const engine of ['a', 'b', 'c']) expect(await store.highWaterMark(engine, 'ep')).toBe(4);
+    expect((await store.engineSummaries()).map((e) => e.persistedCount)).toEqual([4, 4, 4]);
   });
 });

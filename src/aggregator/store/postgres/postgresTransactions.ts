@@ -1,8 +1,9 @@
 import type { AsyncTransactions } from '../asyncStore.ts';
+import { TransactionContext } from '../transactionContext.ts';
 import { IngestBatch, StreamMovedError } from './ingestBatch.ts';
 import type { Queryable, Sql, TxSql } from './postgresConnection.ts';
 import type { StreamMarks } from './streamMarks.ts';
-import { TransactionContext, type TransactionScope } from './transactionScope.ts';
+import type { TransactionScope } from './transactionScope.ts';
 
 /**
  * Transactions of the PostgreSQL store: `transaction(work)` opens one on a pooled connection (a savepoint
@@ -12,7 +13,7 @@ import { TransactionContext, type TransactionScope } from './transactionScope.ts
  * back exactly its own writes.
  */
 export class PostgresTransactions implements AsyncTransactions {
-  private readonly context = new TransactionContext();
+  private readonly context = new TransactionContext<TransactionScope>();
 
   constructor(
     private readonly pool: Sql,
@@ -38,13 +39,11 @@ export class PostgresTransactions implements AsyncTransactions {
   }
 
   afterCommit(callback: () => void): void {
-    const scope = this.current();
-    if (scope) scope.committed.push(callback);
-    else callback();
+    this.context.afterCommit(callback);
   }
 
   onRollback(callback: () => void): void {
-    this.current()?.rolledBack.push(callback);
+    this.context.onRollback(callback);
   }
 
   private async outermost<T>(work: () => Promise<T>): Promise<T> {
@@ -63,7 +62,7 @@ export class PostgresTransactions implements AsyncTransactions {
       throw error;
     }
     this.marks.commit(scope!);
-    for (const callback of scope!.committed) callback();
+    TransactionContext.commit(scope!);
     return result;
   }
 
