@@ -1,0 +1,146 @@
+import type { AsyncTransactions } from './asyncStore.ts';
+import { type FlushScheduler, nextTurn } from './groupCommit.ts';
+
+/** One piece of store work for the next group, and what to do once its fate is known. */
+export interface AsyncCommitUnit<T> {
+  /**
+   * Runs inside the group's transaction, after the units before it. Work that may fail after it has
+   * written must be `isolated`; work that is not, and throws, rolls the whole group back (every unit
+   * fails), so such work refuses by what it returns, before it writes.
+   */
+  work(): Promise<T>;
+  /** Runs the work in a savepoint of its own: what it throws undoes its own writes only. */
+  isolated?: boolean;
+  /** After the commit: what `work` wrote is durable. */
+  committed(result: T): void;
+  /** After the group: `work` threw, or the commit failed. Nothing `work` wrote is stored. */
+  failed(error: unknown): void;
+}
+
+export interface AsyncGroupCommitOptions {
+  /** When a group begins while no commit is in flight. Default: after the current turn of the event loop. */
+  schedule?: FlushScheduler;
+  /** Told what a `committed`/`failed` callback threw; the other callbacks still run. Default: thrown on the next tick (a crash, as from any event handler). */
+  onCallbackError?: (error: unknown) => void;
+}
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+/**
+ * Group commit as a pipeline, for a store whose commits take time (PostgreSQL) as well as one whose
+ * commits do not (SQLite): the units handed over during one turn of the event loop form a group, committed
+ * in one transaction; the units that arrive while a group commits form the next one, begun as soon as
+ * that commit is done. Groups commit one after another, and the units of a group are told in the order
+ * they were added, after the commit: so each link's frames are answered in order, and none before the
+ * commit that holds its records.
+ */
+export class AsyncGroupCommit {
+  private readonly store: Pick<AsyncTransactions, 'transaction'>;
+  private readonly schedule: FlushScheduler;
+  private readonly onCallbackError: (error: unknown) => void;
+  private pending: AsyncCommitUnit<unknown>[] = [];
+  private cancelScheduled: (() => void) | undefined;
+  /** The group committing now. */
+  private inFlight: Promise<void> | undefined;
+  private closed = false;
+  /** Groups committed and units in them, for diagnostics and benchmarks. */
+  groups = 0;
+  units = 0;
+
+  constructor(store: Pick<AsyncTransactions, 'transaction'>, options: AsyncGroupCommitOptions = {}) {
+    this.store = store;
+    this.schedule = options.schedule ?? nextTurn;
+    this.onCallbackError =
+      options.onCallbackError ??
+      ((error) =>
+        process.nextTick(() => {
+          throw error;
+        }));
+  }
+
+  /** Units waiting for the next group. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  /** Whether a group is committing now. */
+  get committing(): boolean {
+    return this.inFlight !== undefined;
+  }
+
+  /** Adds a unit to the next group; a closed group commit fails it at once. */
+  add<T>(unit: AsyncCommitUnit<T>): void {
+    if (this.closed) {
+      unit.failed(new Error('the store is closing: nothing more is committed'));
+      return;
+    }
+    this.pending.push(unit as AsyncCommitUnit<unknown>);
+    // While a group commits, the next one begins when it is done.
+    if (this.inFlight) return;
+    this.cancelScheduled ??= this.schedule(() => {
+      this.cancelScheduled = undefined;
+      this.begin();
+    });
+  }
+
+  /** Commits everything pending (after the group in flight); resolves once every unit has been told. */
+  async flush(): Promise<void> {
+    this.cancelScheduled?.();
+    this.cancelScheduled = undefined;
+    this.begin();
+    while (this.inFlight) await this.inFlight;
+  }
+
+  /** Commits what is pending; later units fail at once. */
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+
+  /** Begins the next group, unless one is in flight (it begins the next one itself when done). */
+  private begin(): void {
+    if (this.inFlight || this.pending.length === 0) return;
+    const units = this.pending;
+    this.pending = [];
+    this.inFlight = this.commit(units).finally(() => {
+      this.inFlight = undefined;
+      this.begin();
+    });
+  }
+
+  private async commit(units: AsyncCommitUnit<unknown>[]): Promise<void> {
+    const outcomes: Outcome[] = [];
+    try {
+      await this.store.transaction(async () => {
+        for (const unit of units) {
+          if (!unit.isolated) {
+            // What this throws rolls the group back.
+            outcomes.push({ ok: true, value: await unit.work() });
+            continue;
+          }
+          try {
+            outcomes.push({ ok: true, value: await this.store.transaction(() => unit.work()) });
+          } catch (error) {
+            outcomes.push({ ok: false, error });
+          }
+        }
+      });
+    } catch (error) {
+      // Work that was not isolated failed, or the commit itself did: nothing of the group is stored.
+      outcomes.length = 0;
+      for (let i = 0; i < units.length; i++) outcomes.push({ ok: false, error });
+    }
+    this.groups++;
+    this.units += units.length;
+    for (let i = 0; i < units.length; i++) {
+      const unit = units[i]!;
+      const outcome = outcomes[i]!;
+      try {
+        if (outcome.ok) unit.committed(outcome.value);
+        else unit.failed(outcome.error);
+      } catch (error) {
+        this.onCallbackError(error);
+      }
+    }
+  }
+}
