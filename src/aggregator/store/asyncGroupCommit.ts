@@ -1,5 +1,6 @@
 import type { AsyncTransactions } from './asyncStore.ts';
 import { type FlushScheduler, nextTurn } from './groupCommit.ts';
+import { ALWAYS_AVAILABLE, type StoreAvailability } from './storeAvailability.ts';
 
 /** One piece of store work for the next group, and what to do once its fate is known. */
 export interface AsyncCommitUnit<T> {
@@ -20,8 +21,18 @@ export interface AsyncCommitUnit<T> {
 export interface AsyncGroupCommitOptions {
   /** When a group begins while no commit is in flight. Default: after the current turn of the event loop. */
   schedule?: FlushScheduler;
-  /** Told what a `committed`/`failed` callback threw; the other callbacks still run. Default: thrown on the next tick (a crash, as from any event handler). */
+  /**
+   * Told what a `committed`/`failed` callback threw; the other callbacks still run. Default: thrown on
+   * the next tick (a crash, as from any event handler).
+   */
   onCallbackError?: (error: unknown) => void;
+  /**
+   * Whether the store can commit. While it cannot, groups wait; a group whose transaction failed because
+   * the store went away is not failed but committed again, first, once the store is back (its outcome
+   * was unknown: the work is checked against the store as it then stands, so what did commit counts as
+   * duplicates). Default: always available.
+   */
+  availability?: StoreAvailability;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -38,6 +49,9 @@ export class AsyncGroupCommit {
   private readonly store: Pick<AsyncTransactions, 'transaction'>;
   private readonly schedule: FlushScheduler;
   private readonly onCallbackError: (error: unknown) => void;
+  private readonly availability: StoreAvailability;
+  /** Waiting for the store to be available again. */
+  private waiting = false;
   private pending: AsyncCommitUnit<unknown>[] = [];
   private cancelScheduled: (() => void) | undefined;
   /** The group committing now. */
@@ -46,10 +60,13 @@ export class AsyncGroupCommit {
   /** Groups committed and units in them, for diagnostics and benchmarks. */
   groups = 0;
   units = 0;
+  /** Groups held back because the store went away while they committed. */
+  heldBack = 0;
 
   constructor(store: Pick<AsyncTransactions, 'transaction'>, options: AsyncGroupCommitOptions = {}) {
     this.store = store;
     this.schedule = options.schedule ?? nextTurn;
+    this.availability = options.availability ?? ALWAYS_AVAILABLE;
     this.onCallbackError =
       options.onCallbackError ??
       ((error) =>
@@ -83,7 +100,10 @@ export class AsyncGroupCommit {
     });
   }
 
-  /** Commits everything pending (after the group in flight); resolves once every unit has been told. */
+  /**
+   * Commits everything pending (after the group in flight); resolves once every unit has been told, or
+   * the store is unavailable (the units wait for it).
+   */
   async flush(): Promise<void> {
     this.cancelScheduled?.();
     this.cancelScheduled = undefined;
@@ -91,15 +111,35 @@ export class AsyncGroupCommit {
     while (this.inFlight) await this.inFlight;
   }
 
-  /** Commits what is pending; later units fail at once. */
+  /**
+   * Commits what is pending; later units fail at once. With the store unavailable, what is pending fails
+   * (nothing of it was acknowledged: the engines send it again to the next aggregator).
+   */
   async close(): Promise<void> {
     this.closed = true;
+    if (!this.availability.available) {
+      const units = this.pending;
+      this.pending = [];
+      const error = new Error(
+        `the store is closing while unavailable (${this.availability.reason}): nothing more is committed`,
+      );
+      for (const unit of units) this.tell(unit, { ok: false, error });
+    }
     await this.flush();
   }
 
   /** Begins the next group, unless one is in flight (it begins the next one itself when done). */
   private begin(): void {
     if (this.inFlight || this.pending.length === 0) return;
+    if (!this.availability.available) {
+      if (this.waiting) return;
+      this.waiting = true;
+      void this.availability.whenAvailable().then(() => {
+        this.waiting = false;
+        this.begin();
+      });
+      return;
+    }
     const units = this.pending;
     this.pending = [];
     this.inFlight = this.commit(units).finally(() => {
@@ -126,21 +166,27 @@ export class AsyncGroupCommit {
         }
       });
     } catch (error) {
+      if (this.availability.isOutage(error) && !this.closed) {
+        // The store went away: the group goes first again once it is back.
+        this.heldBack++;
+        this.pending = units.concat(this.pending);
+        return;
+      }
       // Work that was not isolated failed, or the commit itself did: nothing of the group is stored.
       outcomes.length = 0;
       for (let i = 0; i < units.length; i++) outcomes.push({ ok: false, error });
     }
     this.groups++;
     this.units += units.length;
-    for (let i = 0; i < units.length; i++) {
-      const unit = units[i]!;
-      const outcome = outcomes[i]!;
-      try {
-        if (outcome.ok) unit.committed(outcome.value);
-        else unit.failed(outcome.error);
-      } catch (error) {
-        this.onCallbackError(error);
-      }
+    for (let i = 0; i < units.length; i++) this.tell(units[i]!, outcomes[i]!);
+  }
+
+  private tell(unit: AsyncCommitUnit<unknown>, outcome: Outcome): void {
+    try {
+      if (outcome.ok) unit.committed(outcome.value);
+      else unit.failed(outcome.error);
+    } catch (error) {
+      this.onCallbackError(error);
     }
   }
 }

@@ -4,6 +4,7 @@ import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord 
 import type { RunQuery, StoredRun } from './runStore.ts';
 import type { SqliteStore } from './sqliteStore.ts';
 import type { SqliteTransactions } from './sqliteTransactions.ts';
+import { ALWAYS_AVAILABLE, type StoreAvailability } from './storeAvailability.ts';
 
 /**
  * The SQLite store behind the asynchronous interface (AsyncStore), for code that runs on either backend
@@ -12,6 +13,7 @@ import type { SqliteTransactions } from './sqliteTransactions.ts';
  */
 export class AsyncSqliteStore implements AsyncStore {
   private readonly transactions: SqliteTransactions;
+  readonly availability: StoreAvailability = ALWAYS_AVAILABLE;
 
   constructor(readonly sync: SqliteStore) {
     this.transactions = sync.asyncTransactions();

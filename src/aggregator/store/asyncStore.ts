@@ -1,6 +1,7 @@
 import type { Item } from '../../protocol/records.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
 import type { RunQuery, StoredRun } from './runStore.ts';
+import type { StoreAvailability } from './storeAvailability.ts';
 
 /**
  * The store's interface where every call may wait for a server (PostgreSQL): the same methods as
@@ -38,5 +39,7 @@ export interface AsyncTransactions {
 }
 
 export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransactions {
+  /** Whether the store can commit now (a PostgreSQL server can go away; SQLite always can). */
+  readonly availability: StoreAvailability;
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import type { Item } from '../../../protocol/records.ts';
 import type { AsyncStore } from '../asyncStore.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from '../recordStore.ts';
 import type { RunQuery, StoredRun } from '../runStore.ts';
+import { PostgresAvailability } from './postgresAvailability.ts';
 import {
   connectPostgres,
   describePostgresUrl,
@@ -30,13 +31,16 @@ export class PostgresStore implements AsyncStore {
   private readonly transactions: PostgresTransactions;
   private readonly recordTables: PostgresRecords;
   private readonly runTables: PostgresRuns;
+  /** Whether PostgreSQL answers: lost with a connection, found again by asking on a schedule. */
+  readonly availability: PostgresAvailability;
   private closed = false;
 
   private constructor(url: string, pool: Sql) {
     this.url = url;
     this.pool = pool;
     const marks = new StreamMarks();
-    this.transactions = new PostgresTransactions(pool, marks);
+    this.availability = new PostgresAvailability({ probe: () => pool.unsafe('SELECT 1') });
+    this.transactions = new PostgresTransactions(pool, marks, this.availability);
     this.recordTables = new PostgresRecords(pool, this.transactions, marks);
     this.runTables = new PostgresRuns(this.transactions);
   }
@@ -123,6 +127,7 @@ export class PostgresStore implements AsyncStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.availability.close();
     await this.pool.end({ timeout: 5 });
   }
 }

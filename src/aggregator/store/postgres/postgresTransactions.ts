@@ -1,6 +1,8 @@
 import type { AsyncTransactions } from '../asyncStore.ts';
 import { TransactionContext } from '../transactionContext.ts';
+import { isConnectionLoss } from './connectionLoss.ts';
 import { IngestBatch, StreamMovedError } from './ingestBatch.ts';
+import type { PostgresAvailability } from './postgresAvailability.ts';
 import type { Queryable, Sql, TxSql } from './postgresConnection.ts';
 import type { StreamMarks } from './streamMarks.ts';
 import type { TransactionScope } from './transactionScope.ts';
@@ -18,6 +20,7 @@ export class PostgresTransactions implements AsyncTransactions {
   constructor(
     private readonly pool: Sql,
     private readonly marks: StreamMarks,
+    private readonly availability: PostgresAvailability,
   ) {}
 
   /** The open transaction of this async context, if any. */
@@ -58,6 +61,11 @@ export class PostgresTransactions implements AsyncTransactions {
       })) as T;
     } catch (error) {
       if (error instanceof StreamMovedError) this.marks.forget(error.streams);
+      if (isConnectionLoss(error)) {
+        // Whether it committed is unknown: the marks are read again from what the server holds.
+        this.marks.forgetAll();
+        this.availability.lost(error);
+      }
       if (scope) TransactionContext.undo(scope);
       throw error;
     }

@@ -67,6 +67,11 @@ export class StreamMarks {
     for (const s of streams) this.committed.delete(streamKey(s.engineId, s.epoch));
   }
 
+  /** A commit's outcome is unknown (the connection was lost): every mark is read again next time. */
+  forgetAll(): void {
+    this.committed.clear();
+  }
+
   private pendingOf(scope: TransactionScope): Map<string, StreamMark> {
     let own = this.pending.get(scope);
     if (!own) {
