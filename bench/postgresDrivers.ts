@@ -29,7 +29,8 @@ const paths: Array<[string, (url: string) => Promise<void>]> = [
   ['postgres: INSERT … SELECT unnest(…)', (url) => postgresUnnest(url, shape)],
   ['pg: COPY text (pg-copy-streams)', (url) => pgCopy(url, shape, 'text')],
   ['pg: COPY binary (pg-copy-streams)', (url) => pgCopy(url, shape, 'binary')],
-  ['postgres: COPY text', (url) => postgresCopy(url, shape)],
+  ['postgres: COPY text', (url) => postgresCopy(url, shape, 'text')],
+  ['postgres: COPY binary', (url) => postgresCopy(url, shape, 'binary')],
 ];
 
 const cluster = await PostgresCluster.create();

@@ -173,18 +173,27 @@ export async function pgCopy(url: string, shape: RawShape, format: 'text' | 'bin
   await client.end();
 }
 
-/** `postgres`: COPY … FROM STDIN (text) through its writable stream, one per commit. */
-export async function postgresCopy(url: string, shape: RawShape): Promise<void> {
+/** `postgres`: COPY … FROM STDIN (text or binary) through its writable stream, one per commit. */
+export async function postgresCopy(
+  url: string,
+  shape: RawShape,
+  format: 'text' | 'binary' = 'text',
+): Promise<void> {
   const sql = postgres(url, { max: 1, onnotice: () => {} });
   await sql.unsafe(RAW_TABLE);
   const frames = shape.total / shape.frame;
   for (let f = 0; f < frames; f += shape.framesPerCommit) {
     const group = Math.min(shape.framesPerCommit, frames - f);
     const stream = await sql
-      .unsafe('COPY raw_records (stream, seq, kind, key, t, num, value, unit) FROM STDIN')
+      .unsafe(`COPY raw_records (stream, seq, kind, key, t, num, value, unit) FROM STDIN (FORMAT ${format})`)
       .writable();
     async function* chunks() {
-      for (let g = 0; g < group; g++) yield copyText((f + g) * shape.frame + 1, shape.frame);
+      for (let g = 0; g < group; g++) {
+        const from = (f + g) * shape.frame + 1;
+        yield format === 'text'
+          ? copyText(from, shape.frame)
+          : copyBinary(from, shape.frame, g === 0, g === group - 1);
+      }
     }
     await pipeline(chunks, stream);
   }
