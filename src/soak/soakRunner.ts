@@ -152,14 +152,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     log('soak: checking the store');
     if (aggregatorExit !== 0) differences.push(`the aggregator exited with ${aggregatorExit} on SIGTERM`);
 
-    const rows = slots.map((slot) =>
-      checkEngine(
-        slot,
-        views.find((v) => v.id === slot.id),
-        runsByEngine.get(slot.id) ?? [],
-        aggregator.dbPath,
-      ),
-    );
+    const rows = [];
+    for (const slot of slots)
+      rows.push(
+        await checkEngine(
+          slot,
+          views.find((v) => v.id === slot.id),
+          runsByEngine.get(slot.id) ?? [],
+          aggregator.dbPath,
+        ),
+      );
     const faultTotal = Object.values(faults).reduce((sum, n) => sum + n, 0);
     const ok = differences.length === 0 && rows.every((row) => row.differences.length === 0);
     return {

@@ -15,6 +15,8 @@ export interface StoreBackend {
   name: string;
   open(): Promise<AsyncStore>;
   reopen(): Promise<AsyncStore>;
+  /** Where the store opened last is: what `--db` names (a file path or a postgres:// URL). */
+  location(): string;
   cleanup(): void;
 }
 
@@ -28,6 +30,7 @@ export function sqliteBackend(): StoreBackend {
       return new AsyncSqliteStore(new SqliteStore(path()));
     },
     reopen: async () => new AsyncSqliteStore(new SqliteStore(path())),
+    location: () => path(),
     cleanup: () => {
       if (dir) rmSync(dir, { recursive: true, force: true });
     },
@@ -43,6 +46,7 @@ export function postgresBackend(): StoreBackend {
       return PostgresStore.open(url);
     },
     reopen: () => PostgresStore.open(url!),
+    location: () => url!,
     cleanup: () => {},
   };
 }

@@ -137,7 +137,7 @@ export class ProcessWorld {
       runs.set(slot.id, await this.api<RunView[]>(`/api/runs?engine=${slot.id}`));
     expect(await this.aggregator.stop(), 'the aggregator exits 0 on SIGTERM').toBe(0);
     for (const slot of this.engines) {
-      const row = checkEngine(
+      const row = await checkEngine(
         slot,
         views.find((v) => v.id === slot.id),
         runs.get(slot.id) ?? [],
