@@ -2,8 +2,9 @@ import { join } from 'node:path';
 import { type CliProcess, spawnCli, stopCli } from '../faults/cliProcess.ts';
 
 /**
- * The soak's aggregator: one SQLite file, one port kept across restarts (SIGKILL, then started again on
- * the same file and port), its standard error appended to a log file.
+ * The soak's aggregator: one store (a SQLite file or a PostgreSQL database), one port kept across
+ * restarts (SIGKILL, then started again on the same store and port), its standard error appended to a
+ * log file.
  */
 export class AggregatorSlot {
   port = 0;
@@ -12,6 +13,7 @@ export class AggregatorSlot {
   private starting: Promise<void> | undefined;
 
   constructor(
+    /** What its `--db` names: a SQLite file path or a postgres:// URL. */
     readonly dbPath: string,
     private readonly logDir: string,
     /** More options for `engine-link aggregator`. */

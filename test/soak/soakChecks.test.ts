@@ -143,4 +143,16 @@ describe('planFaults', () => {
         expect(lasting[i]!.at).toBeGreaterThanOrEqual(lasting[i - 1]!.at + lasting[i - 1]!.durationMs);
     }
   });
+
+  it('kills PostgreSQL only when asked to, one kill at a time, and leaves the other plans as they were', () => {
+    const options = { durationMs: 300_000, engines: 3, meanGapMs: 1500 };
+    const plain = planFaults(new SeededRandom(7), options);
+    expect(plain.some((f) => f.kind === 'kill-postgres')).toBe(false);
+    const withPostgres = planFaults(new SeededRandom(7), { ...options, postgres: true });
+    const kills = withPostgres.filter((f) => f.kind === 'kill-postgres');
+    expect(kills.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < kills.length; i++)
+      expect(kills[i]!.at).toBeGreaterThanOrEqual(kills[i - 1]!.at + kills[i - 1]!.durationMs + 3000);
+    for (const kill of kills) expect(kill.durationMs).toBeLessThanOrEqual(4000);
+  });
 });
