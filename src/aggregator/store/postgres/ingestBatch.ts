@@ -1,5 +1,6 @@
 import type { GapReason } from '../../../protocol/records.ts';
 import type { FrameSink } from '../frameItems.ts';
+import type { StoredRun } from '../runStore.ts';
 import { query, type TxSql } from './postgresConnection.ts';
 
 /** A stream's high-water mark moving within one batch: from `expected` (read before) to `next`. */
@@ -48,13 +49,23 @@ const INSERT_GAPS = `
   INSERT INTO gaps (stream, from_seq, to_seq, count, reason)
   SELECT * FROM unnest($1::int4[], $2::int8[], $3::int8[], $4::int8[], $5::text[])`;
 
+const UPSERT_RUNS = `
+  INSERT INTO runs (engine_id, id, epoch, state, started_at, ended_at, reason, method, phase, start_seq,
+    end_seq, since)
+  SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
+    $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[])
+  ON CONFLICT (engine_id, id) DO UPDATE SET epoch = EXCLUDED.epoch, state = EXCLUDED.state,
+    started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, reason = EXCLUDED.reason,
+    method = EXCLUDED.method, phase = EXCLUDED.phase, start_seq = EXCLUDED.start_seq,
+    end_seq = EXCLUDED.end_seq, since = EXCLUDED.since`;
+
 const INSERT_WINDOWS = `
   INSERT INTO sample_windows (stream, seq, window_start, window_end, samples)
   SELECT * FROM unnest($1::int4[], $2::int8[], $3::float8[], $4::float8[], $5::int8[])`;
 
 /**
  * The records written in one transaction and not yet sent to PostgreSQL, column by column, with the
- * high-water marks they move. `write` sends them as a few statements, pipelined (one round trip whatever
+ * high-water marks they move and the runs saved with them. `write` sends them as a few statements, pipelined (one round trip whatever
  * the number of frames): the marks first, each by compare-and-set (`WHERE high_water = expected`), then
  * the records, gaps and windows by multi-row `INSERT … SELECT unnest(…)`. This is the one place where
  * records enter the database, so a check that must hold for every ingest (a writer's lease, say) goes
@@ -72,9 +83,16 @@ export class IngestBatch {
   private gapColumns: [number[], number[], number[], number[], string[]] = [[], [], [], [], []];
   private windowColumns: [number[], number[], number[], number[], number[]] = [[], [], [], [], []];
   private moves = new Map<number, StreamMove>();
+  /** Runs saved in the transaction, the last save of each. */
+  private runs = new Map<string, StoredRun>();
 
   get empty(): boolean {
-    return this.moves.size === 0;
+    return this.moves.size === 0 && this.runs.size === 0;
+  }
+
+  /** Saves a run with the batch (the last save of a run in one batch is the one written). */
+  saveRun(run: StoredRun): void {
+    this.runs.set(`${run.engineId}\n${run.id}`, { ...run });
   }
 
   /** A sink for walkFrame that adds the frame's rows to the batch. */
@@ -132,13 +150,15 @@ export class IngestBatch {
     const moves = [...this.moves];
     const ids = moves.map(([id]) => id);
     const statements: Promise<unknown>[] = [
-      query<{ id: number }>(sql, MOVE_MARKS, [
-        ids,
-        moves.map(([, m]) => m.expected),
-        moves.map(([, m]) => m.next),
-        moves.map(([, m]) => m.inserted),
-        moves.map(([, m]) => m.duplicates),
-      ]),
+      moves.length === 0
+        ? Promise.resolve([])
+        : query<{ id: number }>(sql, MOVE_MARKS, [
+            ids,
+            moves.map(([, m]) => m.expected),
+            moves.map(([, m]) => m.next),
+            moves.map(([, m]) => m.inserted),
+            moves.map(([, m]) => m.duplicates),
+          ]),
     ];
     if (this.seq.length > 0)
       statements.push(
@@ -155,6 +175,7 @@ export class IngestBatch {
       );
     if (this.gapColumns[0].length > 0) statements.push(query(sql, INSERT_GAPS, this.gapColumns));
     if (this.windowColumns[0].length > 0) statements.push(query(sql, INSERT_WINDOWS, this.windowColumns));
+    if (this.runs.size > 0) statements.push(query(sql, UPSERT_RUNS, runColumns([...this.runs.values()])));
     this.clear();
     // All sent at once; the first failure is the one reported (the transaction is lost either way).
     const settled = await Promise.allSettled(statements);
@@ -184,5 +205,23 @@ export class IngestBatch {
     this.gapColumns = [[], [], [], [], []];
     this.windowColumns = [[], [], [], [], []];
     this.moves = new Map();
+    this.runs = new Map();
   }
+}
+
+function runColumns(runs: StoredRun[]): unknown[][] {
+  return [
+    runs.map((r) => r.engineId),
+    runs.map((r) => r.id),
+    runs.map((r) => r.epoch),
+    runs.map((r) => r.state),
+    runs.map((r) => r.startedAt),
+    runs.map((r) => r.endedAt),
+    runs.map((r) => r.reason),
+    runs.map((r) => r.method),
+    runs.map((r) => r.phase),
+    runs.map((r) => r.startSeq),
+    runs.map((r) => r.endSeq),
+    runs.map((r) => r.since),
+  ];
 }

@@ -18,32 +18,22 @@ interface RunRow {
   since: number;
 }
 
-const UPSERT_RUN = `
-  INSERT INTO runs (engine_id, id, epoch, state, started_at, ended_at, reason, method, phase, start_seq,
-    end_seq, since)
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-  ON CONFLICT (engine_id, id) DO UPDATE SET epoch = $3, state = $4, started_at = $5, ended_at = $6,
-    reason = $7, method = $8, phase = $9, start_seq = $10, end_seq = $11, since = $12`;
-
 /** The runs table of the PostgreSQL store (see postgresSchema.ts). */
 export class PostgresRuns implements AsyncRunStore {
   constructor(private readonly transactions: PostgresTransactions) {}
 
-  async saveRun(run: StoredRun): Promise<void> {
-    await query(await this.transactions.reader(), UPSERT_RUN, [
-      run.engineId,
-      run.id,
-      run.epoch,
-      run.state,
-      run.startedAt,
-      run.endedAt,
-      run.reason,
-      run.method,
-      run.phase,
-      run.startSeq,
-      run.endSeq,
-      run.since,
-    ]);
+  /**
+   * In a transaction the run joins its batch (written with the records, at commit or before a read):
+   * the promise resolves at once, and a failure to write it fails the transaction. Outside one it is
+   * a transaction of its own.
+   */
+  saveRun(run: StoredRun): Promise<void> {
+    const scope = this.transactions.current();
+    if (scope) {
+      scope.batch.saveRun(run);
+      return Promise.resolve();
+    }
+    return this.transactions.transaction(() => this.saveRun(run));
   }
 
   async runs(q: RunQuery = {}): Promise<StoredRun[]> {
