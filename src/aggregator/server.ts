@@ -15,11 +15,9 @@ import type { Aggregator } from './aggregator.ts';
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { apiTokenGuard } from './auth/apiAuth.ts';
 import { originGuard } from './auth/originGuard.ts';
-import { commandRoutes } from './http/commandRoutes.ts';
-import { eventStreamRoutes } from './http/eventStreamRoutes.ts';
+import { apiRoutes } from './http/apiRoutes.ts';
 import { type EventStreamLimits, EventStreamSlots } from './http/eventStreamSlots.ts';
-import { aggregatorRoutes, createHttpApi, type Route } from './http/router.ts';
-import { runRoutes } from './http/runRoutes.ts';
+import { createRouter, type Route } from './http/router.ts';
 
 export interface AggregatorServerOptions {
   aggregator: Aggregator;
@@ -111,16 +109,9 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   const { aggregator } = options;
   const host = options.host ?? AGGREGATOR_DEFAULTS.host;
   const requestedPort = options.port ?? AGGREGATOR_DEFAULTS.port;
-  const api = createHttpApi(
-    [
-      ...aggregatorRoutes(aggregator),
-      ...runRoutes(aggregator),
-      ...commandRoutes(aggregator),
-      ...eventStreamRoutes(aggregator),
-      ...(options.routes ?? []),
-    ],
-    { eventStreams: new EventStreamSlots(options.eventStreams) },
-  );
+  const api = createRouter([...apiRoutes(aggregator), ...(options.routes ?? [])], {
+    eventStreams: new EventStreamSlots(options.eventStreams),
+  });
   const origins = originGuard({ host, secure: !!options.tls, publicUrls: options.publicUrls });
   const guard =
     options.apiToken === undefined ? undefined : apiTokenGuard(options.apiToken, { secure: !!options.tls });

@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { Aggregator } from '../aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
 import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
 import { lockStore, StoreOpenError, storeAt } from '../aggregator/store/storeFile.ts';
@@ -18,7 +19,12 @@ import { StopSignals } from './stopSignals.ts';
 
 /** The demo's options: every rule and default in one place (help and checks come from here). */
 export const specs = {
-  port: { kind: 'port', min: 0, description: 'aggregator port (0: any free port)', default: 8080 },
+  port: {
+    kind: 'port',
+    min: 0,
+    description: 'aggregator port (0: any free port)',
+    default: AGGREGATOR_DEFAULTS.port,
+  },
   db: {
     kind: 'path',
     role: 'output-file',

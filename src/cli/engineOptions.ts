@@ -1,3 +1,4 @@
+import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
 import { ENGINE_DEFAULTS } from '../engine/engineDefaults.ts';
 import { MAX_SIMULATED_RATE, MAX_SIMULATED_TAGS } from '../engine/simulatedEngine.ts';
 import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from '../protocol/engineId.ts';
@@ -13,7 +14,7 @@ export const engineSpecs = {
     kind: 'url',
     protocols: ['ws:', 'wss:'],
     description: "the aggregator's URL (wss:// when it serves TLS)",
-    default: 'ws://127.0.0.1:8080',
+    default: `ws://${AGGREGATOR_DEFAULTS.host}:${AGGREGATOR_DEFAULTS.port}`,
   },
   id: { kind: 'text', pattern: ENGINE_ID_PATTERN, rule: ENGINE_ID_RULE, description: 'engine id (required)' },
   ...secretOptions('secret', 'token presented to the aggregator', 'ENGINE_LINK_SECRET'),

@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { sendJson } from '../http/router.ts';
+import { sendError } from '../http/httpErrors.ts';
 import { tokenDigest } from './tokens.ts';
 
 /** The cookie that carries the API token for the dashboard page and its requests. */
@@ -66,11 +66,10 @@ export function apiTokenGuard(
       }
       return true;
     }
-    sendJson(
+    sendError(
       response,
-      401,
+      'unauthorized',
       {
-        error: 'unauthorized',
         message:
           'this aggregator requires its API token: send "Authorization: Bearer <token>", or open the ' +
           'dashboard once with ?token=<token>',

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { isIP } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { sendJson } from '../http/router.ts';
+import { sendError } from '../http/httpErrors.ts';
 
 export interface OriginGuardOptions {
   /** The address the server listens on; a wildcard (`0.0.0.0`, `::`) stands for every local address. */
@@ -123,7 +123,7 @@ export function originGuard(options: OriginGuardOptions): {
       const { host, origin } = request.headers;
       const problem = hostRefusal(host) ?? originRefusal(origin, host);
       if (problem === undefined) return true;
-      sendJson(response, 403, { error: 'forbidden', message: problem });
+      sendError(response, 'forbidden', { message: problem });
       return false;
     },
     upgradeRefusal: (request) => originRefusal(request.headers.origin, request.headers.host),

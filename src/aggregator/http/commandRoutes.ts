@@ -3,8 +3,9 @@ import { z } from 'zod';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../../protocol/records.ts';
 import type { Aggregator } from '../aggregator.ts';
 import { UnknownEngineError } from '../aggregator.ts';
+import { sendError, sendJson } from './httpErrors.ts';
 import { BadRequestError, readJsonBody } from './readJsonBody.ts';
-import { type Route, sendJson } from './router.ts';
+import type { Route } from './router.ts';
 
 const commandRequestSchema = z.object({
   name: z.string().min(1).max(128),
@@ -41,8 +42,7 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
           body = parsed.data;
         } catch (error) {
           if (!(error instanceof BadRequestError)) throw error;
-          const code = error.status === 415 ? 'unsupported-media-type' : 'bad-request';
-          sendJson(response, error.status, { error: code, message: error.message });
+          sendError(response, error.kind, { message: error.message });
           return;
         }
         const id = body.id ?? randomUUID();
@@ -51,19 +51,20 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
           answer = aggregator.command(engineId, { id, name: body.name, args: body.args });
         } catch (error) {
           if (error instanceof UnknownEngineError) {
-            sendJson(response, 404, { error: 'unknown-engine', engineId });
+            sendError(response, 'unknownEngine', { engineId });
             return;
           }
           throw error;
         }
         if (!(answer instanceof Promise)) {
-          sendJson(response, 409, {
-            ...answer,
+          const { error, ...refusal } = answer;
+          const catchingUp = error === 'engine-catching-up';
+          sendError(response, catchingUp ? 'engineCatchingUp' : 'engineUnavailable', {
+            ...refusal,
             id,
-            message:
-              answer.error === 'engine-catching-up'
-                ? `engine ${engineId} is catching up on its backlog; commands resume once it is available`
-                : `engine ${engineId} is ${answer.link}; commands cannot reach it`,
+            message: catchingUp
+              ? `engine ${engineId} is catching up on its backlog; commands resume once it is available`
+              : `engine ${engineId} is ${answer.link}; commands cannot reach it`,
           });
           return;
         }
@@ -73,8 +74,7 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
             sendJson(response, 200, { id, engineId, ok: true, result: outcome.result });
             break;
           case 'failed':
-            sendJson(response, 422, {
-              error: 'command-failed',
+            sendError(response, 'commandFailed', {
               id,
               engineId,
               code: outcome.code,
@@ -82,16 +82,14 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
             });
             break;
           case 'outcome-unknown':
-            sendJson(response, 502, {
-              error: 'outcome-unknown',
+            sendError(response, 'outcomeUnknown', {
               id,
               engineId,
               message: `the link to ${engineId} died before the answer (${outcome.reason}); retry with the same id: it runs at most once`,
             });
             break;
           case 'timeout':
-            sendJson(response, 504, {
-              error: 'command-timeout',
+            sendError(response, 'commandTimeout', {
               id,
               engineId,
               message: `no answer from ${engineId} within ${outcome.timeoutMs} ms; the link stays up`,

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { EventStreamSlots } from './eventStreamSlots.ts';
-import { sendJson } from './router.ts';
+import { sendError } from './httpErrors.ts';
 
 export interface EventStreamHubOptions {
   /** The first event every stream gets: computed when a stream opens, reused until the next broadcast. */
@@ -80,12 +80,7 @@ export class EventStreamHub {
     }
     const slot = slots.take(request);
     if (!('release' in slot)) {
-      sendJson(
-        response,
-        slot.status,
-        { error: 'too-many-streams', message: slot.message },
-        { 'retry-after': String(slot.retryAfterS) },
-      );
+      sendError(response, slot.error, { message: slot.message }, { 'retry-after': String(slot.retryAfterS) });
       return;
     }
     response.writeHead(200, headers);

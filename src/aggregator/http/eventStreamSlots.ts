@@ -13,9 +13,9 @@ export interface EventStreamSlot {
   release(): void;
 }
 
-/** Why a stream was refused: 503 (every place taken) or 429 (this client holds its share). */
+/** Why a stream was refused: every place taken (503), or this client holds its share (429). */
 export interface EventStreamRefusal {
-  status: 429 | 503;
+  error: 'tooManyStreams' | 'tooManyStreamsFromClient';
   message: string;
   /** Seconds to wait before trying again. */
   retryAfterS: number;
@@ -60,13 +60,13 @@ export class EventStreamSlots {
     const ofClient = this.byClient.get(client) ?? 0;
     if (ofClient >= this.maxStreamsPerClient)
       return {
-        status: 429,
+        error: 'tooManyStreamsFromClient',
         message: `${client} already has ${ofClient} live-update streams open, the most one client may (--max-event-streams-per-client)`,
         retryAfterS: 5,
       };
     if (this.open >= this.maxStreams)
       return {
-        status: 503,
+        error: 'tooManyStreams',
         message: `${this.open} live-update streams are open, the most this aggregator serves (--max-event-streams)`,
         retryAfterS: 5,
       };

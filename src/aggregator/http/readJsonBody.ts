@@ -1,10 +1,12 @@
 import type { IncomingMessage } from 'node:http';
+import type { HttpError } from './httpErrors.ts';
 
+/** A request body the API will not read, and which of the catalogue's errors answers it. */
 export class BadRequestError extends Error {
   override readonly name = 'BadRequestError';
   constructor(
     message: string,
-    readonly status = 400,
+    readonly kind: HttpError & ('badRequest' | 'bodyTooLarge' | 'unsupportedMediaType') = 'badRequest',
   ) {
     super(message);
   }
@@ -31,13 +33,14 @@ export async function readJsonBody(request: IncomingMessage, limitBytes = MAX_BO
   if (!isJsonRequest(request))
     throw new BadRequestError(
       `the body must be JSON sent as Content-Type: application/json (got ${JSON.stringify(request.headers['content-type'] ?? 'none')})`,
-      415,
+      'unsupportedMediaType',
     );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {
     size += (chunk as Buffer).length;
-    if (size > limitBytes) throw new BadRequestError(`request body exceeds ${limitBytes} bytes`, 413);
+    if (size > limitBytes)
+      throw new BadRequestError(`request body exceeds ${limitBytes} bytes`, 'bodyTooLarge');
     chunks.push(chunk as Buffer);
   }
   const text = Buffer.concat(chunks).toString('utf8');

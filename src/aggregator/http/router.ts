@@ -1,6 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Aggregator } from '../aggregator.ts';
 import { EventStreamSlots } from './eventStreamSlots.ts';
+import { sendError } from './httpErrors.ts';
+
+export { sendJson } from './httpErrors.ts';
 
 export interface RouteContext {
   request: IncomingMessage;
@@ -17,44 +19,6 @@ export interface Route {
   /** A path with `:name` segments, such as `/api/engines/:id`. */
   path: string;
   handler: (context: RouteContext) => void | Promise<void>;
-}
-
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  headers: Record<string, string> = {},
-): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    ...headers,
-  });
-  response.end(text);
-}
-
-/** The aggregator's core routes: health and engines (see also runRoutes, commandRoutes, eventStream). */
-export function aggregatorRoutes(aggregator: Aggregator): Route[] {
-  return [
-    { method: 'GET', path: '/healthz', handler: ({ response }) => sendJson(response, 200, { ok: true }) },
-    {
-      method: 'GET',
-      path: '/api/engines',
-      handler: ({ response }) => sendJson(response, 200, aggregator.engines()),
-    },
-    {
-      method: 'GET',
-      path: '/api/engines/:id',
-      handler: ({ response, params }) => {
-        const engineId = params.id!;
-        const view = aggregator.engine(engineId);
-        if (view) sendJson(response, 200, view);
-        else sendJson(response, 404, { error: 'unknown-engine', engineId });
-      },
-    },
-  ];
 }
 
 interface CompiledRoute extends Route {
@@ -76,11 +40,11 @@ function compile(route: Route): CompiledRoute {
 }
 
 /**
- * A request listener for `routes`, answering JSON errors for unknown paths (404), methods a path does
- * not have (405, with `Allow`) and handlers that throw (500). Every GET route answers HEAD too (Node
- * sends the headers without the body).
+ * The router: the one place requests meet routes. A request listener for `routes` (tried in order) that
+ * answers JSON errors for unknown paths (404), methods a path does not have (405, with `Allow`) and
+ * handlers that throw (500). Every GET route answers HEAD too (Node sends the headers without the body).
  */
-export function createHttpApi(
+export function createRouter(
   routes: readonly Route[],
   options: { eventStreams?: EventStreamSlots } = {},
 ): (request: IncomingMessage, response: ServerResponse) => void {
@@ -103,24 +67,24 @@ export function createHttpApi(
           params[name] = decodeURIComponent(match[i + 1]!);
         });
       } catch {
-        sendJson(response, 400, { error: 'bad-request', message: 'malformed percent-encoding in path' });
+        sendError(response, 'badRequest', { message: 'malformed percent-encoding in path' });
         return;
       }
       Promise.resolve()
         .then(() => route.handler({ request, response, params, url, eventStreams }))
         .catch((error: unknown) => {
           if (response.headersSent) response.destroy(error as Error);
-          else sendJson(response, 500, { error: 'internal-error', message: (error as Error).message });
+          else sendError(response, 'internal', { message: (error as Error).message });
         });
       return;
     }
     if (allowed.length > 0)
-      sendJson(
+      sendError(
         response,
-        405,
-        { error: 'method-not-allowed', method: request.method, path: url.pathname, allow: allowed },
+        'methodNotAllowed',
+        { method: request.method, path: url.pathname, allow: allowed },
         { allow: allowed.join(', ') },
       );
-    else sendJson(response, 404, { error: 'not-found', path: url.pathname });
+    else sendError(response, 'notFound', { path: url.pathname });
   };
 }

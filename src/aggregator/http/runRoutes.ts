@@ -1,6 +1,7 @@
 import type { Aggregator } from '../aggregator.ts';
 import type { StoredRunState } from '../store/runStore.ts';
-import { type Route, sendJson } from './router.ts';
+import { sendError, sendJson } from './httpErrors.ts';
+import type { Route } from './router.ts';
 
 const STATES: readonly StoredRunState[] = ['active', 'unconfirmed', 'completed', 'failed', 'interrupted'];
 
@@ -20,16 +21,12 @@ export function runRoutes(aggregator: Aggregator): Route[] {
         const states = stateParam ? stateParam.split(',') : undefined;
         const bad = states?.find((s) => !STATES.includes(s as StoredRunState));
         if (bad) {
-          sendJson(response, 400, {
-            error: 'bad-request',
-            message: `state must be among ${STATES.join(', ')}`,
-          });
+          sendError(response, 'badRequest', { message: `state must be among ${STATES.join(', ')}` });
           return;
         }
         const limit = Number(url.searchParams.get('limit') ?? DEFAULT_RUNS_LIMIT);
         if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) {
-          sendJson(response, 400, {
-            error: 'bad-request',
+          sendError(response, 'badRequest', {
             message: `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}`,
           });
           return;
@@ -43,7 +40,7 @@ export function runRoutes(aggregator: Aggregator): Route[] {
       handler: ({ response, params }) => {
         const run = aggregator.run(params.id!);
         if (run) sendJson(response, 200, run);
-        else sendJson(response, 404, { error: 'unknown-run', runId: params.id });
+        else sendError(response, 'unknownRun', { runId: params.id });
       },
     },
   ];

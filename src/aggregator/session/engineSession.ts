@@ -86,8 +86,12 @@ export class EngineSession {
   private readonly commands: PendingCommands;
   private readonly pinger: Pinger;
   private current: LinkConnection | undefined;
-  /** The state last told to listeners (engineState), and since when. */
-  private shown: SessionState | undefined;
+  /**
+   * The machine's state as users are shown it (taken once a transition is complete, before the run ledger
+   * is told), the state last announced to listeners (engineState), and since when.
+   */
+  private state: SessionState | undefined;
+  private announced: SessionState | undefined;
   private since: number;
   /** Why the next state change happens, for the engineState event. */
   private pendingReason: string | undefined;
@@ -133,9 +137,8 @@ export class EngineSession {
       clock: this.clock,
       inspect: options.inspect,
       actions: (runtime) => this.actions(runtime),
-      // The state changed: `since` is now (the first state dates from when the engine was last seen).
-      onState: (_state, previous) => {
-        if (previous !== undefined) this.since = this.clock.now();
+      onState: (state) => {
+        this.state = state as SessionState;
       },
     });
     this.runtime.start();
@@ -143,7 +146,7 @@ export class EngineSession {
 
   /** The engine's link as shown to users. */
   get link(): EngineAvailability {
-    return AVAILABILITY_OF_STATE[this.shown ?? 'offline'];
+    return AVAILABILITY_OF_STATE[this.state ?? 'offline'];
   }
 
   /** Whether a transport is currently attached. */
@@ -373,8 +376,10 @@ export class EngineSession {
   /** Tells listeners what the last transition changed: the link state (with `reason`), and catch-up progress. */
   private publish(reason: string | undefined): void {
     const state = this.runtime.state as SessionState;
-    if (state !== this.shown) {
-      this.shown = state;
+    if (state !== this.announced) {
+      // Since now; the first state dates from when the engine was last seen.
+      if (this.announced !== undefined) this.since = this.clock.now();
+      this.announced = state;
       const event: EngineSessionEvents['engineState'][0] = {
         engineId: this.engineId,
         link: AVAILABILITY_OF_STATE[state],

@@ -1,4 +1,4 @@
-import type { Store } from './store.ts';
+import type { Transactions } from './store.ts';
 
 /** One piece of store work for the next group, and what to do once its fate is known. */
 export interface CommitUnit<T> {
@@ -45,7 +45,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * a second into a few hundred, and nothing is answered before its commit.
  */
 export class GroupCommit {
-  private readonly store: Pick<Store, 'transaction'>;
+  private readonly store: Pick<Transactions, 'transaction'>;
   private readonly schedule: FlushScheduler;
   private readonly onCallbackError: ((error: unknown) => void) | undefined;
   private pending: CommitUnit<unknown>[] = [];
@@ -55,7 +55,7 @@ export class GroupCommit {
   groups = 0;
   units = 0;
 
-  constructor(store: Pick<Store, 'transaction'>, options: GroupCommitOptions = {}) {
+  constructor(store: Pick<Transactions, 'transaction'>, options: GroupCommitOptions = {}) {
     this.store = store;
     this.schedule = options.schedule ?? nextTurn;
     this.onCallbackError = options.onCallbackError;

@@ -2,7 +2,7 @@ import type { StoredGap, StoredRecord } from '../../../src/aggregator/store/reco
 
 /**
  * What the aggregator should do with each frame, worked out independently of its code: the protocol as
- * DESIGN.md states it (errors that keep the link, errors that close it and with which code, acks after
+ * the README states it (Protocol v1, Limits: errors that keep the link, errors that close it and with which code, acks after
  * commit, exactly-once by sequence number), and what the store should then hold.
  */
 

@@ -51,3 +51,12 @@ export function writeFully(
     done += n;
   }
 }
+
+/** Removes a file, if it can: what is left behind, recovery skips. */
+export function tryUnlink(files: OutboxFileSystem, path: string): void {
+  try {
+    files.unlinkSync(path);
+  } catch {
+    // Left behind: recovery skips what it holds.
+  }
+}

@@ -102,3 +102,73 @@ function readSlot(slot: Buffer): { generation: number; meta: OutboxMeta } | unde
     return undefined;
   }
 }
+
+/**
+ * What the durable outbox writes to its meta file, and when: the epoch, the acknowledged sequence
+ * number and whether records are held in memory (read at each write), and the ceiling, kept above every
+ * sequence number handed out so that a crash never hands one out twice.
+ */
+export class OutboxMetaKeeper {
+  /** No sequence number above this has been handed out. */
+  ceilingSeq: number;
+  /** Where to try writing the ceiling again after a failure (while records are in memory). */
+  private retryCeilingAt = 0;
+
+  constructor(
+    private readonly file: OutboxMetaFile,
+    private readonly epoch: string,
+    /** How far above the last sequence number the ceiling is raised each time. */
+    readonly ceilingStep: number,
+    ceilingSeq: number,
+    private readonly now: () => { ackedSeq: number; inMemory: boolean },
+  ) {
+    this.ceilingSeq = ceilingSeq;
+  }
+
+  /** Writes the meta file: the current state, with `changes`. Throws what the file system throws. */
+  write(changes: Partial<OutboxMeta>): void {
+    const { ackedSeq, inMemory } = this.now();
+    const meta: OutboxMeta = {
+      epoch: this.epoch,
+      ceilingSeq: this.ceilingSeq,
+      ackedSeq,
+      clean: false,
+      inMemory,
+      ...changes,
+    };
+    this.file.write(meta);
+    this.ceilingSeq = meta.ceilingSeq;
+  }
+
+  /** Raises the ceiling before a sequence number above it can be written or sent. */
+  ensure(seq: number): void {
+    if (seq > this.ceilingSeq) this.write({ ceilingSeq: seq + this.ceilingStep });
+  }
+
+  /** Raises the ceiling a step above `lastSeq` (records go to memory now); tried again later when it fails. */
+  raise(lastSeq: number): void {
+    try {
+      this.write({ ceilingSeq: Math.max(this.ceilingSeq, lastSeq + this.ceilingStep) });
+    } catch {
+      this.retryCeilingAt = lastSeq + 1000;
+    }
+  }
+
+  /**
+   * While records are held in memory their sequence numbers must stay under the ceiling (a crash now
+   * must not reuse them). Overwriting the meta file in place needs no new blocks, so this usually works
+   * even on a full disk; when it does not, it is tried again every thousand records.
+   */
+  keepAhead(lastSeq: number): void {
+    if (lastSeq < this.retryCeilingAt || lastSeq + this.ceilingStep / 2 < this.ceilingSeq) return;
+    try {
+      this.write({ ceilingSeq: lastSeq + this.ceilingStep });
+    } catch {
+      this.retryCeilingAt = lastSeq + 1000;
+    }
+  }
+
+  close(): void {
+    this.file.close();
+  }
+}

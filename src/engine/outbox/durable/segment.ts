@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { RecordKind } from './segmentEntry.ts';
+import { EntryKind } from './segmentEntry.ts';
 
 /** A sparse index entry is taken at most every this many bytes: about 650 samples apart. */
 const INDEX_STRIDE_BYTES = 64 * 1024;
@@ -17,24 +17,24 @@ export function segmentNumber(fileName: string): number | undefined {
 }
 
 /**
- * What the durable outbox knows about one segment file without holding its records: where it ends, the
+ * What the durable outbox knows about one segment file without holding its entries: where it ends, the
  * range of sequence numbers it covers, counts per class (for the overflow policy) and a sparse index
  * from sequence numbers to offsets, so a flush can start reading anywhere without scanning from the top.
  */
 export class OutboxSegment {
   readonly number: number;
   readonly path: string;
-  /** Bytes of intact records: where the next record is written, and where reading stops. */
+  /** Bytes of intact entries: where the next entry is written, and where reading stops. */
   size = 0;
   /** The first sequence number an item here covers (0 while there is none). */
   firstSeq = 0;
   /** The last sequence number an item here covers (0 while there is none). */
   endSeq = 0;
-  /** Item records held (gap items included), and how many of them are samples and states. */
+  /** Item entries held (gap items included), and how many of them are samples and states. */
   records = 0;
   samples = 0;
   states = 0;
-  /** The highest sequence number a reserve record here promised (0: none). */
+  /** The highest sequence number a reserve entry here promised (0: none). */
   reserveSeq = 0;
   /** Open descriptor, while the segment is being written or read. */
   fd: number | undefined;
@@ -48,19 +48,19 @@ export class OutboxSegment {
     this.path = join(dir, segmentFileName(number));
   }
 
-  /** Accounts for a record written (or found) at `offset` of `size` bytes. */
-  noteRecord(kind: RecordKind, seq: number, endSeq: number, offset: number, size: number): void {
+  /** Accounts for an entry written (or found) at `offset` of `size` bytes. */
+  noteEntry(kind: EntryKind, seq: number, endSeq: number, offset: number, size: number): void {
     this.size = Math.max(this.size, offset + size);
-    if (kind === RecordKind.reserve) {
+    if (kind === EntryKind.reserve) {
       this.reserveSeq = seq;
       return;
     }
-    if (kind === RecordKind.segmentHeader) return;
+    if (kind === EntryKind.segmentHeader) return;
     if (this.records === 0) this.firstSeq = seq;
     this.endSeq = endSeq;
     this.records++;
-    if (kind === RecordKind.sample) this.samples++;
-    else if (kind === RecordKind.state) this.states++;
+    if (kind === EntryKind.sample) this.samples++;
+    else if (kind === EntryKind.state) this.states++;
     if (offset - this.lastIndexed >= INDEX_STRIDE_BYTES) {
       this.indexSeqs.push(seq);
       this.indexOffsets.push(offset);
@@ -68,7 +68,7 @@ export class OutboxSegment {
     }
   }
 
-  /** Forgets every record (before the segment is rebuilt from a rewritten file). */
+  /** Forgets every entry (before the segment is rebuilt from a rewritten file). */
   reset(): void {
     this.size = 0;
     this.firstSeq = 0;

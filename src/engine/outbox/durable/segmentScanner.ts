@@ -1,21 +1,21 @@
 import type { OutboxFileSystem } from './fileSystem.ts';
-import { checkRecord, RECORD_HEADER_BYTES, RECORD_MAGIC, RecordView } from './segmentEntry.ts';
+import { checkEntry, ENTRY_HEADER_BYTES, ENTRY_MAGIC, EntryView } from './segmentEntry.ts';
 
 const DEFAULT_WINDOW_BYTES = 1024 * 1024;
 
 /**
- * Reads the intact records of a segment file in order, through a window of bounded size, so that neither
+ * Reads the intact entries of a segment file in order, through a window of bounded size, so that neither
  * recovery nor a flush ever holds more than about a megabyte of a backlog in memory. Damaged bytes (a
- * failed checksum, a torn record) are skipped by scanning for the next record start; the caller learns
+ * failed checksum, a torn entry) are skipped by scanning for the next entry start; the caller learns
  * about them from `damagedTailFrom` and from the sequence numbers that are missing.
  */
 export class SegmentScanner {
-  readonly view = new RecordView();
-  /** Where the next record is looked for. */
+  readonly view = new EntryView();
+  /** Where the next entry is looked for. */
   position: number;
   /** Bytes of the file that may be read (the segment's written size). */
   limit: number;
-  /** When the last `next()` found no more records: where unreadable bytes before `limit` began (else -1). */
+  /** When the last `next()` found no more entries: where unreadable bytes before `limit` began (else -1). */
   damagedTailFrom = -1;
   /** Damaged bytes skipped so far, tail included. */
   damagedBytes = 0;
@@ -39,7 +39,7 @@ export class SegmentScanner {
     this.buffer = Buffer.allocUnsafe(Math.min(windowBytes, Math.max(4096, limit - position)));
   }
 
-  /** Advances to the next intact record; false when none is left before `limit`. */
+  /** Advances to the next intact entry; false when none is left before `limit`. */
   next(): boolean {
     let at = this.position;
     let damagedFrom = -1;
@@ -47,7 +47,7 @@ export class SegmentScanner {
     while (at < this.limit) {
       let size = this.check(at);
       if (size < 0) {
-        // The record claims more bytes than the window holds: read them, unless the file ends first.
+        // The entry claims more bytes than the window holds: read them, unless the file ends first.
         if (at - size > this.limit) size = 0;
         else {
           this.fill(at, -size);
@@ -71,35 +71,29 @@ export class SegmentScanner {
     return false;
   }
 
-  /** The current record's payload as text. */
+  /** The current entry's payload as text. */
   payloadText(): string {
-    const start = this.view.offset - this.bufferStart + RECORD_HEADER_BYTES;
+    const start = this.view.offset - this.bufferStart + ENTRY_HEADER_BYTES;
     return this.buffer.toString('utf8', start, start + this.view.payloadLength);
   }
 
-  /** The current record, header and payload, as bytes (a view into the window: copy before the next call). */
-  recordBytes(): Buffer {
-    const start = this.view.offset - this.bufferStart;
-    return this.buffer.subarray(start, start + this.view.size);
-  }
-
-  /** Size of a record at `at`, 0 when none is there, -(bytes needed) when the window is too short. */
+  /** Size of an entry at `at`, 0 when none is there, -(bytes needed) when the window is too short. */
   private check(at: number): number {
-    if (at < this.bufferStart || at + RECORD_HEADER_BYTES > this.bufferStart + this.bufferLength)
-      this.fill(at, RECORD_HEADER_BYTES);
-    const size = checkRecord(this.buffer, at - this.bufferStart, this.bufferLength, this.view);
-    // The window ends at the file's limit: a record that needs more than that is not there.
-    if (size < 0 && at + RECORD_HEADER_BYTES > this.limit) return 0;
+    if (at < this.bufferStart || at + ENTRY_HEADER_BYTES > this.bufferStart + this.bufferLength)
+      this.fill(at, ENTRY_HEADER_BYTES);
+    const size = checkEntry(this.buffer, at - this.bufferStart, this.bufferLength, this.view);
+    // The window ends at the file's limit: an entry that needs more than that is not there.
+    if (size < 0 && at + ENTRY_HEADER_BYTES > this.limit) return 0;
     return size;
   }
 
-  /** The offset of the next record magic at or after `from`, or `limit` when there is none. */
+  /** The offset of the next entry magic at or after `from`, or `limit` when there is none. */
   private findMagic(from: number): number {
     let at = from;
     while (at + 1 < this.limit) {
       if (at < this.bufferStart || at + 2 > this.bufferStart + this.bufferLength) this.fill(at, 2);
       const window = this.buffer.subarray(0, this.bufferLength);
-      const found = window.indexOf(RECORD_MAGIC, at - this.bufferStart);
+      const found = window.indexOf(ENTRY_MAGIC, at - this.bufferStart);
       if (found >= 0) return this.bufferStart + found;
       // The magic may straddle the end of the window: look again from its last byte.
       at = Math.max(at + 1, this.bufferStart + this.bufferLength - 1);
