@@ -329,6 +329,7 @@ describe('engine sessions over the in-memory network', () => {
 
     await clock.advance(60_000);
     aggregator = startAggregator(new SqliteStore(path));
+    await aggregator.ready;
     expect(aggregator.engines()).toEqual([
       {
         id: 'eng-1',

@@ -100,7 +100,7 @@ async function drive(rt: Runtime, event: EngineSessionEvent): Promise<void> {
   await settle();
 }
 
-function checkEffects(rt: Runtime, event: EngineSessionEvent): void {
+async function checkEffects(rt: Runtime, event: EngineSessionEvent): Promise<void> {
   const view = rt.aggregator.engine(ENGINE);
   const last = rt.received.at(-1);
   if (event.type === 'HELLO') {
@@ -112,7 +112,7 @@ function checkEffects(rt: Runtime, event: EngineSessionEvent): void {
   if (event.type === 'LINK_LOST') expect(rt.transport!.state).toBe('open'); // the engine was never told
   if (event.type === 'GOODBYE') expect(rt.transport!.state).toBe('closed');
   // Records persisted exactly once, in order, whatever happened.
-  const rows = rt.aggregator.store.records(ENGINE, { epoch: EPOCH });
+  const rows = await rt.aggregator.store.records(ENGINE, { epoch: EPOCH });
   expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: rt.persisted() }, (_, i) => i + 1));
 }
 
@@ -130,7 +130,7 @@ describe('engineSession model', () => {
       for (const step of path.steps) {
         await drive(rt, step.event);
         expect(rt.state(), `after ${step.event.type}`).toBe(step.expected);
-        checkEffects(rt, step.event);
+        await checkEffects(rt, step.event);
       }
       await rt.aggregator.close();
     });

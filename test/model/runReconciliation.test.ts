@@ -61,7 +61,7 @@ async function start() {
       });
       rt.runs = new RunTracker(rt.engine, clock);
     },
-    state: () => aggregator.run(rt.runId)?.state,
+    state: async () => (await aggregator.run(rt.runId))?.state,
     synced: () => rt.engine.state === 'connected' && rt.engine.stats.backlog === 0,
   };
   rt.spawn();
@@ -81,6 +81,8 @@ async function loseLink(rt: Runtime): Promise<void> {
     () => rt.aggregator.engine('e1')?.link === 'unavailable',
     rt.clock,
   );
+  // What the run ledger makes of it is committed by the aggregator's pipeline, after the link state.
+  await rt.aggregator.groupCommit.flush();
 }
 
 /** Brings the link back and waits until the engine's backlog is persisted. */
@@ -98,7 +100,7 @@ async function reconnect(rt: Runtime): Promise<void> {
 /** The run starts while the link is up; the aggregator learns of it at once. */
 async function startOnLiveLink(rt: Runtime): Promise<void> {
   rt.runs.started(rt.runId, 'model-method');
-  await until('run persisted', () => rt.state() === 'active', rt.clock);
+  await until('run persisted', async () => (await rt.state()) === 'active', rt.clock);
 }
 
 /**
@@ -114,7 +116,9 @@ async function startViaBacklog(rt: Runtime): Promise<void> {
   rt.network.delayMs = 5;
   rt.network.refuseConnects(false);
   rt.linkDown = false;
-  await until('run replayed, catch-up under way', () => rt.state() === 'active', rt.clock, { stepMs: 1 });
+  await until('run replayed, catch-up under way', async () => (await rt.state()) === 'active', rt.clock, {
+    stepMs: 1,
+  });
   expect(rt.aggregator.engine('e1')?.link).toBe('catching-up');
 }
 
@@ -132,7 +136,7 @@ async function startAfterLinkLost(rt: Runtime): Promise<void> {
   rt.network.refuseConnects();
   rt.network.closeAll();
   rt.linkDown = true;
-  await until('run persisted', () => rt.state() !== undefined, rt.clock);
+  await until('run persisted', async () => (await rt.state()) !== undefined, rt.clock);
   expect(rt.aggregator.engine('e1')?.link).toBe('unavailable');
 }
 
@@ -152,7 +156,7 @@ async function drive(
   event: RunReconciliationEvent,
   next?: RunReconciliationEvent,
 ): Promise<void> {
-  const starting = rt.state() === undefined;
+  const starting = (await rt.state()) === undefined;
   switch (event.type) {
     case 'LINK_LOST':
       if (starting) await startAfterLinkLost(rt);
@@ -180,12 +184,14 @@ async function drive(
       await reconnect(rt);
       break;
     case 'ENGINE_RESTARTED':
-      if (rt.state() === 'active') {
+      if ((await rt.state()) === 'active') {
         // No sequence of link events sends this to an active run any more: every way a link ends reaches
         // its runs before a new epoch can say hello (a start committed after its link was gone now starts
         // unconfirmed). The ledger is told of a new epoch as a session would tell it, to check that an
         // active run still cannot survive a restart.
-        rt.aggregator.runs.hello('e1', 'another-epoch', 0, { current: null, last: null });
+        await rt.aggregator.groupCommit.run(() =>
+          rt.aggregator.runs.hello('e1', 'another-epoch', 0, { current: null, last: null }),
+        );
         break;
       }
       // The engine process dies (no goodbye, its memory outbox lost) and a new one starts: a new epoch.
@@ -211,11 +217,11 @@ describe('runReconciliation model', () => {
       const rt = await start();
       // `starting` is never persisted: the run does not exist before the first step.
       expect(path.initial).toBe('starting');
-      expect(rt.state()).toBeUndefined();
+      expect(await rt.state()).toBeUndefined();
       for (const [i, step] of path.steps.entries()) {
         await drive(rt, step.event, path.steps[i + 1]?.event);
-        expect(rt.state(), `after ${step.event.type}`).toBe(step.expected);
-        const run = rt.aggregator.run(rt.runId)!;
+        expect(await rt.state(), `after ${step.event.type}`).toBe(step.expected);
+        const run = (await rt.aggregator.run(rt.runId))!;
         // What is persisted carries the engine's times, never the aggregator's.
         if (run.state === 'completed' || run.state === 'failed') expect(run.endedAt).toBe(rt.endedAt);
         if (run.state === 'interrupted') expect(run.reason).toMatch(/engine/);

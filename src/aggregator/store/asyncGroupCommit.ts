@@ -1,5 +1,5 @@
 import type { AsyncTransactions } from './asyncStore.ts';
-import { type FlushScheduler, nextTurn } from './groupCommit.ts';
+import { type FlushScheduler, nextTurn } from './flushScheduler.ts';
 import { ALWAYS_AVAILABLE, type StoreAvailability } from './storeAvailability.ts';
 
 /** One piece of store work for the next group, and what to do once its fate is known. */
@@ -62,6 +62,8 @@ export class AsyncGroupCommit {
   units = 0;
   /** Groups held back because the store went away while they committed. */
   heldBack = 0;
+  /** Transactions begun (a group held back and committed again counts twice): tells one attempt from the next. */
+  attempt = 0;
 
   constructor(store: Pick<AsyncTransactions, 'transaction'>, options: AsyncGroupCommitOptions = {}) {
     this.store = store;
@@ -98,6 +100,18 @@ export class AsyncGroupCommit {
       this.cancelScheduled = undefined;
       this.begin();
     });
+  }
+
+  /**
+   * Runs `work` in the next group, in a savepoint of its own (what it throws undoes its own writes only),
+   * after everything added before it: resolves with its result once the group has committed, rejects with
+   * what it threw or with the commit's failure. For store work that is not a frame (the run ledger's), so
+   * that every write of the aggregator goes through one pipeline, in the order it was asked for.
+   */
+  run<T>(work: () => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) =>
+      this.add<T>({ isolated: true, work, committed: resolve, failed: reject }),
+    );
   }
 
   /**
@@ -150,6 +164,7 @@ export class AsyncGroupCommit {
 
   private async commit(units: AsyncCommitUnit<unknown>[]): Promise<void> {
     const outcomes: Outcome[] = [];
+    this.attempt++;
     try {
       await this.store.transaction(async () => {
         for (const unit of units) {

@@ -2,7 +2,7 @@ import type { Item } from '../../protocol/records.ts';
 import type { AsyncStore } from './asyncStore.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
 import type { RunQuery, StoredRun } from './runStore.ts';
-import type { SqliteStore } from './sqliteStore.ts';
+import { SqliteStore } from './sqliteStore.ts';
 import type { SqliteTransactions } from './sqliteTransactions.ts';
 import { ALWAYS_AVAILABLE, type StoreAvailability } from './storeAvailability.ts';
 
@@ -81,4 +81,9 @@ export class AsyncSqliteStore implements AsyncStore {
   async close(): Promise<void> {
     this.sync.close();
   }
+}
+
+/** The store as the aggregator uses it: a SQLite store is put behind the asynchronous interface. */
+export function asAsyncStore(store: AsyncStore | SqliteStore): AsyncStore {
+  return store instanceof SqliteStore ? new AsyncSqliteStore(store) : store;
 }

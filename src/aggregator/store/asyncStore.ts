@@ -9,8 +9,8 @@ import type { StoreAvailability } from './storeAvailability.ts';
  * (in its async context: awaited from within `work`) joins that transaction, as with the synchronous
  * store; a nested `transaction` is a savepoint.
  *
- * The aggregator runs on the synchronous `Store` until its ingest path is asynchronous (issue 16's second
- * half); the store conformance suite (test/aggregator/store/) holds both to the same behaviour.
+ * The aggregator runs on this interface: `PostgresStore`, and `SqliteStore` behind `AsyncSqliteStore`.
+ * The store conformance suite (test/aggregator/store/) holds both to the same behaviour.
  */
 export interface AsyncRecordStore {
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): Promise<IngestResult>;

@@ -24,7 +24,7 @@ export interface SqliteStoreOptions {
  * The SQLite store (better-sqlite3): WAL journal, `synchronous=NORMAL` (a commit survives a process
  * crash; a power loss may take back the last commits, never corrupt the file). Records and runs live in
  * their own halves (SqliteRecords, SqliteRuns); the frames the aggregator reads in one turn of the event
- * loop are committed in one transaction (`transaction`, driven by GroupCommit), and WAL checkpoints run
+ * loop are committed in one transaction (`transaction`, driven by the aggregator's AsyncGroupCommit), and WAL checkpoints run
  * on a thread of their own (WalCheckpointer).
  */
 export class SqliteStore implements Store {

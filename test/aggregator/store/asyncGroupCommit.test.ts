@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type AsyncCommitUnit, AsyncGroupCommit } from '../../../src/aggregator/store/asyncGroupCommit.ts';
 import type { AsyncStore } from '../../../src/aggregator/store/asyncStore.ts';
-import type { FlushScheduler } from '../../../src/aggregator/store/groupCommit.ts';
+import type { FlushScheduler } from '../../../src/aggregator/store/flushScheduler.ts';
 import { SequenceGapError } from '../../../src/aggregator/store/recordStore.ts';
 import { ErrorCode, ProtocolError } from '../../../src/protocol/errors.ts';
 import type { Item } from '../../../src/protocol/records.ts';

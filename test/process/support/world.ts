@@ -38,9 +38,10 @@ export class ProcessWorld {
   readonly engines: EngineSlot[] = [];
   private readonly random = seededRandom(12);
 
-  constructor(aggregatorArgs: readonly string[] = []) {
+  /** `db`: what the aggregator's --db names (default: a SQLite file in the work directory). */
+  constructor(aggregatorArgs: readonly string[] = [], db?: string) {
     mkdirSync(this.logDir, { recursive: true });
-    this.aggregator = new AggregatorSlot(join(this.dir, 'aggregator.db'), this.logDir, aggregatorArgs);
+    this.aggregator = new AggregatorSlot(db ?? join(this.dir, 'aggregator.db'), this.logDir, aggregatorArgs);
   }
 
   /** A file in the work directory. */
