@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type EngineSessionEvent, engineSessionMachine } from '../../machines/engineSession.ts';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { encodeRecordsFrame } from '../../src/protocol/codec.ts';
 import type { AggregatorMessage } from '../../src/protocol/messages.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';

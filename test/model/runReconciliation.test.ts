@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type RunReconciliationEvent, runReconciliationMachine } from '../../machines/runReconciliation.ts';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../src/engine/runTracker.ts';
 import type { RunSnapshot } from '../../src/protocol/messages.ts';
