@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 import type { EventStreamSlots } from './eventStreamSlots.ts';
 import { sendError } from './httpErrors.ts';
 
@@ -50,6 +51,7 @@ export class EventStreamHub {
   private readonly options: EventStreamHubOptions;
   private readonly maxBufferedBytes: number;
   private readonly streamsPerTurn: number;
+  private readonly snapshotMaxAgeMs: number;
   private readonly streams = new Set<Stream>();
   private pending: Pending[] = [];
   private readonly pendingByKey = new Map<string, Pending>();
@@ -63,8 +65,9 @@ export class EventStreamHub {
 
   constructor(options: EventStreamHubOptions) {
     this.options = options;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
-    this.streamsPerTurn = options.streamsPerTurn ?? 200;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? AGGREGATOR_DEFAULTS.eventStreams.maxBufferedBytes;
+    this.streamsPerTurn = options.streamsPerTurn ?? AGGREGATOR_DEFAULTS.eventStreams.streamsPerTurn;
+    this.snapshotMaxAgeMs = options.snapshotMaxAgeMs ?? AGGREGATOR_DEFAULTS.eventStreams.snapshotMaxAgeMs;
   }
 
   /** Streams open now. */
@@ -133,7 +136,7 @@ export class EventStreamHub {
   private async snapshotText(): Promise<string> {
     const now = Date.now();
     const cached = this.snapshot;
-    if (cached && now - cached.at <= (this.options.snapshotMaxAgeMs ?? 100)) return cached.text;
+    if (cached && now - cached.at <= this.snapshotMaxAgeMs) return cached.text;
     const seqBefore = this.seq;
     const { event, data } = await this.options.snapshot();
     const text = encode(event, data);
