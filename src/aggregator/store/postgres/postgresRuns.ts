@@ -1,22 +1,7 @@
 import type { AsyncRunStore } from '../asyncStore.ts';
-import type { RunQuery, StoredRun } from '../runStore.ts';
+import { type RunQuery, type RunRow, runFromRow, type StoredRun } from '../runStore.ts';
 import { query } from './postgresConnection.ts';
 import type { PostgresTransactions } from './postgresTransactions.ts';
-
-interface RunRow {
-  engine_id: string;
-  id: string;
-  epoch: string;
-  state: StoredRun['state'];
-  started_at: number;
-  ended_at: number | null;
-  reason: string | null;
-  method: string | null;
-  phase: string;
-  start_seq: number;
-  end_seq: number | null;
-  since: number;
-}
 
 /** The runs table of the PostgreSQL store (see postgresSchema.ts). */
 export class PostgresRuns implements AsyncRunStore {
@@ -58,21 +43,4 @@ export class PostgresRuns implements AsyncRunStore {
         : await query<RunRow>(sql, 'SELECT * FROM runs WHERE engine_id = $1 AND id = $2', [engineId, runId]);
     return row ? runFromRow(row) : undefined;
   }
-}
-
-function runFromRow(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    engineId: row.engine_id,
-    epoch: row.epoch,
-    state: row.state,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    reason: row.reason,
-    method: row.method,
-    phase: row.phase,
-    startSeq: row.start_seq,
-    endSeq: row.end_seq,
-    since: row.since,
-  };
 }
