@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { type CliProcess, spawnCli, stopCli } from '../faults/cliProcess.ts';
+import { restartablePort } from '../faults/restartablePort.ts';
 
 /**
  * The soak's aggregator: one store (a SQLite file or a PostgreSQL database), one port kept across
@@ -35,12 +36,21 @@ export class AggregatorSlot {
   }
 
   private async launch(): Promise<void> {
+    // A port of its own outside the ephemeral range, kept across restarts (see restartablePort).
+    if (this.port === 0) this.port = await restartablePort();
     const p = spawnCli(
       ['aggregator', '--port', String(this.port), '--db', this.dbPath, '--log-level', 'info', ...this.args],
       { stderrFile: join(this.logDir, 'aggregator.log') },
     );
     this.process = p;
-    const line = await p.waitForLine(/listening on/);
+    let line: string;
+    try {
+      line = await p.waitForLine(/listening on/);
+    } catch (error) {
+      // Never leave a process behind that could still take the port.
+      p.child.kill('SIGKILL');
+      throw error;
+    }
     this.port = Number(/:(\d+) /.exec(line)![1]);
   }
 

@@ -248,14 +248,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 }
 
 /** The aggregator comes back on the port it had; should the port be slow to free, it tries again. */
+/**
+ * Starts a killed program again, trying for up to about 20 s: an aggregator on PostgreSQL refuses to start
+ * while PostgreSQL itself is down or recovering (when both were killed at about the same time).
+ */
 async function startWithRetries(start: () => Promise<void>): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       await start();
       return;
     } catch (error) {
-      if (attempt >= 5) throw error;
-      await sleep(200 * attempt);
+      if (attempt >= 20) throw error;
+      await sleep(Math.min(200 * attempt, 1000));
     }
   }
 }
