@@ -1,6 +1,6 @@
 // npm run simulate -- --seed S --steps N | --hours H: the deterministic simulation (see README).
 import { parseArgs } from 'node:util';
-import { failureReport, summaryLine } from '../src/simulation/report.ts';
+import { activityLine, failureReport, summaryLine } from '../src/simulation/report.ts';
 import { simulate } from '../src/simulation/simulation.ts';
 import { SIMULATION_DEFAULTS } from '../src/simulation/simulationOptions.ts';
 
@@ -18,6 +18,7 @@ Options:
   --steps N     steps before the quiet phase (default: ${SIMULATION_DEFAULTS.steps})
   --hours H     simulated hours before the quiet phase instead of --steps (fractions allowed)
   --engines K   engines (default: ${SIMULATION_DEFAULTS.engines})
+  --json        also print each run's result as a line SIMULATION_RESULT <json>
 `;
 
 function number(value: string | undefined, name: string, min: number): number | undefined {
@@ -39,6 +40,7 @@ try {
       steps: { type: 'string' },
       hours: { type: 'string' },
       engines: { type: 'string' },
+      json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
   }));
@@ -64,7 +66,8 @@ for (let seed = first; seed < first + count; seed++) {
   const result = await simulate({ ...asked, seed, progressEverySteps: 50_000 }, (step, ms) =>
     process.stderr.write(`  seed ${seed}: step ${step}, ${Math.round(ms / 1000)} s simulated\n`),
   );
-  process.stdout.write(`${summaryLine(result, performance.now() - began)}\n`);
+  process.stdout.write(`${summaryLine(result, performance.now() - began)}\n${activityLine(result)}\n`);
+  if (values.json) process.stdout.write(`SIMULATION_RESULT ${JSON.stringify(result)}\n`);
   if (result.violation) {
     failed = true;
     process.stdout.write(`${failureReport(result, { ...asked, seed })}\n`);

@@ -74,6 +74,7 @@ export class EngineNode {
   private readonly everRun = new Set<string>();
   /** Starts that failed (the durable outbox could not open its directory on a failing disk). */
   startFailures = 0;
+  private flushedBefore = 0;
   private unmountOnFailure: (() => void) | undefined;
 
   constructor(
@@ -137,6 +138,8 @@ export class EngineNode {
         fileSystem: mount.files,
         newEpoch: nameEpoch,
         sync: this.random.chance(0.5) ? 'always' : 'batch',
+        // The documented window a crash may lose under batch: wider than the default, so crashes hit it.
+        syncEveryMs: this.random.pick([100, 500, 2000]),
         segmentBytes: 4096,
         diskRetry: { initialMs: 500, maxMs: 5000 },
       });
@@ -191,9 +194,15 @@ export class EngineNode {
   }
 
   /** SIGKILL: nothing more runs; its links reset; the disk keeps what the process wrote. */
+  /** Pending hardware writes that reached the device (by every process so far). */
+  get pendingFlushed(): number {
+    return this.flushedBefore + (this.process?.hardware.pendingFlushed ?? 0);
+  }
+
   kill(): void {
     const process = this.process;
     if (!process) return;
+    this.flushedBefore += process.hardware.pendingFlushed;
     process.clock.kill();
     process.unmount?.();
     this.world.network.killOwner(`${this.id}/${this.incarnation}`);

@@ -24,9 +24,9 @@ export interface Action {
 /** How often each kind of action is drawn (relative weights). */
 export const ACTION_WEIGHTS = {
   command: 14,
-  hardwareWrite: 8,
+  hardwareWrite: 12,
   hardwareRead: 4,
-  hardwareFault: 3,
+  hardwareFault: 5,
   cut: 3,
   closeConnections: 2,
   blackhole: 1.5,
@@ -54,6 +54,8 @@ export class FaultInjector {
   private aggregatorUpAt: number | undefined;
   private readonly engineUpAt = new Map<EngineNode, number>();
   private readonly hardwareHealAt = new Map<EngineNode, number>();
+  /** Actions drawn, by kind. */
+  readonly drawn: Record<string, number> = {};
 
   constructor(
     private readonly world: FaultWorld,
@@ -123,6 +125,7 @@ export class FaultInjector {
   /** Draws one action. */
   draw(): Action {
     const kind = this.random.weighted<ActionKind>(ACTION_WEIGHTS);
+    this.drawn[kind] = (this.drawn[kind] ?? 0) + 1;
     const { network, disk, aggregator, engines, operator } = this.world;
     const engine = this.random.pick(engines);
     const live = engines.filter((e) => e.alive);

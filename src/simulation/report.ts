@@ -35,3 +35,24 @@ export function failureReport(result: SimulationResult, options: Partial<Simulat
     `  replay: ${replayCommand({ ...options, seed: result.seed })}`,
   ].join('\n');
 }
+
+/** What the run did, in one line: the actions drawn by kind and what the network, disk and people saw. */
+export function activityLine(result: SimulationResult): string {
+  const stats = result.stats as {
+    actions: Record<string, number>;
+    pendingWritesFlushed: number;
+    network: { corrupted: number };
+    disk: { failures: number; tornWrites: number; lostOps: number };
+    operator: { sent: number; refused: number; retried: number };
+  };
+  const actions = Object.entries(stats.actions)
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([kind, n]) => `${kind} ${n}`)
+    .join(', ');
+  return (
+    `  actions: ${actions}; frames corrupted ${stats.network.corrupted}; disk failures ` +
+    `${stats.disk.failures}, torn writes ${stats.disk.tornWrites}, unsynced writes lost ${stats.disk.lostOps}; ` +
+    `commands accepted ${stats.operator.sent}, refused ${stats.operator.refused}, retried ${stats.operator.retried}; ` +
+    `pending hardware writes flushed ${stats.pendingWritesFlushed}`
+  );
+}

@@ -124,6 +124,8 @@ export async function simulate(
     rmSync(outboxRoot, { recursive: true, force: true });
   }
   const stats = {
+    actions: injector.drawn,
+    pendingWritesFlushed: engines.reduce((n, e) => n + e.pendingFlushed, 0),
     network: network.stats,
     disk: disk.stats,
     operator: operator.stats,
