@@ -30,7 +30,7 @@ export function failureReport(result: SimulationResult, options: Partial<Simulat
     `INVARIANT VIOLATED: ${violation.invariant}`,
     `  ${violation.detail}`,
     `  seed ${result.seed}, step ${violation.step}, simulated time ${(result.simulatedMs / 1000).toFixed(3)} s`,
-    '  last events (simulated ms, what):',
+    '  last events (simulated seconds, what):',
     ...violation.lastEvents.map((line) => `    ${line}`),
     `  replay: ${replayCommand({ ...options, seed: result.seed })}`,
   ].join('\n');

@@ -49,13 +49,22 @@ export const SCHEDULER_DEFAULTS: SchedulerOptions = {
 export class Scheduler {
   private readonly sources: TaskSource[] = [];
   private readonly ready: Task[] = [];
+  /** Where simulated time started: the trace shows time since then. */
+  private readonly start: number;
 
   constructor(
     readonly clock: SimulatedClock,
     private readonly random: Random,
     private readonly trace: Trace,
     private readonly options: SchedulerOptions = SCHEDULER_DEFAULTS,
-  ) {}
+  ) {
+    this.start = clock.now();
+  }
+
+  /** A trace line: simulated seconds since the start (ms precision), and what happened. */
+  private note(at: number, what: string): void {
+    this.trace.add(`${((at - this.start) / 1000).toFixed(3).padStart(9)} ${what}`);
+  }
 
   add(source: TaskSource): void {
     this.sources.push(source);
@@ -65,7 +74,7 @@ export class Scheduler {
   async act(label: string, action: () => unknown): Promise<void> {
     const now = this.clock.now();
     const said = action();
-    this.trace.add(`${now} ${label}${typeof said === 'string' && said ? `: ${said}` : ''}`);
+    this.note(now, `${label}${typeof said === 'string' && said ? `: ${said}` : ''}`);
     await settle(3);
   }
 
@@ -78,7 +87,7 @@ export class Scheduler {
     if (this.ready.length > 0 && !this.random.chance(this.options.advanceWhileReady)) {
       const task = this.random.pick(this.ready);
       label = task.label;
-      this.trace.add(`${now} ${label}`);
+      this.note(now, label);
       task.run();
     } else {
       const busy = this.ready.length > 0;
@@ -86,7 +95,7 @@ export class Scheduler {
       const target = this.nextEventAt(now, limit) + (busy ? 0 : this.random.int(0, this.options.idleBatchMs));
       const ran = this.clock.runDue(target);
       label = `time +${target - now} (${ran} timers)`;
-      this.trace.add(`${target} ${label}`);
+      this.note(target, label);
     }
     await settle(3);
     return label;

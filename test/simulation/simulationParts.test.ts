@@ -96,7 +96,7 @@ describe('the failure report', () => {
         invariant: 'nothing acknowledged that is not stored',
         detail: 'eng-1 epoch e1: acknowledged up to 9, the store holds up to 8',
         step: 1234,
-        lastEvents: ['56700 frame eng-1#3<agg', '56789 group commit'],
+        lastEvents: ['   56.700 frame eng-1#3<agg', '   56.789 group commit'],
       },
       stats: {},
     };
@@ -104,7 +104,7 @@ describe('the failure report', () => {
     expect(report).toContain('INVARIANT VIOLATED: nothing acknowledged that is not stored');
     expect(report).toContain('acknowledged up to 9');
     expect(report).toContain('seed 42, step 1234');
-    expect(report).toContain('56789 group commit');
+    expect(report).toContain('56.789 group commit');
     expect(report).toContain('replay: npm run simulate -- --seed 42 --steps 20000');
     expect(replayCommand({ seed: 3, hours: 2, engines: 6 })).toBe(
       'npm run simulate -- --seed 3 --hours 2 --engines 6',
