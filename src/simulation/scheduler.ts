@@ -36,7 +36,7 @@ export const SCHEDULER_DEFAULTS: SchedulerOptions = {
   advanceWhileReady: 0.08,
   maxAdvanceWhileReadyMs: 40,
   idleAdvanceMs: 1000,
-  idleBatchMs: 1000,
+  idleBatchMs: 2000,
 };
 
 /**
