@@ -3,6 +3,7 @@ import { parseArgs } from 'node:util';
 import { activityLine, failureReport, summaryLine } from '../src/simulation/report.ts';
 import { simulate } from '../src/simulation/simulation.ts';
 import { SIMULATION_DEFAULTS } from '../src/simulation/simulationOptions.ts';
+import { numberOption } from './numberOption.ts';
 
 const usage = `Usage: npm run simulate -- [--seed S] [--steps N | --hours H] [--seeds M] [--engines K]
 
@@ -21,14 +22,8 @@ Options:
   --json        also print each run's result as a line SIMULATION_RESULT <json>
 `;
 
-function number(value: string | undefined, name: string, min: number): number | undefined {
-  if (value === undefined) return undefined;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) {
-    process.stderr.write(`--${name} must be a number >= ${min} (got "${value}")\n\n${usage}`);
-    process.exit(2);
-  }
-  return n;
+function number(value: string | boolean | undefined, name: string, min: number): number | undefined {
+  return numberOption(value as string | undefined, name, min, usage, name !== 'hours');
 }
 
 let values: Record<string, string | boolean | undefined>;
@@ -52,12 +47,12 @@ if (values.help) {
   process.stdout.write(usage);
   process.exit(0);
 }
-const first = number(values.seed as string | undefined, 'seed', 0) ?? SIMULATION_DEFAULTS.seed;
-const count = number(values.seeds as string | undefined, 'seeds', 1) ?? 1;
+const first = number(values.seed, 'seed', 0) ?? SIMULATION_DEFAULTS.seed;
+const count = number(values.seeds, 'seeds', 1) ?? 1;
 const options = {
-  steps: number(values.steps as string | undefined, 'steps', 1),
-  hours: number(values.hours as string | undefined, 'hours', 0),
-  engines: number(values.engines as string | undefined, 'engines', 1),
+  steps: number(values.steps, 'steps', 1),
+  hours: number(values.hours, 'hours', 0),
+  engines: number(values.engines, 'engines', 1),
 };
 const asked = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
 let failed = false;

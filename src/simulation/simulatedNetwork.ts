@@ -1,8 +1,9 @@
 import { DEFAULT_MAX_FRAME_BYTES, decodeAggregatorMessage, decodeEngineMessage } from '../protocol/codec.ts';
 import type { AggregatorMessage, EngineMessage } from '../protocol/messages.ts';
 import type { Clock } from '../time/clock.ts';
+import { type FrameCarrier, MemoryEnd, type Peer } from '../transport/memoryTransport.ts';
 import type { Acceptor, Connector, ConnectRequest, EngineTransport } from '../transport/sides.ts';
-import { type CloseInfo, type FrameDecoder, Transport } from '../transport/transport.ts';
+import type { CloseInfo } from '../transport/transport.ts';
 import type { Random } from './random.ts';
 import type { Task } from './scheduler.ts';
 
@@ -21,43 +22,16 @@ type Delivery =
 /** One direction of one link: what is on its way, in order. */
 interface Flow {
   readonly name: string;
-  readonly to: SimulatedEnd<unknown, EngineMessage | AggregatorMessage>;
+  readonly to: MemoryEnd<unknown, EngineMessage | AggregatorMessage>;
   queue: Delivery[];
   /** When the last delivery queued becomes ready (order is kept: no delivery overtakes another). */
   lastReadyAt: number;
 }
 
-class SimulatedEnd<In, Out extends EngineMessage | AggregatorMessage> extends Transport<In, Out> {
-  constructor(
-    private readonly link: SimulatedLink,
-    decode: FrameDecoder<In>,
-  ) {
-    super(decode, DEFAULT_MAX_FRAME_BYTES);
-  }
-  get bufferedAmount(): number {
-    return 0;
-  }
-  protected write(text: string): void {
-    this.link.carry(this, text);
-  }
-  protected end(code: number, reason: string): void {
-    this.link.hangUp(this, code, reason);
-  }
-  /** @internal */ receive(text: string): void {
-    this.handleFrame(text);
-  }
-  /** @internal */ opened(): void {
-    this.handleOpen();
-  }
-  /** @internal */ closed(info: CloseInfo): void {
-    this.handleClose(info);
-  }
-}
-
 /** One connection: two ends and a flow each way. */
-class SimulatedLink {
-  readonly engine: SimulatedEnd<AggregatorMessage, EngineMessage>;
-  readonly aggregator: SimulatedEnd<EngineMessage, AggregatorMessage>;
+class SimulatedLink implements FrameCarrier {
+  readonly engine: MemoryEnd<AggregatorMessage, EngineMessage>;
+  readonly aggregator: MemoryEnd<EngineMessage, AggregatorMessage>;
   readonly toAggregator: Flow;
   readonly toEngine: Flow;
   /** Half-open: frames and closes vanish; neither side is told anything. */
@@ -69,14 +43,14 @@ class SimulatedLink {
     readonly request: ConnectRequest,
     readonly owner: string,
   ) {
-    this.engine = new SimulatedEnd(this, decodeAggregatorMessage);
-    this.aggregator = new SimulatedEnd(this, decodeEngineMessage);
+    this.engine = new MemoryEnd(this, decodeAggregatorMessage, DEFAULT_MAX_FRAME_BYTES);
+    this.aggregator = new MemoryEnd(this, decodeEngineMessage, DEFAULT_MAX_FRAME_BYTES);
     const tag = `${request.engineId}#${id}`;
     this.toAggregator = { name: `${tag}>agg`, to: this.aggregator, queue: [], lastReadyAt: 0 };
     this.toEngine = { name: `${tag}<agg`, to: this.engine, queue: [], lastReadyAt: 0 };
   }
 
-  carry(from: SimulatedEnd<unknown, EngineMessage | AggregatorMessage>, text: string): void {
+  carry(from: Peer, text: string): void {
     if (this.swallowed || this.network.mode === 'blackhole') {
       this.swallowed = true;
       return;
@@ -84,7 +58,7 @@ class SimulatedLink {
     this.network.enqueue(from === this.engine ? this.toAggregator : this.toEngine, text);
   }
 
-  hangUp(from: SimulatedEnd<unknown, EngineMessage | AggregatorMessage>, code: number, reason: string): void {
+  hangUp(from: Peer, code: number, reason: string): void {
     from.closed({ code, reason });
     if (this.swallowed || this.network.mode === 'blackhole') return;
     const flow = from === this.engine ? this.toAggregator : this.toEngine;

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SimulationResult } from '../../src/simulation/simulation.ts';
+import { runScript } from '../support/scriptProcess.ts';
 
 /**
  * The deterministic simulation as CI runs it (`npm run simulate -- --seed 7 --seeds 6 --steps 20000`):
@@ -11,24 +9,8 @@ import type { SimulationResult } from '../../src/simulation/simulation.ts';
  * step and the invariants checked after every step and at the end. Each seed must pass, and the run
  * must really have been hit by every kind of fault. A second process replays one seed: same trace hash.
  */
-const root = resolve(import.meta.dirname, '../..');
-
-async function simulate(
-  args: string[],
-): Promise<{ code: number | null; stdout: string; results: SimulationResult[] }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/simulate.ts', '--json', ...args], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const [code] = (await once(child, 'close')) as [number | null];
+async function simulate(args: string[]) {
+  const { code, stdout, stderr } = await runScript('simulate.ts', ['--json', ...args]);
   const results = [...stdout.matchAll(/^SIMULATION_RESULT (.*)$/gm)].map(
     (match) => JSON.parse(match[1]!) as SimulationResult,
   );
