@@ -217,6 +217,25 @@ const rules: Rule[] = [
       (!spec.startsWith('src/engine/') || spec === 'src/engine/dispatcher.ts'),
     refuses: ['src/engine/resilientDispatcher.ts', 'src/engine/outbox/outbox.ts', 'src/transport/sides.ts'],
   },
+  {
+    dir: 'src/simulation',
+    what: 'runs the real engine, aggregator, store and hardware code; never the CLI, the HTTP API, the dashboard or the process-level test tools',
+    allowed: (spec) =>
+      !under('src/cli', 'src/dashboard', 'src/aggregator/http', 'src/faults', 'src/soak')(spec),
+    refuses: [
+      'src/cli/main.ts',
+      'src/aggregator/http/router.ts',
+      'src/faults/netnsLab.ts',
+      'src/soak/soakRunner.ts',
+    ],
+  },
+  {
+    dir: 'src',
+    what: 'nothing outside the simulation imports it (it is a test tool)',
+    allowed: (spec) => !under('src/simulation')(spec),
+    except: (file) => file.startsWith('src/simulation/'),
+    refuses: ['src/simulation/simulation.ts'],
+  },
 ];
 
 describe('layering', () => {

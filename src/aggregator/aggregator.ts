@@ -13,7 +13,7 @@ import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
-import { GroupCommit } from './store/groupCommit.ts';
+import { type FlushScheduler, GroupCommit } from './store/groupCommit.ts';
 import type { EngineSummary } from './store/recordStore.ts';
 import type { RunQuery } from './store/runStore.ts';
 import type { Store } from './store/store.ts';
@@ -76,6 +76,11 @@ export interface AggregatorOptions {
   logger?: Logger;
   /** Receives the inspection events of every engineSession and runReconciliation actor (Stately inspector). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * When the group commit runs (default: after the current turn of the event loop). The simulation
+   * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
+   */
+  groupCommitSchedule?: FlushScheduler;
 }
 
 /**
@@ -135,6 +140,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.commandTimeoutMs = options.commandTimeoutMs ?? defaults.commandTimeoutMs;
     this.inspect = options.inspect;
     this.groupCommit = new GroupCommit(this.store, {
+      schedule: options.groupCommitSchedule,
       onCallbackError: (error) =>
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
     });

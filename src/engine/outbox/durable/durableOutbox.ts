@@ -99,6 +99,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
       this.path,
       options.engineId,
       ceilingStep,
+      options.newEpoch,
     );
     this.lock = lock;
     this.epoch = epoch;
