@@ -24,6 +24,11 @@ export {
   UnknownEngineError,
 } from './aggregator.ts';
 export { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
+export {
+  type AggregatorHandler,
+  type AggregatorHandlerOptions,
+  createAggregatorHandler,
+} from './aggregatorHandler.ts';
 export type { EngineCredentialsOptions } from './auth/engineCredentials.ts';
 export {
   type EngineTokens,
