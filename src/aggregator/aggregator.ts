@@ -13,7 +13,7 @@ import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
-import { GroupCommit } from './store/groupCommit.ts';
+import { type CommittedGroup, GroupCommit } from './store/groupCommit.ts';
 import type { EngineSummary } from './store/recordStore.ts';
 import type { RunQuery } from './store/runStore.ts';
 import type { Store } from './store/store.ts';
@@ -25,7 +25,14 @@ export type AggregatorEvents = EngineSessionEvents & {
   connection: [{ engineId: string; at: number }];
   /** An engine's link was refused at the upgrade (or, past the engine limit, closed at once). */
   refused: [{ engineId: string; status: number; message: string }];
+  /** A group of frames was committed (or rolled back): frames in it, and its transaction's wall time. */
+  commit: [group: CommittedGroup];
+  /** A command was answered: delivered (`ok`, `failed`, `timeout`, `outcome-unknown`) or refused at once. */
+  command: [{ engineId: string; outcome: CommandOutcomeName }];
 };
+
+/** How a command ended, as the `command` event and the metrics name it. */
+export type CommandOutcomeName = CommandOutcome['status'] | CommandRefusal['error'] | 'unknown-engine';
 
 /** An engine as the API shows it: its link, and the run it is on. */
 export type EngineWithRun = EngineView & { currentRun: RunView | null };
@@ -137,6 +144,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.groupCommit = new GroupCommit(this.store, {
       onCallbackError: (error) =>
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
+      onGroup: (group) => this.emit('commit', group),
     });
     this.runs = new RunLedger({
       store: this.store,
@@ -264,16 +272,20 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     request: { id: string; name: string; args?: unknown },
   ): CommandRefusal | Promise<CommandOutcome> {
     const session = this.sessions.get(engineId);
-    if (!session) throw new UnknownEngineError(engineId);
+    if (!session) {
+      this.emit('command', { engineId, outcome: 'unknown-engine' });
+      throw new UnknownEngineError(engineId);
+    }
     const view = session.view();
-    if (view.link !== 'available')
-      return {
-        error: view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable',
-        engineId,
-        link: view.link,
-        since: view.since,
-      };
-    return session.command(request.id, request.name, request.args);
+    if (view.link !== 'available') {
+      const error = view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable';
+      this.emit('command', { engineId, outcome: error });
+      return { error, engineId, link: view.link, since: view.since };
+    }
+    return session.command(request.id, request.name, request.args).then((outcome) => {
+      this.emit('command', { engineId, outcome: outcome.status });
+      return outcome;
+    });
   }
 
   /** Closes every link (1001 going away), stops every timer, then closes the store. */

@@ -10,11 +10,13 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
+import { AggregatorMetrics } from './aggregatorMetrics.ts';
 import { apiTokenGuard } from './auth/apiAuth.ts';
 import { originGuard } from './auth/originGuard.ts';
 import { apiRoutes } from './http/apiRoutes.ts';
 import { type EventStreamLimits, EventStreamSlots } from './http/eventStreamSlots.ts';
 import { sendError } from './http/httpErrors.ts';
+import { metricsRoute } from './http/metricsRoute.ts';
 import { createRouter, type Route } from './http/router.ts';
 import { refuseUpgrade } from './refuseUpgrade.ts';
 
@@ -43,6 +45,11 @@ export interface AggregatorHandlerOptions {
   secure?: boolean;
   /** Bounds on live-update streams (server-sent events). Default 256 in all, 16 per client address. */
   eventStreams?: EventStreamLimits;
+  /**
+   * What `GET /metrics` serves (Prometheus text format, behind the API token when one is set). Default:
+   * the aggregator's own metrics in a registry of their own; `false`: no `/metrics` route.
+   */
+  metrics?: AggregatorMetrics | false;
 }
 
 /**
@@ -92,7 +99,10 @@ export function createAggregatorHandler(options: AggregatorHandlerOptions): Aggr
   const { aggregator } = options;
   const prefix = checkPrefix(options.prefix ?? '');
   let secure = options.secure ?? false;
-  const api = createRouter([...apiRoutes(aggregator), ...(options.routes ?? [])], {
+  const metrics =
+    options.metrics === false ? undefined : (options.metrics ?? new AggregatorMetrics(aggregator));
+  const metricsRoutes = metrics ? [metricsRoute(metrics.registry)] : [];
+  const api = createRouter([...apiRoutes(aggregator), ...metricsRoutes, ...(options.routes ?? [])], {
     eventStreams: new EventStreamSlots(options.eventStreams),
   });
   const guards = (tls: boolean) => ({

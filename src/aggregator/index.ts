@@ -16,6 +16,7 @@ export {
   type AggregatorEvents,
   type AggregatorOptions,
   type CommandOutcome,
+  type CommandOutcomeName,
   type CommandRefusal,
   type EngineAvailability,
   type EngineView,
@@ -29,6 +30,7 @@ export {
   type AggregatorHandlerOptions,
   createAggregatorHandler,
 } from './aggregatorHandler.ts';
+export { AggregatorMetrics, type AggregatorMetricsOptions } from './aggregatorMetrics.ts';
 export type { EngineCredentialsOptions } from './auth/engineCredentials.ts';
 export {
   type EngineTokens,
@@ -46,6 +48,7 @@ export {
   ListenError,
   startAggregatorServer,
 } from './server.ts';
+export type { CommittedGroup } from './store/groupCommit.ts';
 export type {
   EngineSummary,
   IngestResult,

@@ -6,6 +6,7 @@ import { checkDuration } from '../time/timerBounds.ts';
 import type { Aggregator } from './aggregator.ts';
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { createAggregatorHandler, refuseOtherUpgrade } from './aggregatorHandler.ts';
+import type { AggregatorMetrics } from './aggregatorMetrics.ts';
 import type { EventStreamLimits } from './http/eventStreamSlots.ts';
 import type { Route } from './http/router.ts';
 
@@ -33,6 +34,8 @@ export interface AggregatorServerOptions {
   publicUrls?: readonly string[];
   /** Bounds on live-update streams (server-sent events). Default 256 in all, 16 per client address. */
   eventStreams?: EventStreamLimits;
+  /** What `GET /metrics` serves; default: the aggregator's metrics; `false`: no route (see AggregatorHandlerOptions). */
+  metrics?: AggregatorMetrics | false;
 }
 
 /** The server could not listen (address in use, not an address of this machine, ...). */
@@ -47,7 +50,7 @@ export class ListenError extends Error {
 }
 
 /** Why listening failed, in words a user can act on. */
-function listenProblem(host: string, port: number, error: NodeJS.ErrnoException): string {
+export function listenProblem(host: string, port: number, error: NodeJS.ErrnoException): string {
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   switch (error.code) {
     case 'EADDRINUSE':
@@ -90,6 +93,7 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     publicUrls: options.publicUrls,
     secure: options.tls !== undefined,
     eventStreams: options.eventStreams,
+    metrics: options.metrics,
   });
   // A client that never finishes its headers (slow loris) is answered 408 and dropped; Node checks
   // unfinished requests every `connectionsCheckingInterval` ms.

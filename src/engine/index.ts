@@ -20,6 +20,7 @@ export {
 } from './commands.ts';
 export type { EngineDispatcher } from './dispatcher.ts';
 export { ENGINE_DEFAULTS } from './engineDefaults.ts';
+export { EngineMetrics, type EngineMetricsOptions } from './engineMetrics.ts';
 export {
   DurableOutbox,
   type DurableOutboxOptions,
@@ -34,6 +35,7 @@ export type {
   OutboxBatch,
   OutboxEvents,
   StorageInfo,
+  SyncInfo,
 } from './outbox/outbox.ts';
 export {
   DURABLE_OUTBOX_DEFAULTS,
@@ -45,6 +47,7 @@ export { ResilientDispatcher } from './resilientDispatcher.ts';
 export {
   AuthRejectedError,
   type DispatcherStats,
+  ENGINE_LINK_STATES,
   type EngineLinkState,
   type OfflineInfo,
   type ResilientDispatcherEvents,

@@ -3,6 +3,7 @@ import { type EngineRecord, encodeRecord, InvalidRecordError } from '../protocol
 import { type Clock, systemClock } from '../time/clock.ts';
 import { checkDuration } from '../time/timerBounds.ts';
 import { AggregatorLink } from './aggregatorLink.ts';
+import { BacklogAge } from './backlogAge.ts';
 import type { CommandHandler } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
 import { ENGINE_DEFAULTS } from './engineDefaults.ts';
@@ -56,6 +57,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private releaseProcess: (() => void) | undefined;
 
   private produced = 0;
+  /** When records entered the outbox, coarsely (see backlogAgeMs). */
+  private readonly backlogAge = new BacklogAge();
   private pumpQueued = false;
   private backlogQueued = false;
   private readonly stoppedWaiters: Array<() => void> = [];
@@ -117,6 +120,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         for (const resolve of this.stoppedWaiters.splice(0)) resolve();
       },
     });
+    this.backlogAge.appended(this.outbox.ackedSeq + 1, this.clock.now());
     this.releaseProcess = holdProcess();
     this.link.start();
   }
@@ -124,6 +128,15 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   /** The link machine's current state, as a dotted path ('buffering.waiting'). */
   get state(): EngineLinkState {
     return this.link.state;
+  }
+
+  /**
+   * How long the oldest record not yet acknowledged has waited (ms; 0 when none waits): an upper bound,
+   * off by at most 100 ms for the last hours (coarser over longer outages). A durable outbox's backlog from
+   * an earlier process counts from this dispatcher's start.
+   */
+  get backlogAgeMs(): number {
+    return this.backlogAge.ageMs(this.outbox.ackedSeq + 1, this.outbox.lastSeq, this.clock.now());
   }
 
   get stats(): DispatcherStats {
@@ -154,7 +167,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.queueBacklogEvent();
       return;
     }
-    this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
+    const seq = this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
+    this.backlogAge.appended(seq, now);
     this.produced++;
     if (linkUp) {
       if (this.pumpQueued) return;

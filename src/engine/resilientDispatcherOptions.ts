@@ -67,17 +67,21 @@ export function checkDispatcherOptions(options: ResilientDispatcherOptions): voi
   checkDuration('maxOfflineMs', options.maxOfflineMs);
 }
 
+/** Every state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
+export const ENGINE_LINK_STATES = [
+  'connecting.opening',
+  'connecting.greeting',
+  'connected',
+  'flushing',
+  'buffering.waiting',
+  'buffering.reconnecting.opening',
+  'buffering.reconnecting.greeting',
+  'rejected',
+  'stopped',
+] as const;
+
 /** The state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
-export type EngineLinkState =
-  | 'connecting.opening'
-  | 'connecting.greeting'
-  | 'connected'
-  | 'flushing'
-  | 'buffering.waiting'
-  | 'buffering.reconnecting.opening'
-  | 'buffering.reconnecting.greeting'
-  | 'rejected'
-  | 'stopped';
+export type EngineLinkState = (typeof ENGINE_LINK_STATES)[number];
 
 export interface DispatcherStats {
   engineId: string;

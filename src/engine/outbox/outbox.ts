@@ -26,13 +26,24 @@ export interface StorageInfo {
   heldInMemory: number;
 }
 
+/** One write and sync of a durable outbox. */
+export interface SyncInfo {
+  /** Records written by it. */
+  records: number;
+  /** Wall time of the write and the fdatasync (ms). */
+  durationMs: number;
+}
+
 export interface OutboxEvents {
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
   /** A durable outbox's disk failed, or works again (never emitted by the memory outbox). */
   storage: [info: StorageInfo];
-  /** Every record up to `seq` is on disk and synced (never emitted by the memory outbox). */
-  synced: [seq: number];
+  /**
+   * Every record up to `seq` is on disk and synced (never emitted by the memory outbox); `sync`: the write
+   * and fdatasync that did it, when it was one (not after the disk came back).
+   */
+  synced: [seq: number, sync?: SyncInfo];
 }
 
 /** Consecutive records ready to go as one frame. */
