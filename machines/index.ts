@@ -3,7 +3,7 @@
  * definitions (no I/O, no timers: time and I/O enter as events, effects leave as named actions that the
  * runtimes provide). Load them into the Stately inspector or editor, or walk them with `xstate/graph`.
  *
- * @packageDocumentation
+ * @module engine-link/machines
  */
 export {
   type EngineLinkContext,

@@ -4,7 +4,7 @@
  * only an engine imports `engine-link/engine`, which does not load SQLite. The state machines are
  * `engine-link/machines`; the OPC UA hardware layer is `engine-link/opcua`.
  *
- * @packageDocumentation
+ * @module engine-link
  */
 export * from './aggregator/index.ts';
 export * from './engine/index.ts';

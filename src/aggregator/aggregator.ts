@@ -19,6 +19,10 @@ import type { RunQuery } from './store/runStore.ts';
 import type { Store } from './store/store.ts';
 
 export type { CommandOutcome, EngineAvailability, EngineView, RunView };
+/**
+ * The aggregator's events (eventemitter3, typed): the sessions' (`engineState`, `persisted`, `progress`,
+ * `protocolError`), runs, links accepted and refused, group commits and commands.
+ */
 export type AggregatorEvents = EngineSessionEvents & {
   run: [run: RunView];
   /** An engine's link was accepted (aggregator time). */
@@ -46,6 +50,7 @@ export interface CommandRefusal {
   since: number;
 }
 
+/** A command or lookup named an engine the aggregator has never seen (the HTTP API answers 404). */
 export class UnknownEngineError extends Error {
   override readonly name = 'UnknownEngineError';
   constructor(readonly engineId: string) {
@@ -53,6 +58,10 @@ export class UnknownEngineError extends Error {
   }
 }
 
+/**
+ * Options of the `Aggregator`: the store (required), the engines' authentication, the heartbeat, limits and
+ * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
+ */
 export interface AggregatorOptions {
   store: Store;
   clock?: Clock;
@@ -118,8 +127,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly sessions = new Map<string, EngineSession>();
   private readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
+  /** @internal */
   readonly runs: RunLedger;
-  /** Commits the frames of every engine read in one turn of the event loop together. */
+  /**
+   * Commits the frames of every engine read in one turn of the event loop together.
+   *
+   * @internal
+   */
   readonly groupCommit: GroupCommit;
   private closed = false;
 
@@ -174,6 +188,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return n;
   }
 
+  /**
+   * Decides at the upgrade whether an engine may link: its id, its token, the engine limit. A refusal is told
+   * as a `refused` event too.
+   *
+   * @internal
+   */
   authorize(request: ConnectRequest): AuthDecision {
     const decision = this.decide(request);
     if (!decision.ok)
@@ -185,6 +205,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return decision;
   }
 
+  /**
+   * Takes an engine link the server authorised (`authorize`): gives it to the engine's session, replacing an
+   * earlier link of the same engine. Used by the aggregator's handler.
+   *
+   * @internal
+   */
   accept(transport: AggregatorTransport, request: ConnectRequest): void {
     if (this.closed) {
       transport.close(CloseCode.GoingAway, 'aggregator shutting down');
@@ -249,6 +275,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** One engine, with the run it is on (undefined: never seen). */
   engine(engineId: string): EngineWithRun | undefined {
     const view = this.sessions.get(engineId)?.view();
     return view && this.withRun(view);
@@ -259,6 +286,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return this.runs.list(query);
   }
 
+  /** One run (undefined: unknown). */
   run(runId: string): RunView | undefined {
     return this.runs.get(runId);
   }

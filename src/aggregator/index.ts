@@ -4,11 +4,22 @@
  * which engines it can reach. Serve it on its own port with {@link startAggregatorServer}, or mount it in
  * a server of your own with {@link createAggregatorHandler}.
  *
- * @packageDocumentation
+ * @module engine-link/aggregator
  */
 
 export { type DashboardRoutesOptions, dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
-export type { EngineRecord, GapReason, Json } from '../protocol/records.ts';
+export { ErrorCode } from '../protocol/errors.ts';
+export type {
+  EngineRecord,
+  EventItem,
+  GapItem,
+  GapReason,
+  Item,
+  Json,
+  SampleItem,
+  StateItem,
+  ThinnedSampleItem,
+} from '../protocol/records.ts';
 export { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
 export { SimulatedClock } from '../time/simulatedClock.ts';
 export {
@@ -48,6 +59,7 @@ export {
   ListenError,
   startAggregatorServer,
 } from './server.ts';
+export type { EngineSessionEvents } from './session/engineView.ts';
 export type { CommittedGroup } from './store/groupCommit.ts';
 export type {
   EngineSummary,

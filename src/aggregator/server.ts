@@ -10,6 +10,10 @@ import type { AggregatorMetrics } from './aggregatorMetrics.ts';
 import type { EventStreamLimits } from './http/eventStreamSlots.ts';
 import type { Route } from './http/router.ts';
 
+/**
+ * Options of `startAggregatorServer`: the aggregator, where to listen, TLS, the API token, the Host and
+ * Origin checks, live-update stream limits and the metrics.
+ */
 export interface AggregatorServerOptions {
   aggregator: Aggregator;
   /** Default 127.0.0.1. */
@@ -67,6 +71,7 @@ export function listenProblem(host: string, port: number, error: NodeJS.ErrnoExc
   }
 }
 
+/** A running aggregator server (`startAggregatorServer`): where it listens, and how to stop it. */
 export interface AggregatorServer {
   /** Base URL of the HTTP API, such as `http://127.0.0.1:8080` (`https://` with TLS). */
   url: string;

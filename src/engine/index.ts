@@ -3,7 +3,7 @@
  * records, keeps them in an outbox (memory or disk) until the aggregator has stored them, and keeps its
  * link to the aggregator up through outages. Loads neither SQLite nor the aggregator.
  *
- * @packageDocumentation
+ * @module engine-link/engine
  */
 export type { EngineRecord, GapReason, Json, SampleValue } from '../protocol/records.ts';
 export { GAP_REASONS, InvalidRecordError } from '../protocol/records.ts';
@@ -12,6 +12,7 @@ export { SimulatedClock } from '../time/simulatedClock.ts';
 export { MemoryNetwork, type MemoryNetworkOptions } from '../transport/memoryTransport.ts';
 export type { Connector } from '../transport/sides.ts';
 export { WebSocketConnector, type WebSocketConnectorOptions } from '../transport/webSocketTransport.ts';
+export type { BackoffOptions } from './backoff.ts';
 export {
   type CommandAnswer,
   CommandError,

@@ -45,7 +45,11 @@ export { AuthRejectedError };
 export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents> implements EngineDispatcher {
   readonly engineId: string;
   readonly outbox: Outbox;
-  /** Thins samples while the link is down, when `offlineSampleIntervalMs` is set. */
+  /**
+   * Thins samples while the link is down, when `offlineSampleIntervalMs` is set.
+   *
+   * @internal
+   */
   readonly offlineSampler: OfflineSampler | undefined;
   private readonly options: ResilientDispatcherOptions;
   private readonly clock: Clock;
@@ -139,6 +143,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     return this.backlogAge.ageMs(this.outbox.ackedSeq + 1, this.outbox.lastSeq, this.clock.now());
   }
 
+  /** What the dispatcher has produced, numbered, had acknowledged, dropped and still holds, now. */
   get stats(): DispatcherStats {
     return {
       engineId: this.engineId,

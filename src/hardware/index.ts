@@ -4,7 +4,7 @@
  * values, pending writes, reconnects on a schedule); {@link reportHardwareState} shows its state on the
  * aggregator. The OPC UA layer is `engine-link/opcua` (it needs the optional peer dependency node-opcua).
  *
- * @packageDocumentation
+ * @module engine-link/hardware
  */
 
 export type { HardwareRecoveryState } from '../../machines/hardwareRecovery.ts';

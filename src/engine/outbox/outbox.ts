@@ -10,6 +10,10 @@ export interface GapInfo {
   reason: GapReason;
 }
 
+/**
+ * Told with `backpressure`: the outbox is over its bound with nothing left to drop but events (`active`), or
+ * below it again.
+ */
 export interface BackpressureInfo {
   /** True while only records that are never dropped keep the outbox over its bound. */
   active: boolean;
@@ -34,6 +38,7 @@ export interface SyncInfo {
   durationMs: number;
 }
 
+/** The events of an outbox (memory or durable). */
 export interface OutboxEvents {
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
@@ -85,5 +90,9 @@ export interface Outbox extends EventEmitter<OutboxEvents> {
   acknowledge(seq: number): void;
   /** The next batch after `afterSeq`, or undefined when nothing more is held. */
   nextBatch(afterSeq: number): OutboxBatch | undefined;
+  /**
+   * Releases what the outbox holds (a durable one: its files and lock). Records not acknowledged stay in a
+   * durable outbox.
+   */
   close(): Promise<void>;
 }
