@@ -8,6 +8,7 @@ import {
 /** What the runtimes take as their `inspect` option: XState's inspection callback. */
 export type InspectFunction = (event: InspectionEvent) => void;
 
+/** What `createMachineInspector` gives: the `inspect` function for the runtimes, and how to stop it. */
 export interface MachineInspector {
   /** The receiver's URL. */
   readonly url: string;

@@ -1,6 +1,10 @@
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import WebSocket from 'ws';
 
+/**
+ * Where inspection events go (the relay of `engine-link inspector`, by default `ws://127.0.0.1:8090`) and how
+ * many wait while it is away.
+ */
 export interface WebSocketInspectorAdapterOptions {
   /** The receiver: `engine-link inspector`, `@statelyai/inspect/server`, or any WebSocket server. */
   url: string;
