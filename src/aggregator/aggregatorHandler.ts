@@ -150,7 +150,7 @@ export function createAggregatorHandler(options: AggregatorHandlerOptions): Aggr
     socket.on('error', () => {
       // A peer that vanishes mid-upgrade: nothing to tell anyone.
     });
-    const foreign = plain.origins.upgradeRefusal(request);
+    const foreign = (secure ? encrypted : plain).origins.upgradeRefusal(request);
     if (foreign !== undefined) {
       refuseUpgrade(socket, 403, foreign);
       return true;
