@@ -9,9 +9,9 @@
 export * from './aggregator/index.ts';
 export * from './engine/index.ts';
 export * from './hardware/index.ts';
+export type { WebSocketInspectorAdapterOptions } from './inspect/inspectorOptions.ts';
 export {
   createMachineInspector,
   type InspectFunction,
   type MachineInspector,
 } from './inspect/machineInspector.ts';
-export type { WebSocketInspectorAdapterOptions } from './inspect/webSocketInspectorAdapter.ts';
