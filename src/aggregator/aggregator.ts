@@ -13,14 +13,19 @@ import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
-import { AsyncGroupCommit } from './store/asyncGroupCommit.ts';
+import { AsyncGroupCommit, type CommittedGroup } from './store/asyncGroupCommit.ts';
 import { asAsyncStore } from './store/asyncSqliteStore.ts';
 import type { AsyncStore } from './store/asyncStore.ts';
+import type { FlushScheduler } from './store/flushScheduler.ts';
 import type { EngineSummary, StoredGap } from './store/recordStore.ts';
 import type { RunQuery, StoredRun } from './store/runStore.ts';
 import type { SqliteStore } from './store/sqliteStore.ts';
 
 export type { CommandOutcome, EngineAvailability, EngineView, RunView };
+/**
+ * The aggregator's events (eventemitter3, typed): the sessions' (`engineState`, `persisted`, `progress`,
+ * `protocolError`), runs, links accepted and refused, group commits and commands.
+ */
 export type AggregatorEvents = EngineSessionEvents & {
   run: [run: RunView];
   /** An engine's link was accepted (aggregator time). */
@@ -29,7 +34,14 @@ export type AggregatorEvents = EngineSessionEvents & {
   refused: [{ engineId: string; status: number; message: string }];
   /** The store (PostgreSQL) went away, or came back: nothing is acknowledged while it is away. */
   store: [{ available: boolean; reason: string | undefined }];
+  /** A group of frames was committed (or rolled back): frames in it, and its transaction's wall time. */
+  commit: [group: CommittedGroup];
+  /** A command was answered: delivered (`ok`, `failed`, `timeout`, `outcome-unknown`) or refused at once. */
+  command: [{ engineId: string; outcome: CommandOutcomeName }];
 };
+
+/** How a command ended, as the `command` event and the metrics name it. */
+export type CommandOutcomeName = CommandOutcome['status'] | CommandRefusal['error'] | 'unknown-engine';
 
 /** An engine as the API shows it: its link, and the run it is on. */
 export type EngineWithRun = EngineView & { currentRun: StoredRun | null };
@@ -43,6 +55,7 @@ export interface CommandRefusal {
   since: number;
 }
 
+/** A command or lookup named an engine the aggregator has never seen (the HTTP API answers 404). */
 export class UnknownEngineError extends Error {
   override readonly name = 'UnknownEngineError';
   constructor(readonly engineId: string) {
@@ -50,6 +63,10 @@ export class UnknownEngineError extends Error {
   }
 }
 
+/**
+ * Options of the `Aggregator`: the store (required), the engines' authentication, the heartbeat, limits and
+ * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
+ */
 export interface AggregatorOptions {
   /** Where records and runs are kept: a PostgreSQL store, or a SQLite one (used through AsyncSqliteStore). */
   store: AsyncStore | SqliteStore;
@@ -81,6 +98,13 @@ export interface AggregatorOptions {
   logger?: Logger;
   /** Receives the inspection events of every engineSession and runReconciliation actor (Stately inspector). */
   inspect?: (event: InspectionEvent) => void;
+  /**
+   * When the group commit runs (default: after the current turn of the event loop). The simulation
+   * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
+   *
+   * @internal
+   */
+  groupCommitSchedule?: FlushScheduler;
 }
 
 /**
@@ -116,10 +140,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly sessions = new Map<string, EngineSession>();
   private readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
+  /** @internal */
   readonly runs: RunLedger;
   /**
    * Every write of the aggregator, in order: the frames of every engine read in one turn of the event
    * loop are committed together, and what arrives while a group commits forms the next group.
+   *
+   * @internal
    */
   readonly groupCommit: AsyncGroupCommit;
   /** Resolves once the runs and the engines the store knows are loaded (rejects if they cannot be read). */
@@ -146,8 +173,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.inspect = options.inspect;
     this.groupCommit = new AsyncGroupCommit(this.store, {
       availability: this.store.availability,
+      schedule: options.groupCommitSchedule,
       onCallbackError: (error) =>
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
+      onGroup: (group) => this.emit('commit', group),
     });
     this.runs = new RunLedger({
       store: this.store,
@@ -205,6 +234,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return n;
   }
 
+  /**
+   * Decides at the upgrade whether an engine may link: its id, its token, the engine limit. A refusal is told
+   * as a `refused` event too.
+   *
+   * @internal
+   */
   authorize(request: ConnectRequest): AuthDecision {
     const decision = this.decide(request);
     if (!decision.ok)
@@ -216,6 +251,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return decision;
   }
 
+  /**
+   * Takes an engine link the server authorised (`authorize`): gives it to the engine's session, replacing an
+   * earlier link of the same engine. Used by the aggregator's handler.
+   *
+   * @internal
+   */
   accept(transport: AggregatorTransport, request: ConnectRequest): void {
     if (this.closed) {
       transport.close(CloseCode.GoingAway, 'aggregator shutting down');
@@ -280,6 +321,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** One engine, with the run it is on (undefined: never seen). */
   engine(engineId: string): EngineWithRun | undefined {
     const view = this.sessions.get(engineId)?.view();
     return view && this.withRun(view);
@@ -290,6 +332,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return this.runs.list(query);
   }
 
+  /** One run (undefined: unknown). */
   run(runId: string): Promise<RunView | undefined> {
     return this.runs.get(runId);
   }
@@ -303,16 +346,20 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     request: { id: string; name: string; args?: unknown },
   ): CommandRefusal | Promise<CommandOutcome> {
     const session = this.sessions.get(engineId);
-    if (!session) throw new UnknownEngineError(engineId);
+    if (!session) {
+      this.emit('command', { engineId, outcome: 'unknown-engine' });
+      throw new UnknownEngineError(engineId);
+    }
     const view = session.view();
-    if (view.link !== 'available')
-      return {
-        error: view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable',
-        engineId,
-        link: view.link,
-        since: view.since,
-      };
-    return session.command(request.id, request.name, request.args);
+    if (view.link !== 'available') {
+      const error = view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable';
+      this.emit('command', { engineId, outcome: error });
+      return { error, engineId, link: view.link, since: view.since };
+    }
+    return session.command(request.id, request.name, request.args).then((outcome) => {
+      this.emit('command', { engineId, outcome: outcome.status });
+      return outcome;
+    });
   }
 
   /** Closes every link (1001 going away), stops every timer, then closes the store. */

@@ -19,7 +19,11 @@ export interface AsyncCommitUnit<T> {
 }
 
 export interface AsyncGroupCommitOptions {
-  /** When a group begins while no commit is in flight. Default: after the current turn of the event loop. */
+  /**
+   * When a group begins. Default: after the current turn of the event loop, or, when the units came while
+   * a group committed, as soon as that commit is done. A schedule given here decides when every group
+   * begins, the one after a commit too (the simulation's seeded scheduler decides when each group commits).
+   */
   schedule?: FlushScheduler;
   /**
    * Told what a `committed`/`failed` callback threw; the other callbacks still run. Default: thrown on
@@ -33,6 +37,22 @@ export interface AsyncGroupCommitOptions {
    * duplicates). Default: always available.
    */
   availability?: StoreAvailability;
+  /**
+   * Told of each group once its outcome is known (committed, or rolled back), before its units are told:
+   * how many units, and how long its transaction took. A group held back while the store is away is told
+   * once, when it finally commits.
+   */
+  onGroup?: (group: CommittedGroup) => void;
+}
+
+/** One group's commit, as `onGroup` (and the aggregator's `commit` event) is told of it. */
+export interface CommittedGroup {
+  /** Units (frames, hellos, run changes) in the group. */
+  units: number;
+  /** Wall time of the transaction, commit included (ms). */
+  durationMs: number;
+  /** False when the group's transaction rolled back. */
+  ok: boolean;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -48,8 +68,11 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 export class AsyncGroupCommit {
   private readonly store: Pick<AsyncTransactions, 'transaction'>;
   private readonly schedule: FlushScheduler;
+  /** Whether the group after a commit waits for `schedule` too (a schedule of the caller's), or begins at once. */
+  private readonly scheduleAfterCommit: boolean;
   private readonly onCallbackError: (error: unknown) => void;
   private readonly availability: StoreAvailability;
+  private readonly onGroup: ((group: CommittedGroup) => void) | undefined;
   /** Waiting for the store to be available again. */
   private waiting = false;
   private pending: AsyncCommitUnit<unknown>[] = [];
@@ -68,7 +91,9 @@ export class AsyncGroupCommit {
   constructor(store: Pick<AsyncTransactions, 'transaction'>, options: AsyncGroupCommitOptions = {}) {
     this.store = store;
     this.schedule = options.schedule ?? nextTurn;
+    this.scheduleAfterCommit = options.schedule !== undefined;
     this.availability = options.availability ?? ALWAYS_AVAILABLE;
+    this.onGroup = options.onGroup;
     this.onCallbackError =
       options.onCallbackError ??
       ((error) =>
@@ -96,6 +121,10 @@ export class AsyncGroupCommit {
     this.pending.push(unit as AsyncCommitUnit<unknown>);
     // While a group commits, the next one begins when it is done.
     if (this.inFlight) return;
+    this.scheduleBegin();
+  }
+
+  private scheduleBegin(): void {
     this.cancelScheduled ??= this.schedule(() => {
       this.cancelScheduled = undefined;
       this.begin();
@@ -119,10 +148,13 @@ export class AsyncGroupCommit {
    * the store is unavailable (the units wait for it).
    */
   async flush(): Promise<void> {
-    this.cancelScheduled?.();
-    this.cancelScheduled = undefined;
-    this.begin();
-    while (this.inFlight) await this.inFlight;
+    for (;;) {
+      this.cancelScheduled?.();
+      this.cancelScheduled = undefined;
+      this.begin();
+      if (!this.inFlight) return;
+      while (this.inFlight) await this.inFlight;
+    }
   }
 
   /**
@@ -158,13 +190,16 @@ export class AsyncGroupCommit {
     this.pending = [];
     this.inFlight = this.commit(units).finally(() => {
       this.inFlight = undefined;
-      this.begin();
+      if (this.scheduleAfterCommit && this.pending.length > 0) this.scheduleBegin();
+      else this.begin();
     });
   }
 
   private async commit(units: AsyncCommitUnit<unknown>[]): Promise<void> {
     const outcomes: Outcome[] = [];
     this.attempt++;
+    const started = performance.now();
+    let ok = true;
     try {
       await this.store.transaction(async () => {
         for (const unit of units) {
@@ -190,10 +225,21 @@ export class AsyncGroupCommit {
       // Work that was not isolated failed, or the commit itself did: nothing of the group is stored.
       outcomes.length = 0;
       for (let i = 0; i < units.length; i++) outcomes.push({ ok: false, error });
+      ok = false;
     }
+    this.tellGroup({ units: units.length, durationMs: performance.now() - started, ok });
     this.groups++;
     this.units += units.length;
     for (let i = 0; i < units.length; i++) this.tell(units[i]!, outcomes[i]!);
+  }
+
+  private tellGroup(group: CommittedGroup): void {
+    if (!this.onGroup) return;
+    try {
+      this.onGroup(group);
+    } catch (error) {
+      this.onCallbackError(error);
+    }
   }
 
   private tell(unit: AsyncCommitUnit<unknown>, outcome: Outcome): void {

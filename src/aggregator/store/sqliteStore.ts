@@ -11,6 +11,7 @@ import { isInMemory, openStoreFile } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
 
+/** Options of the `SqliteStore`. */
 export interface SqliteStoreOptions {
   /**
    * Where WAL checkpoints run: `'background'` (default for a file): a thread of the aggregator's own
@@ -124,12 +125,17 @@ export class SqliteStore implements Store {
     this.callbacks.onRollback(callback);
   }
 
-  /** Transactions whose work is asynchronous, on this store's connection (see AsyncSqliteStore). */
+  /**
+   * Transactions whose work is asynchronous, on this store's connection (see AsyncSqliteStore).
+   *
+   * @internal
+   */
   asyncTransactions(): SqliteTransactions {
     this.asyncTransactionsOf ??= new SqliteTransactions(this.db);
     return this.asyncTransactionsOf;
   }
 
+  /** Commits nothing more, stops the checkpoint thread, closes the database and releases the store's lock. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

@@ -28,5 +28,6 @@ export interface Transactions {
  * Tests, tools and the bench read a SQLite store through it directly.
  */
 export interface Store extends RecordStore, RunStore, Transactions {
+  /** Closes the store (the aggregator closes it in its own `close()`). */
   close(): void;
 }

@@ -1,10 +1,15 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { type AsyncCommitUnit, AsyncGroupCommit } from '../../../src/aggregator/store/asyncGroupCommit.ts';
+import {
+  type AsyncCommitUnit,
+  AsyncGroupCommit,
+  type CommittedGroup,
+} from '../../../src/aggregator/store/asyncGroupCommit.ts';
 import type { AsyncStore } from '../../../src/aggregator/store/asyncStore.ts';
 import type { FlushScheduler } from '../../../src/aggregator/store/flushScheduler.ts';
 import { SequenceGapError } from '../../../src/aggregator/store/recordStore.ts';
 import { ErrorCode, ProtocolError } from '../../../src/protocol/errors.ts';
 import type { Item } from '../../../src/protocol/records.ts';
+import { until } from '../../support/until.ts';
 import { samples } from '../support.ts';
 import { STORE_BACKENDS, type StoreBackend } from './backends.ts';
 
@@ -113,6 +118,80 @@ describe.each(STORE_BACKENDS)('AsyncGroupCommit on %s', (_name, makeBackend) => 
     await group.flush();
     expect(told()).toEqual(['committed a1 1', 'committed b1 2', 'committed a2 2']);
     expect([group.groups, group.units]).toEqual([2, 3]);
+  });
+
+  /** A unit whose work holds its group's commit in flight until the returned `open` is called. */
+  function gatedUnit(name: string): { unit: AsyncCommitUnit<number>; open: () => void } {
+    let open!: () => void;
+    const gate = new Promise<void>((resolve) => {
+      open = resolve;
+    });
+    const unit: AsyncCommitUnit<number> = {
+      work: async () => {
+        await store.ingest(name, 'ep', 1, samples(1));
+        await gate;
+        return 1;
+      },
+      committed: () => log.push(`committed ${name} 1`),
+      failed: (error) => log.push(`failed ${name} ${failure(error)}`),
+    };
+    return { unit, open };
+  }
+
+  it('lets a schedule given to it decide when the group after a commit begins too', async () => {
+    // The simulation's seeded scheduler decides when every group commits.
+    const { unit, open } = gatedUnit('a');
+    group.add(unit);
+    const first = clock.due()!;
+    first();
+    group.add(frameUnit('b1', 'b', 1, samples(2)));
+    expect(clock.due()).toBe(first); // nothing asked while the group is in flight
+    open();
+    await until('the first group committed', () => !group.committing);
+    expect(told()).toEqual(['committed a 1']);
+    // The next group waits for the schedule: it asked for a flush of its own, and runs only when told.
+    expect(group.size).toBe(1);
+    const next = clock.due()!;
+    expect(next).not.toBe(first);
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(group.size).toBe(1);
+    next();
+    await until('the second group committed', () => group.groups === 2);
+    expect(told()).toEqual(['committed a 1', 'committed b1 2']);
+  });
+
+  it('begins the group after a commit at once by default', async () => {
+    const pipeline = new AsyncGroupCommit(store);
+    const { unit, open } = gatedUnit('a');
+    pipeline.add(unit);
+    await until('the first group is committing', () => pipeline.committing);
+    pipeline.add(frameUnit('b1', 'b', 1, samples(2)));
+    open();
+    await until('both groups committed', () => pipeline.groups === 2);
+    expect(told()).toEqual(['committed a 1', 'committed b1 2']);
+  });
+
+  it('tells onGroup of each group, committed or rolled back, before its units', async () => {
+    const groups: CommittedGroup[] = [];
+    const observed = new AsyncGroupCommit(store, {
+      onGroup: (g) => {
+        groups.push(g);
+        log.push(`group of ${g.units}`);
+      },
+    });
+    observed.add(frameUnit('a1', 'a', 1, samples(2)));
+    observed.add(frameUnit('b1', 'b', 1, samples(1)));
+    await observed.flush();
+    // A unit that is not isolated and throws rolls its group back.
+    observed.add(frameUnit('a-gap', 'a', 9, samples(1)));
+    await observed.flush();
+    expect(groups.map(({ units, ok }) => ({ units, ok }))).toEqual([
+      { units: 2, ok: true },
+      { units: 1, ok: false },
+    ]);
+    for (const g of groups) expect(g.durationMs).toBeGreaterThanOrEqual(0);
+    expect(told()).toEqual(['committed a1 2', 'committed b1 1', 'failed a-gap sequence-gap']);
+    expect(log.indexOf('group of 2')).toBeLessThan(log.indexOf('committed a1 2'));
   });
 
   it('undoes only the writes of an isolated unit that throws; the others are committed', async () => {

@@ -7,6 +7,7 @@ export type TxSql = postgres.TransactionSql;
 /** Either: what a statement runs on. */
 export type Queryable = Sql | TxSql;
 
+/** How `PostgresStore.open` connects: the pool's size and the connect timeout. */
 export interface PostgresConnectionOptions {
   /** Connections in the pool: one for the ingest transaction, the rest for reads. Default 4. */
   maxConnections?: number;

@@ -2,6 +2,7 @@ import type { Item } from '../../../protocol/records.ts';
 import type { AsyncStore } from '../asyncStore.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from '../recordStore.ts';
 import type { RunQuery, StoredRun } from '../runStore.ts';
+import type { StoreAvailability } from '../storeAvailability.ts';
 import { PostgresAvailability } from './postgresAvailability.ts';
 import {
   connectPostgres,
@@ -32,15 +33,17 @@ export class PostgresStore implements AsyncStore {
   private readonly recordTables: PostgresRecords;
   private readonly runTables: PostgresRuns;
   /** Whether PostgreSQL answers: lost with a connection, found again by asking on a schedule. */
-  readonly availability: PostgresAvailability;
+  readonly availability: StoreAvailability;
+  private readonly reconnect: PostgresAvailability;
   private closed = false;
 
   private constructor(url: string, pool: Sql) {
     this.url = url;
     this.pool = pool;
     const marks = new StreamMarks();
-    this.availability = new PostgresAvailability({ probe: () => pool.unsafe('SELECT 1') });
-    this.transactions = new PostgresTransactions(pool, marks, this.availability);
+    this.reconnect = new PostgresAvailability({ probe: () => pool.unsafe('SELECT 1') });
+    this.availability = this.reconnect;
+    this.transactions = new PostgresTransactions(pool, marks, this.reconnect);
     this.recordTables = new PostgresRecords(pool, this.transactions, marks);
     this.runTables = new PostgresRuns(this.transactions);
   }
@@ -127,7 +130,7 @@ export class PostgresStore implements AsyncStore {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.availability.close();
+    this.reconnect.close();
     await this.pool.end({ timeout: 5 });
   }
 }
