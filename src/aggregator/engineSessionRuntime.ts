@@ -728,8 +728,9 @@ export class EngineSessionRuntime {
     // So are frames waiting behind frames in flight.
     connection.inbox.length = 0;
     if (connection === this.current) {
+      // Pings stop as the machine leaves catching-up or available (stopHeartbeat), on LINK_LOST below or
+      // the GOODBYE before this; the ping timer also skips a tick without a current link.
       this.current = undefined;
-      this.stopPinging();
       if (connection.epoch !== undefined && this.lastSeenAt !== null) {
         try {
           this.store.touchEngine(this.engineId, connection.epoch, this.lastSeenAt);
