@@ -1,11 +1,4 @@
-import { engineLinkMachine } from '../../machines/engineLink.ts';
-import { engineLinkHarness } from './runtimes/engineLinkRuntime.ts';
-import {
-  describeModel,
-  engineLinkModelEvents,
-  negativeSteps,
-  transitionCoveringPaths,
-} from './support/index.ts';
+import { describeModelOf } from './support/modelSuite.ts';
 
 /**
  * Model-based test of the engine's link: paths generated from machines/engineLink.ts that together take
@@ -14,12 +7,18 @@ import {
  * After each step: the transitions the dispatcher's own actor took, the retry delay it scheduled under a
  * seeded random, the hello it sent, its open links, and the promises of the link.
  */
-const options = { inherited: 'perState', eachEvent: true } as const;
-const paths = transitionCoveringPaths(engineLinkMachine, engineLinkModelEvents, options);
-const negatives = negativeSteps(engineLinkMachine, paths, engineLinkModelEvents, {
-  ...options,
-  // The attempt counter changes no guard: a state is its value (and its rejection).
-  serializeState: (s) => JSON.stringify(s.value),
+await describeModelOf(async () => {
+  const { engineLinkMachine } = await import('../../machines/engineLink.ts');
+  const { engineLinkHarness } = await import('./runtimes/engineLinkRuntime.ts');
+  const { engineLinkModelEvents, negativeSteps, transitionCoveringPaths } = await import(
+    './support/index.ts'
+  );
+  const options = { inherited: 'perState', eachEvent: true } as const;
+  const paths = transitionCoveringPaths(engineLinkMachine, engineLinkModelEvents, options);
+  const negatives = negativeSteps(engineLinkMachine, paths, engineLinkModelEvents, {
+    ...options,
+    // The attempt counter changes no guard: a state is its value.
+    serializeState: (s) => JSON.stringify(s.value),
+  });
+  return { harness: engineLinkHarness, paths, negatives };
 });
-
-describeModel(engineLinkHarness, paths, negatives);

@@ -1,11 +1,4 @@
-import { engineSessionMachine } from '../../machines/engineSession.ts';
-import { engineSessionHarness } from './runtimes/engineSessionRuntime.ts';
-import {
-  describeModel,
-  engineSessionModelEvents,
-  negativeSteps,
-  transitionCoveringPaths,
-} from './support/index.ts';
+import { describeModelOf } from './support/modelSuite.ts';
 
 /**
  * Model-based test of the aggregator's view of an engine: paths generated from machines/engineSession.ts
@@ -14,8 +7,14 @@ import {
  * each step: the transitions the session's own actor took, the welcome, the progress published, pings
  * sent or stopped, commands left waiting refused with their reason, and the promises of the session.
  */
-const options = { eachEvent: true } as const;
-const paths = transitionCoveringPaths(engineSessionMachine, engineSessionModelEvents, options);
-const negatives = negativeSteps(engineSessionMachine, paths, engineSessionModelEvents, options);
-
-describeModel(engineSessionHarness, paths, negatives);
+await describeModelOf(async () => {
+  const { engineSessionMachine } = await import('../../machines/engineSession.ts');
+  const { engineSessionHarness } = await import('./runtimes/engineSessionRuntime.ts');
+  const { engineSessionModelEvents, negativeSteps, transitionCoveringPaths } = await import(
+    './support/index.ts'
+  );
+  const options = { eachEvent: true } as const;
+  const paths = transitionCoveringPaths(engineSessionMachine, engineSessionModelEvents, options);
+  const negatives = negativeSteps(engineSessionMachine, paths, engineSessionModelEvents, options);
+  return { harness: engineSessionHarness, paths, negatives };
+});

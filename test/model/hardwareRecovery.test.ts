@@ -1,11 +1,4 @@
-import { hardwareRecoveryMachine } from '../../machines/hardwareRecovery.ts';
-import { hardwareRecoveryHarness } from './runtimes/hardwareRecoveryRuntime.ts';
-import {
-  describeModel,
-  hardwareRecoveryModelEvents,
-  negativeSteps,
-  transitionCoveringPaths,
-} from './support/index.ts';
+import { describeModelOf } from './support/modelSuite.ts';
 
 /**
  * Model-based test of the hardware link: paths generated from machines/hardwareRecovery.ts that together
@@ -14,12 +7,18 @@ import {
  * what the step reported, the promise-8 behaviour of the state it leads to (probe reads, writes and
  * commands), and the promises of the link (pending writes written only in ok).
  */
-// The attempt counter does not change what the machine does: states are told apart by value alone.
-const options = {
-  inherited: 'perState' as const,
-  serializeState: (snapshot: { value: unknown }) => JSON.stringify(snapshot.value),
-};
-const paths = transitionCoveringPaths(hardwareRecoveryMachine, hardwareRecoveryModelEvents, options);
-const negatives = negativeSteps(hardwareRecoveryMachine, paths, hardwareRecoveryModelEvents, options);
-
-describeModel(hardwareRecoveryHarness, paths, negatives);
+await describeModelOf(async () => {
+  const { hardwareRecoveryMachine } = await import('../../machines/hardwareRecovery.ts');
+  const { hardwareRecoveryHarness } = await import('./runtimes/hardwareRecoveryRuntime.ts');
+  const { hardwareRecoveryModelEvents, negativeSteps, transitionCoveringPaths } = await import(
+    './support/index.ts'
+  );
+  // The attempt counter does not change what the machine does: states are told apart by value alone.
+  const options = {
+    inherited: 'perState' as const,
+    serializeState: (snapshot: { value: unknown }) => JSON.stringify(snapshot.value),
+  };
+  const paths = transitionCoveringPaths(hardwareRecoveryMachine, hardwareRecoveryModelEvents, options);
+  const negatives = negativeSteps(hardwareRecoveryMachine, paths, hardwareRecoveryModelEvents, options);
+  return { harness: hardwareRecoveryHarness, paths, negatives };
+});

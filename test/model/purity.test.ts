@@ -2,22 +2,10 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { type AnyStateMachine, assign, setup } from 'xstate';
-import { engineLinkMachine } from '../../machines/engineLink.ts';
-import { engineSessionMachine } from '../../machines/engineSession.ts';
-import { hardwareRecoveryMachine } from '../../machines/hardwareRecovery.ts';
-import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
-import { engineLinkHarness } from './runtimes/engineLinkRuntime.ts';
-import { engineSessionHarness } from './runtimes/engineSessionRuntime.ts';
-import { hardwareRecoveryHarness } from './runtimes/hardwareRecoveryRuntime.ts';
-import { runReconciliationHarness } from './runtimes/runReconciliationRuntime.ts';
 import {
-  engineLinkModelEvents,
-  engineSessionModelEvents,
-  hardwareRecoveryModelEvents,
   type ModelPath,
   type RuntimeHarness,
   RuntimeRecorder,
-  runReconciliationModelEvents,
   transitionCoveringPaths,
 } from './support/index.ts';
 import {
@@ -38,28 +26,69 @@ import {
 const machinesDir = resolve(import.meta.dirname, '../../machines');
 const serializeByValue = { serializeState: (s: { value: unknown }) => JSON.stringify(s.value) };
 
-// biome-ignore lint/suspicious/noExplicitAny: one list of harnesses of different runtimes
-const cases: Array<{ machine: AnyStateMachine; harness: RuntimeHarness<any, any>; events: readonly any[] }> =
-  [
-    { machine: engineLinkMachine, harness: engineLinkHarness, events: engineLinkModelEvents },
-    { machine: engineSessionMachine, harness: engineSessionHarness, events: engineSessionModelEvents },
+interface Case {
+  readonly machine: AnyStateMachine;
+  // biome-ignore lint/suspicious/noExplicitAny: one list of harnesses of different runtimes
+  readonly harness: RuntimeHarness<any, any>;
+  // biome-ignore lint/suspicious/noExplicitAny: one list of event supplies of different machines
+  readonly events: readonly any[];
+}
+
+/** The machines and their runtimes, loaded here so that a machine XState refuses is a failing test. */
+async function loadCases(): Promise<Case[]> {
+  const events = await import('./support/events.ts');
+  return [
     {
-      machine: runReconciliationMachine,
-      harness: runReconciliationHarness,
-      events: runReconciliationModelEvents,
+      machine: (await import('../../machines/engineLink.ts')).engineLinkMachine,
+      harness: (await import('./runtimes/engineLinkRuntime.ts')).engineLinkHarness,
+      events: events.engineLinkModelEvents,
     },
     {
-      machine: hardwareRecoveryMachine,
-      harness: hardwareRecoveryHarness,
-      events: hardwareRecoveryModelEvents,
+      machine: (await import('../../machines/engineSession.ts')).engineSessionMachine,
+      harness: (await import('./runtimes/engineSessionRuntime.ts')).engineSessionHarness,
+      events: events.engineSessionModelEvents,
+    },
+    {
+      machine: (await import('../../machines/runReconciliation.ts')).runReconciliationMachine,
+      harness: (await import('./runtimes/runReconciliationRuntime.ts')).runReconciliationHarness,
+      events: events.runReconciliationModelEvents,
+    },
+    {
+      machine: (await import('../../machines/hardwareRecovery.ts')).hardwareRecoveryMachine,
+      harness: (await import('./runtimes/hardwareRecoveryRuntime.ts')).hardwareRecoveryHarness,
+      events: events.hardwareRecoveryModelEvents,
     },
   ];
+}
+
+const loaded = await loadCases().then(
+  (cases) => ({ cases, error: undefined }),
+  (error: unknown) => ({ cases: [] as Case[], error }),
+);
+const cases = loaded.cases;
+
+it('the machines and their runtimes load', () => {
+  if (loaded.error) throw loaded.error;
+  expect(cases.map((c) => c.machine.id)).toEqual([
+    'engineLink',
+    'engineSession',
+    'runReconciliation',
+    'hardwareRecovery',
+  ]);
+});
 
 describe('machines/ source', () => {
   const files = readdirSync(machinesDir).filter((name) => name.endsWith('.ts'));
 
   it('finds the machine files', () => {
-    expect(files).toEqual(expect.arrayContaining(cases.map((c) => `${c.machine.id}.ts`)));
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'engineLink.ts',
+        'engineSession.ts',
+        'runReconciliation.ts',
+        'hardwareRecovery.ts',
+      ]),
+    );
   });
 
   it.each(

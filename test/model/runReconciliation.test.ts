@@ -1,11 +1,4 @@
-import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
-import { runReconciliationHarness } from './runtimes/runReconciliationRuntime.ts';
-import {
-  describeModel,
-  negativeSteps,
-  runReconciliationModelEvents,
-  transitionCoveringPaths,
-} from './support/index.ts';
+import { describeModelOf } from './support/modelSuite.ts';
 
 /**
  * Model-based test of run reconciliation: paths generated from machines/runReconciliation.ts that
@@ -15,8 +8,14 @@ import {
  * only from the engine, with its times; never left open after a restart or a catch-up without it; engine
  * lost only after the abandon period).
  */
-const options = { eachEvent: true } as const;
-const paths = transitionCoveringPaths(runReconciliationMachine, runReconciliationModelEvents, options);
-const negatives = negativeSteps(runReconciliationMachine, paths, runReconciliationModelEvents, options);
-
-describeModel(runReconciliationHarness, paths, negatives);
+await describeModelOf(async () => {
+  const { runReconciliationMachine } = await import('../../machines/runReconciliation.ts');
+  const { runReconciliationHarness } = await import('./runtimes/runReconciliationRuntime.ts');
+  const { negativeSteps, runReconciliationModelEvents, transitionCoveringPaths } = await import(
+    './support/index.ts'
+  );
+  const options = { eachEvent: true } as const;
+  const paths = transitionCoveringPaths(runReconciliationMachine, runReconciliationModelEvents, options);
+  const negatives = negativeSteps(runReconciliationMachine, paths, runReconciliationModelEvents, options);
+  return { harness: runReconciliationHarness, paths, negatives };
+});

@@ -151,3 +151,31 @@ export function describeModel<Runtime, TEvent extends EventObject>(
     });
   });
 }
+
+/** What a model test file builds: the runtime harness, the paths and the negative steps. */
+export interface ModelTest<Runtime, TEvent extends EventObject> {
+  readonly harness: RuntimeHarness<Runtime, TEvent>;
+  readonly paths: ReadonlyArray<ModelPath<TEvent>>;
+  readonly negatives: ReadonlyArray<NegativeStep<TEvent>>;
+}
+
+/**
+ * `describeModel` for a model that `build` loads (with dynamic imports) and generates. When loading the
+ * machine or generating its paths throws (a machine definition XState refuses, say), that is one failing
+ * test instead of a file that cannot be collected: a test runner, Stryker's among them, then reports it
+ * as a failure.
+ */
+export async function describeModelOf<Runtime, TEvent extends EventObject>(
+  build: () => Promise<ModelTest<Runtime, TEvent>>,
+): Promise<void> {
+  let model: ModelTest<Runtime, TEvent>;
+  try {
+    model = await build();
+  } catch (error) {
+    it('the machine loads and its model can be built', () => {
+      throw error;
+    });
+    return;
+  }
+  describeModel(model.harness, model.paths, model.negatives);
+}

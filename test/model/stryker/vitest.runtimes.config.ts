@@ -1,0 +1,28 @@
+import { resolve } from 'node:path';
+import { defineConfig } from 'vitest/config';
+import base from '../../../vitest.config.ts';
+import { MODEL_TESTS } from './vitest.machines.config.ts';
+
+/** The tests mutation pass 2 runs against the runtimes: the model tests and each runtime's in-process tests. */
+export default defineConfig({
+  ...base,
+  root: resolve(import.meta.dirname, '../../..'),
+  test: {
+    ...base.test,
+    include: [
+      ...MODEL_TESTS,
+      'test/engine/resilientDispatcher.test.ts',
+      'test/engine/offlineSampler.test.ts',
+      'test/aggregator/engineSession.test.ts',
+      'test/aggregator/runApi.test.ts',
+      'test/aggregator/badInput.test.ts',
+      'test/hardware/hardwareRecovery.test.ts',
+      'test/hardware/masking.test.ts',
+      'test/hardware/unchangedWrites.test.ts',
+      'test/hardware/longRunningMethod.test.ts',
+      'test/integration/losslessMemory.test.ts',
+      'test/integration/commands.test.ts',
+      'test/protocol/frameChecksumLink.test.ts',
+    ],
+  },
+});
