@@ -18,9 +18,12 @@ export type EngineLinkEvent =
   | { type: 'CONNECT_TIMEOUT' }
   /** Nothing was heard from the aggregator within the heartbeat timeout: the link is dead or half-open. */
   | { type: 'HEARTBEAT_MISSED' }
-  /** The aggregator refused the upgrade (authentication): retrying cannot help. */
-  | { type: 'AUTH_REJECTED'; message: string }
-  /** The retry delay has passed. */
+  /**
+   * The aggregator refused the upgrade for a reason a quick retry cannot change: authentication (401,
+   * 403) or an engine id it does not take (400, 404). Retried slowly, in case the aggregator changes.
+   */
+  | { type: 'REJECTED'; message: string }
+  /** The retry delay (or, while rejected, the slow retry period) has passed. */
   | { type: 'RETRY_DUE' }
   /** Everything held at welcome has been acknowledged. */
   | { type: 'BACKLOG_DRAINED' }
@@ -54,7 +57,7 @@ function connectionAttempt<Failure extends string>(onFailure: Failure) {
         entry: 'openSocket',
         on: {
           SOCKET_OPENED: 'greeting',
-          AUTH_REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
+          REJECTED: { target: '#engineLink.rejected', actions: 'rememberRejection' },
         },
       },
       greeting: {
@@ -99,6 +102,8 @@ export const engineLinkMachine = setup({
     disarmHeartbeat: () => {},
     /** Tell the user the aggregator refused the engine, and why. */
     reportRejected: (_, _params: { message: string }) => {},
+    /** Schedule RETRY_DUE after the slow retry period of a rejected engine. */
+    scheduleRejectedRetry: () => {},
     /** Say goodbye, close the transport, cancel every timer. */
     closeLink: () => {},
     // Context bookkeeping (pure).
@@ -111,7 +116,7 @@ export const engineLinkMachine = setup({
       retryAfterMs: ({ event }) => (event.type === 'SOCKET_CLOSED' ? (event.retryAfterMs ?? null) : null),
     }),
     rememberRejection: assign({
-      rejection: ({ event }) => (event.type === 'AUTH_REJECTED' ? event.message : null),
+      rejection: ({ event }) => (event.type === 'REJECTED' ? event.message : null),
     }),
     forgetRejection: assign({ rejection: null, attempt: 0 }),
   },
@@ -161,12 +166,17 @@ export const engineLinkMachine = setup({
         reconnecting: connectionAttempt('waiting'),
       },
     },
+    // Refused for good as far as a quick retry can tell: records keep waiting in the outbox, and the
+    // link is tried again slowly (the aggregator may learn the engine's token: a reloaded token file).
     rejected: {
       entry: [
         'abandonSocket',
         { type: 'reportRejected', params: ({ context }) => ({ message: context.rejection ?? 'refused' }) },
+        'scheduleRejectedRetry',
       ],
+      exit: 'cancelRetry',
       on: {
+        RETRY_DUE: { target: 'connecting', actions: 'forgetRejection' },
         RECONNECT: { target: 'connecting', actions: 'forgetRejection' },
       },
     },

@@ -14,9 +14,15 @@ export type RunReconciliationEvent =
   | { type: 'RUN_COMPLETED'; endedAt: number }
   /** The run's failure record was persisted. */
   | { type: 'RUN_FAILED'; endedAt: number; reason: string }
-  /** The engine became unavailable: the run's outcome is unknown until it comes back. */
+  /**
+   * The engine became unavailable: the run's outcome is unknown until it comes back. (For a run just
+   * started: the link its start record came on was gone by the time the record was committed.)
+   */
   | { type: 'LINK_LOST' }
-  /** The engine is back and says (hello snapshot) that it is still running this run. */
+  /**
+   * The engine is back and says (hello snapshot) that it is still running this run; or, for a run just
+   * started, the link its start record came on is still the engine's link.
+   */
   | { type: 'ENGINE_RUNNING' }
   /** The engine is back with a new epoch: whatever it had not sent of this run is gone. */
   | { type: 'ENGINE_RESTARTED' }
@@ -63,16 +69,32 @@ export const runReconciliationMachine = setup({
   },
 }).createMachine({
   id: 'runReconciliation',
-  initial: 'active',
+  initial: 'starting',
   context: { reason: null, endedAt: null },
   states: {
+    // A record about a new run is being committed; the runtime tells at once how the engine's link stands
+    // at that moment (a start may be committed after the link it came on has gone), or, for a run whose
+    // first record to arrive is its end, how it ended. Never persisted.
+    starting: {
+      on: {
+        ENGINE_RUNNING: 'active',
+        LINK_LOST: 'unconfirmed',
+        RUN_COMPLETED: { target: 'completed', actions: 'rememberEnd' },
+        RUN_FAILED: { target: 'failed', actions: 'rememberEnd' },
+      },
+    },
     active: {
       entry: { type: 'persistRun', params: { state: 'active' } },
       on: {
         LINK_LOST: 'unconfirmed',
         RUN_COMPLETED: { target: 'completed', actions: 'rememberEnd' },
         RUN_FAILED: { target: 'failed', actions: 'rememberEnd' },
-        // (A new epoch cannot find a run active: the old link's loss or replacement came first.)
+        // A new epoch finds a run active only when the old link's loss did not reach it: whatever the
+        // order of events, the restarted engine does not run it.
+        ENGINE_RESTARTED: {
+          target: 'interrupted',
+          actions: { type: 'interruptedBy', params: { reason: REASON_ENGINE_RESTARTED } },
+        },
         ENGINE_NOT_RUNNING: {
           target: 'interrupted',
           actions: { type: 'interruptedBy', params: { reason: REASON_NOT_RUNNING } },

@@ -33,10 +33,11 @@ export const HAND_MUTATIONS: readonly HandMutation[] = [
     replace: 'retryAfterMs: null })',
   },
   {
-    name: '3. a restart recorded as "engine lost"',
+    name: '3. a restart recorded as "engine lost" (unconfirmed run)',
     file: 'machines/runReconciliation.ts',
-    find: 'params: { reason: REASON_ENGINE_RESTARTED }',
-    replace: 'params: { reason: REASON_ENGINE_LOST }',
+    find: "ENGINE_RUNNING: 'active',\n        RUN_COMPLETED: { target: 'completed', actions: 'rememberEnd' },\n        RUN_FAILED: { target: 'failed', actions: 'rememberEnd' },\n        ENGINE_RESTARTED: {\n          target: 'interrupted',\n          actions: { type: 'interruptedBy', params: { reason: REASON_ENGINE_RESTARTED } },",
+    replace:
+      "ENGINE_RUNNING: 'active',\n        RUN_COMPLETED: { target: 'completed', actions: 'rememberEnd' },\n        RUN_FAILED: { target: 'failed', actions: 'rememberEnd' },\n        ENGINE_RESTARTED: {\n          target: 'interrupted',\n          actions: { type: 'interruptedBy', params: { reason: REASON_ENGINE_LOST } },",
   },
   {
     name: '4a. failPendingCommands removed (offline)',

@@ -21,13 +21,17 @@ import type { EngineSummary, IngestResult, Store, StoredGap } from './store.ts';
 /** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
 export interface SessionRunHooks {
   hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void;
-  /** Called inside the transaction that persists the items. */
+  /**
+   * Called inside the transaction that persists the items. `linkUp`: the link they came on is still the
+   * engine's link (a frame is committed in a later turn than it was read: its link may be gone by then).
+   */
   recordsPersisted(
     engineId: string,
     epoch: string,
     from: number,
     items: readonly Item[],
     markBefore: number,
+    linkUp: boolean,
   ): void;
   linkLost(engineId: string): void;
   caughtUp(engineId: string): void;
@@ -597,7 +601,8 @@ export class EngineSessionRuntime {
       throw error;
     }
     try {
-      this.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore);
+      const linkUp = connection === this.current && !connection.ended;
+      this.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore, linkUp);
     } catch (error) {
       connection.poisoned = true;
       throw error;

@@ -8,17 +8,10 @@ import {
   runReconciliationMachine,
 } from '../../machines/runReconciliation.ts';
 import type { RunSnapshot } from '../protocol/messages.ts';
-import type { Item, Json } from '../protocol/records.ts';
+import type { Item } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
+import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
 import type { RunQuery, Store, StoredRun } from './store.ts';
-
-/** Names of the event records an engine writes about its runs (data: `{ runId, ... }`). */
-export const RUN_EVENTS = {
-  started: 'run.started',
-  completed: 'run.completed',
-  failed: 'run.failed',
-  phase: 'run.phase',
-} as const;
 
 /** A run as the API shows it. */
 export interface RunView extends StoredRun {
@@ -56,15 +49,13 @@ interface EngineHello {
   snapshot: RunSnapshot | undefined;
 }
 
-function dataOf(value: Json | undefined): Record<string, Json> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? value : {};
-}
-
 /**
  * Runs one `runReconciliation` actor per run that is not settled (active, unconfirmed; interrupted ones
  * are brought back from the store when news of them arrives) and persists every state they enter.
  * Run records are applied inside the transaction that stores them, so a run's state never runs ahead of
- * or behind the records that justify it, whatever moment the aggregator is killed at.
+ * or behind the records that justify it, whatever moment the aggregator is killed at. Memory follows
+ * the store: a transaction that rolls back (or fails to commit) puts back every run it changed, and
+ * `run` events go out only once their transaction has committed.
  */
 export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private readonly store: Store;
@@ -84,7 +75,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.inspect = options.inspect;
   }
 
-  /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. */
+  /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. In a transaction. */
   load(): void {
     for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
       const live = this.restore(run);
@@ -92,29 +83,35 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     }
   }
 
-  /** Applies the run records among freshly persisted items (those above `markBefore`). In the ingest transaction. */
+  /**
+   * Applies the run records among freshly persisted items (those above `markBefore`). In the ingest
+   * transaction. `linkUp`: the link the items came on is still the engine's link (a run they start is
+   * active; otherwise it starts unconfirmed, its outcome unknown until the engine is back).
+   */
   recordsPersisted(
     engineId: string,
     epoch: string,
     from: number,
     items: readonly Item[],
     markBefore: number,
+    linkUp: boolean,
   ): void {
-    let seq = from;
-    for (const item of items) {
-      if (item[0] === 'g') {
-        seq = item[2] + 1;
-        continue;
-      }
-      if (seq > markBefore && item[0] === 'e' && item[1].startsWith('run.'))
-        this.applyRecord(engineId, epoch, seq, item[1], item[2], item[3]);
-      seq++;
-    }
+    for (const record of runRecordsIn(from, items, markBefore))
+      this.applyRecord({ engineId, epoch, linkUp }, record);
   }
 
   /** The engine is no longer reachable: what it runs is unconfirmed. */
   linkLost(engineId: string): void {
-    for (const live of this.liveOf(engineId)) live.actor.send({ type: 'LINK_LOST' });
+    try {
+      this.store.transaction(() => {
+        for (const live of this.liveOf(engineId)) this.send(live, { type: 'LINK_LOST' });
+      });
+    } catch (error) {
+      this.logger.error(
+        { err: error, engineId },
+        'could not record that the runs of the engine are unconfirmed',
+      );
+    }
   }
 
   /** The engine said hello: a new epoch settles its old runs; its snapshot confirms the run it is running. */
@@ -123,8 +120,8 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     const current = snapshot?.current?.runId;
     this.store.transaction(() => {
       for (const live of this.liveOf(engineId)) {
-        if (live.run.epoch !== epoch) live.actor.send({ type: 'ENGINE_RESTARTED' });
-        else if (live.run.id === current) live.actor.send({ type: 'ENGINE_RUNNING' });
+        if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+        else if (live.run.id === current) this.send(live, { type: 'ENGINE_RUNNING' });
       }
       if (current === undefined) return;
       // A run declared interrupted (engine lost) that the engine is running after all is reopened.
@@ -134,8 +131,10 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
         stored.reason === REASON_ENGINE_LOST &&
         stored.epoch === epoch &&
         !this.live.has(key(engineId, current))
-      )
-        this.restore(stored).actor.send({ type: 'ENGINE_RUNNING' });
+      ) {
+        this.remember(key(engineId, current));
+        this.send(this.restore(stored), { type: 'ENGINE_RUNNING' });
+      }
     });
   }
 
@@ -151,7 +150,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       for (const live of this.liveOf(engineId)) {
         if (live.run.epoch !== hello.epoch || live.run.startSeq > hello.lastSeq) continue;
         const running = hello.snapshot === undefined || live.run.id === current;
-        live.actor.send({ type: running ? 'ENGINE_RUNNING' : 'ENGINE_NOT_RUNNING' });
+        this.send(live, { type: running ? 'ENGINE_RUNNING' : 'ENGINE_NOT_RUNNING' });
       }
     });
   }
@@ -189,16 +188,9 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.live.clear();
   }
 
-  private applyRecord(
-    engineId: string,
-    epoch: string,
-    seq: number,
-    name: string,
-    t: number,
-    value: Json | undefined,
-  ) {
-    const data = dataOf(value);
-    const runId = typeof data.runId === 'string' ? data.runId : undefined;
+  private applyRecord(link: { engineId: string; epoch: string; linkUp: boolean }, record: RunRecord) {
+    const { engineId, epoch } = link;
+    const { runId, seq, name, data } = record;
     if (!runId) {
       this.logger.warn({ engineId, seq, name }, 'run record without a runId ignored');
       return;
@@ -210,31 +202,27 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
           this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
           return;
         }
-        this.start(this.newRun(engineId, runId, epoch, seq, t, data));
+        const live = this.start(newRun(engineId, epoch, record, this.clock.now()));
+        // The run is as the engine's link is now, not as it was when the record was sent.
+        this.send(live, { type: link.linkUp ? 'ENGINE_RUNNING' : 'LINK_LOST' });
+        // The engine already came back with a new epoch: once the records that came with this one are
+        // committed (an end may be among them), the run is over.
+        if (!link.linkUp && this.hellos.get(engineId)?.epoch !== epoch)
+          this.store.afterCommit(() => this.settleEpochsBefore(engineId));
         return;
       }
       case RUN_EVENTS.completed:
       case RUN_EVENTS.failed: {
-        const event: RunReconciliationEvent =
-          name === RUN_EVENTS.completed
-            ? { type: 'RUN_COMPLETED', endedAt: t }
-            : {
-                type: 'RUN_FAILED',
-                endedAt: t,
-                reason: typeof data.reason === 'string' ? data.reason : 'failed',
-              };
-        const live = existing ?? this.reopen(engineId, runId, epoch, seq, t, data);
-        if (!live) return;
-        live.endSeq = seq;
-        live.actor.send(event);
+        const live = existing ?? this.reopen(engineId, epoch, record);
+        if (live) this.send(live, endEvent(record), seq);
         return;
       }
       case RUN_EVENTS.phase: {
-        const live = existing;
-        if (!live || typeof data.phase !== 'string') return;
-        live.run.phase = data.phase;
-        this.store.saveRun(live.run);
-        this.emit('run', this.view(live.run));
+        if (!existing || typeof data.phase !== 'string') return;
+        this.remember(key(engineId, runId));
+        existing.run.phase = data.phase;
+        this.store.saveRun(existing.run);
+        this.announce(existing.run);
         return;
       }
       default:
@@ -242,56 +230,82 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     }
   }
 
+  /** Interrupts the live runs of the engine's epochs before its current one (it restarted). */
+  private settleEpochsBefore(engineId: string): void {
+    const epoch = this.hellos.get(engineId)?.epoch;
+    try {
+      this.store.transaction(() => {
+        for (const live of this.liveOf(engineId))
+          if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+      });
+    } catch (error) {
+      this.logger.error({ err: error, engineId }, 'could not interrupt the runs of a restarted engine');
+    }
+  }
+
   /** A run whose end arrives while it is not live: interrupted earlier (reopened), or never seen start. */
-  private reopen(
-    engineId: string,
-    runId: string,
-    epoch: string,
-    seq: number,
-    t: number,
-    data: Record<string, Json>,
-  ): LiveRun | undefined {
+  private reopen(engineId: string, epoch: string, record: RunRecord): LiveRun | undefined {
+    const runId = record.runId!;
     const stored = this.store.run(runId, engineId);
-    if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) return this.restore(stored);
+    if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) {
+      this.remember(key(engineId, runId));
+      return this.restore(stored);
+    }
     if (stored) {
       this.logger.warn({ engineId, runId, state: stored.state }, 'end record for a settled run ignored');
       return undefined;
     }
     // Its start record never reached us (an older epoch lost with an engine restart): start it from the end.
-    return this.start(
-      this.newRun(engineId, runId, epoch, seq, typeof data.startedAt === 'number' ? data.startedAt : t, data),
-    );
+    return this.start(newRun(engineId, epoch, record, this.clock.now()));
   }
 
-  /** A run that starts now at sequence number `seq` and engine time `startedAt`. */
-  private newRun(
-    engineId: string,
-    runId: string,
-    epoch: string,
-    seq: number,
-    startedAt: number,
-    data: Record<string, Json>,
-  ): StoredRun {
-    return {
-      id: runId,
-      engineId,
-      epoch,
-      state: 'active',
-      startedAt,
-      endedAt: null,
-      reason: null,
-      method: typeof data.method === 'string' ? data.method : null,
-      phase: 'running',
-      startSeq: seq,
-      endSeq: null,
-      since: this.clock.now(),
-    };
-  }
-
+  /** A new run, in `starting`: the caller tells it at once how the engine's link stands, or how it ended. */
   private start(run: StoredRun): LiveRun {
+    this.remember(key(run.engineId, run.id));
     const live = this.create(run, undefined);
     live.actor.start();
     return live;
+  }
+
+  /** Sends an event to a run's actor, after noting how the run stood (see `remember`). */
+  private send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
+    this.remember(key(live.run.engineId, live.run.id));
+    if (endSeq !== undefined) live.endSeq = endSeq;
+    live.actor.send(event);
+  }
+
+  /**
+   * Notes how the run stands now (live or not, its record), to be put back should the transaction that
+   * is about to change it roll back or fail to commit.
+   */
+  private remember(runKey: string): void {
+    const live = this.live.get(runKey);
+    const saved = live && { run: { ...live.run }, endSeq: live.endSeq };
+    this.store.onRollback(() => {
+      const current = this.live.get(runKey);
+      if (current) {
+        current.abandonTimer?.cancel();
+        current.actor.stop();
+        this.live.delete(runKey);
+      }
+      if (saved) this.restore(saved.run).endSeq = saved.endSeq;
+    });
+  }
+
+  /** Tells listeners (and the log) of a run's new state once it is committed. */
+  private announce(run: StoredRun): void {
+    const snapshot = { ...run };
+    this.store.afterCommit(() => {
+      this.logger.info(
+        { engineId: snapshot.engineId, runId: snapshot.id, state: snapshot.state, reason: snapshot.reason },
+        `run ${snapshot.id} ${snapshot.state}`,
+      );
+      try {
+        this.emit('run', this.view(snapshot));
+      } catch (error) {
+        this.logger.error({ err: error, runId: snapshot.id }, 'a run listener failed');
+      }
+    });
   }
 
   private restore(run: StoredRun): LiveRun {
@@ -343,8 +357,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       this.live.delete(key(run.engineId, run.id));
     }
     if (state === 'interrupted') this.live.delete(key(run.engineId, run.id));
-    this.logger.info({ engineId: run.engineId, runId: run.id, state, reason }, `run ${run.id} ${state}`);
-    this.emit('run', this.view(run));
+    this.announce(run);
   }
 
   private scheduleAbandon(live: LiveRun): void {
@@ -352,7 +365,11 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
     live.abandonTimer = this.clock.setTimeout(() => {
       live.abandonTimer = undefined;
-      this.store.transaction(() => live.actor.send({ type: 'ABANDON_DUE' }));
+      try {
+        this.store.transaction(() => this.send(live, { type: 'ABANDON_DUE' }));
+      } catch (error) {
+        this.logger.error({ err: error, runId: live.run.id }, 'could not interrupt an abandoned run');
+      }
     }, remaining);
   }
 

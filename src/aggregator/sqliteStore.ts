@@ -14,6 +14,7 @@ import type {
   StoredRecordKind,
   StoredRun,
 } from './store.ts';
+import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
 
 /** The schema version this code writes, kept in `PRAGMA user_version`. */
@@ -158,6 +159,8 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
+  /** What to do once each open transaction commits or rolls back. */
+  private readonly callbacks = new TransactionCallbacks();
   private readonly streamIds = new Map<string, number>();
   private closed = false;
   /** Checkpoints the WAL from a thread of its own (file databases). */
@@ -365,7 +368,15 @@ export class SqliteStore implements Store {
   }
 
   transaction<T>(work: () => T): T {
-    return this.db.transaction(work).immediate();
+    return this.callbacks.run(() => this.db.transaction(work).immediate());
+  }
+
+  afterCommit(callback: () => void): void {
+    this.callbacks.afterCommit(callback);
+  }
+
+  onRollback(callback: () => void): void {
+    this.callbacks.onRollback(callback);
   }
 
   saveRun(run: StoredRun): void {

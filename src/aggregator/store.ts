@@ -37,6 +37,17 @@ export interface Store {
    * are committed together or not at all.
    */
   transaction<T>(work: () => T): T;
+  /**
+   * Inside `transaction`: runs `callback` once the outermost transaction has committed (at once outside
+   * one). What is said about a write (events, logs) waits for it to be durable. It must not throw.
+   */
+  afterCommit(callback: () => void): void;
+  /**
+   * Inside `transaction`: runs `callback` if the transaction open now (a nested one included) is rolled
+   * back, or the outermost one fails to commit; newest first. Memory that follows the store puts itself
+   * back. It must not throw. Outside a transaction: nothing to undo, nothing done.
+   */
+  onRollback(callback: () => void): void;
   /** Inserts or replaces a run. */
   saveRun(run: StoredRun): void;
   /** Runs, newest start first, filtered. */

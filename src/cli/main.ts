@@ -3,6 +3,7 @@ import { UsageError } from './args.ts';
 import { demoCommand, demoUsage } from './demoCommand.ts';
 import { engineCommand, engineUsage } from './engineCommand.ts';
 import { inspectorCommand, inspectorUsage } from './inspectorCommand.ts';
+import { opcuaSimCommand, opcuaSimUsage } from './opcuaSimCommand.ts';
 import { statusCommand, statusUsage } from './statusCommand.ts';
 
 const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage: string }> = {
@@ -11,6 +12,7 @@ const commands: Record<string, { run: (argv: string[]) => Promise<number>; usage
   demo: { run: demoCommand, usage: demoUsage },
   status: { run: statusCommand, usage: statusUsage },
   inspector: { run: inspectorCommand, usage: inspectorUsage },
+  'opcua-sim': { run: opcuaSimCommand, usage: opcuaSimUsage },
 };
 
 const overview = `Usage: engine-link <command> [options]
@@ -21,6 +23,7 @@ Commands:
   demo         an aggregator, two simulated engines and a flaky link, all in one process
   status       print an aggregator's engines and runs as tables (or --json)
   inspector    relay state machines to the Stately inspector (start commands with --inspect)
+  opcua-sim    a simulated OPC UA server (a reactor's tags) for engines run with --opcua
 
 Run 'engine-link <command> --help' for a command's options.
 `;

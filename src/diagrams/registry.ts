@@ -2,6 +2,7 @@ import type { AnyStateMachine } from 'xstate';
 import { engineLinkMachine } from '../../machines/engineLink.ts';
 import { engineSessionMachine } from '../../machines/engineSession.ts';
 import { hardwareRecoveryMachine } from '../../machines/hardwareRecovery.ts';
+import { offlineWatchMachine } from '../../machines/offlineWatch.ts';
 import { runReconciliationMachine } from '../../machines/runReconciliation.ts';
 
 /** A machine drawn into `diagrams/<machine.id>.mmd` by `npm run diagrams`. */
@@ -20,6 +21,12 @@ export const diagramEntries: readonly DiagramEntry[] = [
     source: 'machines/engineLink.ts',
     description:
       "The engine's side of the link to its aggregator: connect, flush the backlog, buffer through outages.",
+  },
+  {
+    machine: offlineWatchMachine,
+    source: 'machines/offlineWatch.ts',
+    description:
+      "How long the engine's link has been down against `maxOfflineMs`: offline too long (once per outage), online again.",
   },
   {
     machine: engineSessionMachine,

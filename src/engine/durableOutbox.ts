@@ -297,6 +297,21 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     return seq;
   }
 
+  appendGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): void {
+    if (this.closed) throw new Error(`outbox ${this.path} is closed`);
+    if (fromSeq !== this.lastSeq + 1 || toSeq < fromSeq)
+      throw new RangeError(`gap ${fromSeq}..${toSeq} does not continue the outbox after ${this.lastSeq}`);
+    this.lastSeq = toSeq;
+    if (this.fallback) {
+      this.fallback.appendGap(fromSeq, toSeq, count, reason);
+      this.keepCeilingAhead();
+      return;
+    }
+    // Written and synced at once, as the recovery's gap is: the numbering it moves must survive a crash.
+    this.appendPending(encodeGap(fromSeq, toSeq, count, reason), fromSeq);
+    this.flush();
+  }
+
   acknowledge(seq: number): void {
     const upTo = Math.min(seq, this.lastSeq);
     if (upTo <= this.ackedSeq) return;

@@ -65,6 +65,11 @@ export interface Outbox extends EventEmitter<OutboxEvents> {
   readonly coalesced: number;
   /** Stores an encoded item and returns its sequence number. `stateKey` goes with state records. */
   append(encodedItem: string, recordClass: RecordClass, stateKey?: string): number;
+  /**
+   * Holds a gap item standing for `fromSeq..toSeq` (it must start at the next sequence number): numbering
+   * continues after `toSeq`.
+   */
+  appendGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): void;
   /** Forgets everything up to and including `seq`. */
   acknowledge(seq: number): void;
   /** The next batch after `afterSeq`, or undefined when nothing more is held. */

@@ -1,92 +1,43 @@
 import { EventEmitter } from 'eventemitter3';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import { type Actor, createActor } from 'xstate';
 import { type EngineLinkEvent, engineLinkMachine } from '../../machines/engineLink.ts';
 import { stateName } from '../../machines/stateName.ts';
 import { DEFAULT_MAX_FRAME_BYTES, encodeRecordsFrame } from '../protocol/codec.ts';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
-import { type AggregatorMessage, PROTOCOL_VERSION, type RunSnapshot } from '../protocol/messages.ts';
+import { type AggregatorMessage, PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { type EngineRecord, encodeGap, encodeRecord, InvalidRecordError } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
-import type { Connector, EngineTransport } from '../transport/sides.ts';
+import type { EngineTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
-import { type BackoffOptions, retryDelay } from './backoff.ts';
+import { retryDelay } from './backoff.ts';
 import { type CommandHandler, CommandLog } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
-import { DurableOutbox, type DurableOutboxOptions } from './durableOutbox.ts';
-import { MemoryOutbox, type OutboxLimits } from './memoryOutbox.ts';
+import { DurableOutbox } from './durableOutbox.ts';
+import { MemoryOutbox } from './memoryOutbox.ts';
 import { OfflineSampler } from './offlineSampler.ts';
-import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
+import { OfflineWatch } from './offlineWatch.ts';
+import type { Outbox } from './outbox.ts';
+import { holdProcess } from './processHold.ts';
+import {
+  AuthRejectedError,
+  DEFAULT_REJECTED_RETRY_MS,
+  type DispatcherStats,
+  type LinkState,
+  type ResilientDispatcherEvents,
+  type ResilientDispatcherOptions,
+} from './resilientDispatcherOptions.ts';
 
-export interface ResilientDispatcherOptions {
-  engineId: string;
-  /** How to reach the aggregator (WebSocketConnector, MemoryNetwork, ...). */
-  connector: Connector;
-  /** Bearer token presented at the upgrade. */
-  token?: string;
-  /** An outbox, limits for the default in-memory one, or `{ path, sync, ... }` for a durable one on disk. */
-  outbox?: Outbox | OutboxLimits | DurableOutboxOptions;
-  /** While the link is down, thin samples to one per tag per this many ms (offline sampling). Default off. */
-  offlineSampleIntervalMs?: number;
-  clock?: Clock;
-  /** Randomness for retry jitter (tests pass a seeded one). */
-  random?: () => number;
-  /** Silence from the aggregator longer than this means the link is dead or half-open. Default 2500 ms: with
-   * the aggregator's ping every second, a dead or half-open link is noticed 1.5 to 2.5 s after it dies. */
-  heartbeatTimeoutMs?: number;
-  /** A connection attempt (upgrade and welcome) that takes longer than this is abandoned. Default 5000 ms. */
-  connectTimeoutMs?: number;
-  /** Reconnect backoff. Default 500 ms to 10 s, full jitter. */
-  retry?: BackoffOptions;
-  /** Frames sent and not yet acknowledged, at most. Default 8. */
-  windowFrames?: number;
-  maxFrameBytes?: number;
-  /** What the engine tells the aggregator about its runs in every hello. */
-  snapshot?: () => RunSnapshot | undefined;
-  /** Receives the link machine's inspection events (Stately inspector). */
-  inspect?: (event: InspectionEvent) => void;
-  /** Least time between two `backlog` events. Default 250 ms. */
-  backlogEventMs?: number;
-  /** Runs the aggregator's commands (each id at most once). Also settable with `handleCommands`. */
-  onCommand?: CommandHandler;
-}
+/** Refusals of the upgrade that a quick retry cannot change: the engine's token, or its id. */
+const REJECTING_STATUSES = new Set([400, 401, 403, 404]);
 
-export type LinkState =
-  | 'connecting.opening'
-  | 'connecting.greeting'
-  | 'connected'
-  | 'flushing'
-  | 'buffering.waiting'
-  | 'buffering.reconnecting.opening'
-  | 'buffering.reconnecting.greeting'
-  | 'rejected'
-  | 'stopped';
-
-export interface DispatcherStats {
-  engineId: string;
-  epoch: string;
-  /** Records accepted by send() in this process. */
-  produced: number;
-  lastSeq: number;
-  acked: number;
-  dropped: number;
-  coalesced: number;
-  backlog: number;
-}
-
-export interface ResilientDispatcherEvents {
-  state: [state: LinkState];
-  backlog: [size: { records: number; bytes: number }];
-  flushProgress: [progress: { sent: number; total: number }];
-  gap: [gap: GapInfo];
-  backpressure: [info: BackpressureInfo];
-  /** A retry is scheduled; `reason`: why the link is down (refused, timed out, closed, ...). */
-  retry: [retry: { attempt: number; delayMs: number; reason: string }];
-  error: [error: Error];
-}
-
-export class AuthRejectedError extends Error {
-  override readonly name = 'AuthRejectedError';
-}
+export type {
+  DispatcherStats,
+  LinkState,
+  OfflineInfo,
+  ResilientDispatcherEvents,
+  ResilientDispatcherOptions,
+} from './resilientDispatcherOptions.ts';
+export { AuthRejectedError };
 
 /**
  * The resilient dispatcher: the engine's `EngineDispatcher`, kept working through outages.
@@ -96,6 +47,9 @@ export class AuthRejectedError extends Error {
  * leave the outbox in sequence order, pipelined (up to `windowFrames` frames unacknowledged), and are
  * forgotten only when the aggregator acknowledges them as persisted. After a reconnect the aggregator's
  * welcome says what it has; everything after that is sent again.
+ *
+ * An open dispatcher keeps the Node.js process alive, whatever its link does (down, retrying, refused),
+ * as an MQTT.js or Socket.IO client does: `close()` releases it.
  */
 export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents> implements EngineDispatcher {
   readonly engineId: string;
@@ -108,6 +62,11 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private readonly heartbeatTimeoutMs: number;
   private readonly windowFrames: number;
   private readonly maxItemBytes: number;
+  private readonly rejectedRetryMs: number;
+  /** Watches outages against `maxOfflineMs`, when set. */
+  private readonly offlineWatch: OfflineWatch | undefined;
+  /** Releases the hold on the process (see holdProcess), once closed. */
+  private releaseProcess: (() => void) | undefined;
 
   private transport: EngineTransport | undefined;
   private produced = 0;
@@ -124,6 +83,10 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private askedRetryAfterMs: number | undefined;
   /** Why the link last went down or failed to come up, told with each retry. */
   private lastFailure = 'not connected yet';
+  /** The last sequence number told in the hello of the current link. */
+  private helloLastSeq = 0;
+  /** The aggregator's last refusal of the upgrade that put the link in `rejected`. */
+  private rejection = { status: 0, detail: '' };
   /** True between entering and leaving `flushing`/`connected`: records may leave the outbox. */
   private linkUp = false;
   private backlogQueued = false;
@@ -147,6 +110,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.effectiveHeartbeatMs = this.heartbeatTimeoutMs;
     this.windowFrames = options.windowFrames ?? 8;
     this.maxItemBytes = (options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES) - 128;
+    this.rejectedRetryMs = options.rejectedRetryMs ?? DEFAULT_REJECTED_RETRY_MS;
     const outbox = options.outbox;
     this.outbox =
       outbox && 'append' in outbox
@@ -164,14 +128,29 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.outbox.on('gap', (gap) => this.emit('gap', gap));
     this.outbox.on('backpressure', (info) => this.emit('backpressure', info));
     this.commandHandler = options.onCommand;
+    this.offlineWatch = options.maxOfflineMs
+      ? new OfflineWatch({
+          limitMs: options.maxOfflineMs,
+          clock: this.clock,
+          onTooLong: (info) => this.emit('offlineTooLong', info),
+          onOnlineAgain: (info) => this.emit('onlineAgain', info),
+          inspect: options.inspect,
+        })
+      : undefined;
     this.actor = createActor(this.linkMachine(), { inspect: options.inspect });
     this.actor.subscribe((snapshot) => {
       const state = stateName(snapshot.value) as LinkState;
       if (state === this.currentState) return;
+      const wasUp = isUp(this.currentState);
       this.currentState = state;
+      if (isUp(state) !== wasUp) {
+        if (wasUp) this.offlineWatch?.linkDown();
+        else this.offlineWatch?.linkUp();
+      }
       this.emit('state', state);
       this.queueBacklogEvent();
     });
+    this.releaseProcess = holdProcess();
     this.actor.start();
   }
 
@@ -221,7 +200,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.commandHandler = handler;
   }
 
-  /** Tries to connect now (after a rejection, or to skip the current retry wait). */
+  /** Tries to connect now (while rejected, or to skip the current retry wait). */
   reconnect(): void {
     this.actor.send({ type: 'RECONNECT' });
   }
@@ -274,6 +253,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         },
         cancelConnectTimer: () => this.cancelTimer('connect'),
         sendHello: () => {
+          this.helloLastSeq = this.outbox.lastSeq;
           this.transport?.send({
             type: 'hello',
             v: PROTOCOL_VERSION,
@@ -310,11 +290,24 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
           this.cancelTimer('heartbeat');
         },
         reportRejected: (_, { message }) => {
+          const { status, detail } = this.rejection;
+          const seconds = Math.round(this.rejectedRetryMs / 100) / 10;
           this.emit(
             'error',
             new AuthRejectedError(
-              `aggregator refused engine ${this.engineId}: ${message}. Not retrying; fix the credentials and call reconnect().`,
+              `aggregator refused engine ${this.engineId}: ${message}. Records are kept; trying again in ` +
+                `${seconds} s (fix the ${status === 400 || status === 404 ? 'engine id or URL' : 'token'}, ` +
+                'or call reconnect() to try at once).',
+              status,
+              detail,
+              this.rejectedRetryMs,
             ),
+          );
+        },
+        scheduleRejectedRetry: () => {
+          this.timers.retry = this.clock.setTimeout(
+            () => this.dispatch({ type: 'RETRY_DUE' }),
+            this.rejectedRetryMs,
           );
         },
         closeLink: () => {
@@ -322,6 +315,9 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
           if (this.transport?.state === 'open')
             this.transport.send({ type: 'bye', reason: 'engine stopping' });
           this.dropTransport(CloseCode.Normal, 'engine stopping');
+          this.offlineWatch?.stop();
+          this.releaseProcess?.();
+          this.releaseProcess = undefined;
           for (const resolve of this.stoppedWaiters.splice(0)) resolve();
         },
       },
@@ -357,8 +353,11 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.transport = undefined;
     this.inFlight = [];
     const status = info.refused?.status;
-    if (status === 401 || status === 403) {
-      this.dispatch({ type: 'AUTH_REJECTED', message: `${status} ${info.refused?.message ?? ''}`.trim() });
+    if (status !== undefined && REJECTING_STATUSES.has(status)) {
+      const detail = info.refused?.message ?? '';
+      this.rejection = { status, detail };
+      this.lastFailure = `refused (${status}): ${detail}`;
+      this.dispatch({ type: 'REJECTED', message: `${status} ${detail}`.trim() });
       return;
     }
     this.lastFailure = info.refused
@@ -383,6 +382,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     this.lastHeardAt = this.clock.now();
     switch (message.type) {
       case 'welcome': {
+        if (message.ackSeq > this.helloLastSeq) this.numberPast(message.ackSeq);
         // Everything up to ackSeq is persisted; resend everything after it.
         this.outbox.acknowledge(message.ackSeq);
         this.sentSeq = message.ackSeq;
@@ -434,6 +434,31 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         break;
       }
     }
+  }
+
+  /**
+   * The welcome acknowledges more than this engine had numbered when it said hello: the aggregator holds
+   * records of this epoch it never had (a durable outbox restored from an older copy). Numbering the next
+   * records from there would have them taken for records the aggregator already holds, and ignored: the
+   * numbers up to `ackSeq` are skipped with a gap item (acknowledged at once, they are the aggregator's).
+   * Records numbered since the hello within that range cannot be told apart from the aggregator's: said.
+   */
+  private numberPast(ackSeq: number): void {
+    const lastSeq = this.outbox.lastSeq;
+    const taken = Math.min(lastSeq, ackSeq);
+    this.emit(
+      'error',
+      new ProtocolError(
+        ErrorCode.InvalidMessage,
+        `the aggregator already holds records up to ${ackSeq} of epoch ${this.outbox.epoch}, beyond this ` +
+          `engine's last (${this.helloLastSeq}): was its outbox restored from an older copy? New records are ` +
+          `numbered after ${ackSeq}` +
+          (taken > this.helloLastSeq
+            ? `; records ${this.helloLastSeq + 1}..${taken}, numbered meanwhile, were taken for the aggregator's`
+            : ''),
+      ),
+    );
+    if (ackSeq > lastSeq) this.outbox.appendGap(lastSeq + 1, ackSeq, 0, 'renumbered');
   }
 
   /** After the acknowledged sequence moved: progress, end of flush, drain waiters. */
@@ -504,4 +529,9 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.emit('backlog', { records: this.outbox.records, bytes: this.outbox.bytes });
     }, this.options.backlogEventMs ?? 250);
   }
+}
+
+/** The link carries records in these states. */
+function isUp(state: LinkState): boolean {
+  return state === 'flushing' || state === 'connected';
 }

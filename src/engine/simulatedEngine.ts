@@ -28,6 +28,8 @@ export interface SimulatedRunEvent {
 
 const UNITS = ['degC', 'bar', 'rpm', 'pH', 'L/min'];
 export const SIMULATED_COMMANDS = ['start', 'stop', 'pause', 'resume', 'ping'] as const;
+/** The phase of a run paused because the link has been down too long (`pauseForOutage`). */
+export const PHASE_PAUSED_OFFLINE = 'paused-offline';
 
 /**
  * A stand-in for a real engine: samples `tags` tags at `rate` records per second, runs methods of
@@ -50,6 +52,8 @@ export class SimulatedEngine {
   private runCount = 0;
   /** Time left of the current run while paused (ms). */
   private pausedRemaining: number | null = null;
+  /** Who paused the current run: an operator's command, or an outage too long (see pauseForOutage). */
+  private pausedBy: 'command' | 'outage' | null = null;
   private runDueAt = 0;
   private running = false;
   private readonly onRun: ((run: SimulatedRunEvent) => void) | undefined;
@@ -121,17 +125,13 @@ export class SimulatedEngine {
         const run = this.requireRun('pause');
         if (this.pausedRemaining !== null)
           throw new CommandError('already-paused', `run ${run} is paused already`);
-        this.runTimer?.cancel();
-        this.pausedRemaining = Math.max(0, this.runDueAt - this.clock.now());
-        this.runs.phase('paused');
+        this.pause('paused', 'command');
         return { runId: run, phase: 'paused' };
       }
       case 'resume': {
         const run = this.requireRun('resume');
         if (this.pausedRemaining === null) throw new CommandError('not-paused', `run ${run} is not paused`);
-        this.runs.phase('running');
-        this.armRunEnd(this.pausedRemaining);
-        this.pausedRemaining = null;
+        this.resume();
         return { runId: run, phase: 'running' };
       }
       default:
@@ -141,6 +141,36 @@ export class SimulatedEngine {
         );
     }
   };
+
+  /**
+   * The link has been down too long for a method to run unobserved: the running method pauses (phase
+   * `paused-offline`; its remaining time waits). A run paused already, or none, is left as it is.
+   */
+  pauseForOutage(): void {
+    if (!this.runs.currentRun || this.pausedRemaining !== null) return;
+    this.pause(PHASE_PAUSED_OFFLINE, 'outage');
+  }
+
+  /** The link is back: a method paused by `pauseForOutage` runs on (an operator's pause stays). */
+  resumeAfterOutage(): void {
+    if (this.pausedBy === 'outage' && this.runs.currentRun) this.resume();
+  }
+
+  private pause(phase: string, by: 'command' | 'outage'): void {
+    this.runTimer?.cancel();
+    this.pausedRemaining = Math.max(0, this.runDueAt - this.clock.now());
+    this.pausedBy = by;
+    this.runs.phase(phase);
+  }
+
+  private resume(): void {
+    this.runs.phase('running');
+    // A run with no scheduled end (started by command, `runSeconds` 0) has none after a pause either.
+    const remaining = this.pausedRemaining ?? 0;
+    if (Number.isFinite(remaining)) this.armRunEnd(remaining);
+    this.pausedRemaining = null;
+    this.pausedBy = null;
+  }
 
   private requireRun(action: string): string {
     const run = this.runs.currentRun;
@@ -155,6 +185,8 @@ export class SimulatedEngine {
     this.onRun?.({ event: 'started', runId, t: this.runs.currentRun!.startedAt });
     this.runs.log('info', `method ${method} started`);
     this.pausedRemaining = null;
+    this.pausedBy = null;
+    this.runDueAt = Number.POSITIVE_INFINITY;
     if (this.runMs > 0) this.armRunEnd(this.runMs);
     return runId;
   }
@@ -170,6 +202,7 @@ export class SimulatedEngine {
     this.runTimer?.cancel();
     this.runTimer = undefined;
     this.pausedRemaining = null;
+    this.pausedBy = null;
     const runId = this.runs.currentRun?.runId;
     const failed = scheduled && this.failEvery > 0 && this.runCount % this.failEvery === 0;
     if (failed) {

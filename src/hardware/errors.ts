@@ -6,6 +6,25 @@ export class HardwareError extends Error {
   override readonly name = 'HardwareError';
 }
 
+/**
+ * The hardware layer is set up wrong: an address the device does not have, a register direction or
+ * type the device refuses, credentials it rejects. Not a fault of the hardware or of its link: trying
+ * again cannot help, so it is reported at once and never masked (`HardwareRecovery` passes it on).
+ */
+export class HardwareConfigurationError extends Error {
+  override readonly name = 'HardwareConfigurationError';
+
+  constructor(
+    message: string,
+    /** The registers concerned (empty when the whole layer is: an endpoint, credentials). */
+    readonly registers: readonly string[] = [],
+    /** The device's or protocol's own name for the problem, such as an OPC UA status code. */
+    readonly code?: string,
+  ) {
+    super(message);
+  }
+}
+
 /** Reading a register that cannot be read, or writing one that cannot be written: a bug, never masked. */
 export class RegisterDirectionError extends TypeError {
   override readonly name = 'RegisterDirectionError';

@@ -6,7 +6,9 @@ import type { HardwareRegister, HardwareValue } from './register.ts';
  * engine code does not change when recovery is added.
  *
  * A concrete layer signals a fault of the hardware or of its link (timeout, lost connection, device
- * error) by rejecting with a `HardwareError`. Any other error is taken for a bug and passed through.
+ * error) by rejecting with a `HardwareError`. A setup the hardware refuses (an address it does not have,
+ * credentials it rejects) is a `HardwareConfigurationError`. Any error other than a `HardwareError` is
+ * passed through, never masked.
  */
 export interface HardwareLayer {
   /** The registers this layer offers, by name. */

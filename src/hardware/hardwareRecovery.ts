@@ -67,8 +67,13 @@ export interface HardwareRecoveryEvents {
   /** A read had to be masked but no value was ever read from the register: it returned null. Once per register and episode. */
   noLastKnownGood: [info: { register: string; state: HardwareRecoveryState }];
   pendingWritesFlushed: [registers: readonly string[]];
-  /** Pending writes were given up: masking stopped (error) or the engine disconnected. */
-  pendingWritesDropped: [info: { registers: readonly string[]; reason: 'error' | 'disconnected' }];
+  /**
+   * Pending writes were given up: masking stopped (error), the engine disconnected, or the layer refused
+   * them with an error that is not a hardware fault (`rejected`, with that error: writing again cannot help).
+   */
+  pendingWritesDropped: [
+    info: { registers: readonly string[]; reason: 'error' | 'disconnected' | 'rejected'; error?: unknown },
+  ];
 }
 
 export interface HardwareRecoveryCounters {
@@ -412,18 +417,24 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
     for (const write of writes) if (this.isLatest(write)) this.pending.set(write);
   }
 
-  /** Writes pending values while the link is ok; stops at the first fault (the rest stay pending). */
+  /**
+   * Writes pending values while the link is ok; stops at the first fault (the rest stay pending). When
+   * the layer refuses a batch with an error that is not a fault, the writes go one at a time, and each
+   * refused one is dropped and reported (`pendingWritesDropped`, reason `rejected`).
+   */
   private flushPendingWrites(): void {
     if (this.flushing || this.pending.size === 0) return;
     this.flushing = this.flushWhileOk();
   }
 
   private async flushWhileOk(): Promise<void> {
+    let oneByOne = false;
     try {
       // Let the transition that asked for the flush complete first.
       await null;
       while (this.currentState === 'ok' && this.pending.size > 0) {
-        const writes = this.pending.takeAll().filter((write) => {
+        const taken = oneByOne ? [this.pending.takeOldest()!] : this.pending.takeAll();
+        const writes = taken.filter((write) => {
           if (!this.isUnchanged(write.register, write.value)) return true;
           this.counts.skippedWrites++;
           return false;
@@ -433,7 +444,20 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
         try {
           await this.writeToHardware(writes);
         } catch (error) {
-          this.pending.restore(writes.filter((write) => this.isLatest(write)));
+          const latest = writes.filter((write) => this.isLatest(write));
+          if (!this.isFault(error)) {
+            if (writes.length > 1) {
+              this.pending.restore(latest);
+              oneByOne = true;
+            } else if (latest.length > 0)
+              this.emit('pendingWritesDropped', {
+                registers: [latest[0]!.register.name],
+                reason: 'rejected',
+                error,
+              });
+            continue;
+          }
+          this.pending.restore(latest);
           this.counts.faults++;
           this.send({ type: 'READ_WRITE_FAILED' });
           const names = writes.map((w) => w.register.name);

@@ -39,8 +39,15 @@ export class PendingWrites {
     return all;
   }
 
+  /** Removes and returns the oldest pending write. */
+  takeOldest(): PendingWrite | undefined {
+    const oldest = this.writes.values().next().value;
+    if (oldest) this.writes.delete(oldest.register.name);
+    return oldest;
+  }
+
   /**
-   * Puts back writes taken by `takeAll` that could not be written, ahead of the ones added since; a
+   * Puts back writes taken by `takeAll` or `takeOldest` that could not be written, ahead of the ones added since; a
    * register that has a newer pending write keeps the newer one.
    */
   restore(writes: readonly PendingWrite[]): void {

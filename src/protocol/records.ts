@@ -28,7 +28,19 @@ export type EngineRecord =
 
 export type RecordClass = EngineRecord['kind'];
 
-export type GapReason = 'overflow' | 'coalesced' | 'acknowledged-lost' | 'corrupt' | 'unsynced';
+/**
+ * Why a range of sequence numbers carries no records: dropped or coalesced by the overflow policy, lost
+ * by a restored aggregator store (`acknowledged-lost`), damaged or unsynced in a durable outbox, or
+ * `renumbered`: numbers the aggregator already holds records under (an outbox restored from an older
+ * copy numbers its next records after them).
+ */
+export type GapReason =
+  | 'overflow'
+  | 'coalesced'
+  | 'acknowledged-lost'
+  | 'corrupt'
+  | 'unsynced'
+  | 'renumbered';
 
 export type SampleItem = ['s', string, number, SampleValue] | ['s', string, number, SampleValue, string];
 export type ThinnedSampleItem =
@@ -45,6 +57,7 @@ export const GAP_REASONS: readonly GapReason[] = [
   'acknowledged-lost',
   'corrupt',
   'unsynced',
+  'renumbered',
 ];
 
 export class InvalidRecordError extends TypeError {

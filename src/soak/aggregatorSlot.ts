@@ -14,6 +14,8 @@ export class AggregatorSlot {
   constructor(
     readonly dbPath: string,
     private readonly logDir: string,
+    /** More options for `engine-link aggregator`. */
+    private readonly args: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -32,12 +34,17 @@ export class AggregatorSlot {
 
   private async launch(): Promise<void> {
     const p = spawnCli(
-      ['aggregator', '--port', String(this.port), '--db', this.dbPath, '--log-level', 'info'],
+      ['aggregator', '--port', String(this.port), '--db', this.dbPath, '--log-level', 'info', ...this.args],
       { stderrFile: join(this.logDir, 'aggregator.log') },
     );
     this.process = p;
     const line = await p.waitForLine(/listening on/);
     this.port = Number(/:(\d+) /.exec(line)![1]);
+  }
+
+  /** The running process (its output so far), if any. */
+  get current(): CliProcess | undefined {
+    return this.process;
   }
 
   /** SIGKILL: no chance to flush or close anything. */

@@ -1,32 +1,55 @@
 import { join } from 'node:path';
 import { type CliProcess, spawnCli, stopCli } from '../faults/cliProcess.ts';
 import { FaultProxy } from '../transport/faultProxy.ts';
+import type { EngineHistory } from './engineCheck.ts';
 import { type EngineFinal, type EngineProgress, parseEngineLine } from './engineLines.ts';
 import type { Lifetime } from './expectedRuns.ts';
 
 export interface EngineSlotOptions {
   id: string;
-  outboxDir: string;
+  /** A durable outbox in this directory (synced on every record); none: the outbox is in memory. */
+  outboxDir?: string;
   logDir: string;
   rate: number;
   runSeconds: number;
   failEvery: number;
   /** Randomness for the proxy's faults. */
   random: () => number;
+  /**
+   * `--progress-ms` (default 200). 0: none, and then nothing but the engine's own work keeps its process
+   * alive, as when a user runs it.
+   */
+  progressMs?: number;
+  /** `--log-level` (default info). */
+  logLevel?: string;
+  /** More options for `engine-link engine`. */
+  args?: readonly string[];
+  /** Connect to the aggregator directly, not through the slot's fault proxy. */
+  direct?: boolean;
+}
+
+/** A process that ended before anyone stopped or killed it: how, and its log. */
+export interface UnexpectedExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  log: string;
 }
 
 /**
- * One simulated engine of the soak: a process (restarted after each SIGKILL on the same durable outbox,
- * so the same epoch and sequence numbers that carry on), and the fault proxy on loopback that carries its
- * link to the aggregator. It keeps what each process printed: its start line, runs, progress, final line.
+ * One simulated engine of the soak (and of the process tests): a process (restarted after each SIGKILL;
+ * on the same durable outbox, if it has one, so the same epoch and sequence numbers that carry on), and
+ * the fault proxy on loopback that carries its link to the aggregator. It keeps what each process
+ * printed: its start line, runs, progress, final line; and notes a process that exits on its own.
  */
-export class EngineSlot {
+export class EngineSlot implements EngineHistory {
   readonly id: string;
   readonly proxy: FaultProxy;
   readonly lifetimes: Lifetime[] = [];
   final: EngineFinal | undefined;
   exitCode: number | null | undefined;
   restarts = 0;
+  /** Set when a process exited before it was stopped (SIGTERM) or killed (SIGKILL). */
+  unexpectedExit: UnexpectedExit | undefined;
   private process: CliProcess | undefined;
   private started: Promise<void> | undefined;
   private latest: EngineProgress | undefined;
@@ -34,7 +57,7 @@ export class EngineSlot {
 
   constructor(
     private readonly options: EngineSlotOptions,
-    aggregatorPort: number,
+    private readonly aggregatorPort: number,
   ) {
     this.id = options.id;
     this.proxy = new FaultProxy({ host: '127.0.0.1', port: aggregatorPort }, { random: options.random });
@@ -42,6 +65,15 @@ export class EngineSlot {
 
   get running(): boolean {
     return this.process !== undefined;
+  }
+
+  get durable(): boolean {
+    return this.options.outboxDir !== undefined;
+  }
+
+  /** The current process (its output so far, its child process). */
+  get current(): CliProcess | undefined {
+    return this.process;
   }
 
   /** The newest progress line of the current process. */
@@ -56,11 +88,13 @@ export class EngineSlot {
   /** Starts a process; resolves once it has printed its start line (its outbox is open). */
   start(): Promise<void> {
     const o = this.options;
+    const port = o.direct ? this.aggregatorPort : this.proxyPort;
+    const progressMs = o.progressMs ?? 200;
     const p = spawnCli(
       [
         'engine',
         '--aggregator',
-        `ws://127.0.0.1:${this.proxyPort}`,
+        `ws://127.0.0.1:${port}`,
         '--id',
         o.id,
         '--simulate',
@@ -70,17 +104,14 @@ export class EngineSlot {
         String(o.runSeconds),
         '--fail-every',
         String(o.failEvery),
-        '--outbox',
-        o.outboxDir,
-        '--outbox-sync',
-        'always',
+        ...(o.outboxDir === undefined ? [] : ['--outbox', o.outboxDir, '--outbox-sync', 'always']),
         '--print-runs',
-        '--progress-ms',
-        '200',
+        ...(progressMs > 0 ? ['--progress-ms', String(progressMs)] : []),
         '--drain-timeout',
         '60',
         '--log-level',
-        'info',
+        o.logLevel ?? 'info',
+        ...(o.args ?? []),
       ],
       { stderrFile: join(o.logDir, `${o.id}.log`) },
     );
@@ -96,6 +127,11 @@ export class EngineSlot {
       } else if (line.type === 'run') life?.runs.push(line.run);
       else if (line.type === 'progress' && this.process === p) this.latest = line.progress;
       else if (line.type === 'final') this.final = line.final;
+    });
+    void p.exited.then(() => {
+      // Still the slot's process: nobody stopped or killed it.
+      if (this.process === p && !this.unexpectedExit)
+        this.unexpectedExit = { code: p.child.exitCode, signal: p.child.signalCode, log: p.stderr() };
     });
     this.started = p.waitForLine(/^\{"start"/).then(() => undefined);
     return this.started;

@@ -112,6 +112,8 @@ export function expectedRuns(
 /** A run as `GET /api/runs` shows it (the fields compared). */
 export interface RunView {
   id: string;
+  /** The engine epoch the run started in. */
+  epoch?: string;
   state: string;
   startedAt: number;
   endedAt: number | null;

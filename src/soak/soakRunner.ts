@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../faults/waitFor.ts';
 import { AggregatorSlot } from './aggregatorSlot.ts';
+import { checkEngine, type EngineView } from './engineCheck.ts';
 import { EngineSlot } from './engineSlot.ts';
-import { compareRuns, expectedRuns, type RunView } from './expectedRuns.ts';
+import type { RunView } from './expectedRuns.ts';
 import { type FaultKind, type PlannedFault, planFaults } from './faultPlan.ts';
 import { SeededRandom } from './seededRandom.ts';
-import { countRuns, type EngineRow, type SoakReport } from './soakReport.ts';
-import { auditStore } from './storeAudit.ts';
+import type { SoakReport } from './soakReport.ts';
 
 export interface SoakOptions {
   seed: number;
@@ -27,14 +27,6 @@ export interface SoakOptions {
   dir?: string;
   /** Progress lines (faults as they happen). */
   log?: (line: string) => void;
-}
-
-interface EngineView {
-  id: string;
-  link: string;
-  epoch: string | null;
-  persistedSeq: number;
-  persistedCount: number;
 }
 
 async function getJson<T>(url: string): Promise<T> {
@@ -161,7 +153,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (aggregatorExit !== 0) differences.push(`the aggregator exited with ${aggregatorExit} on SIGTERM`);
 
     const rows = slots.map((slot) =>
-      engineRow(
+      checkEngine(
         slot,
         views.find((v) => v.id === slot.id),
         runsByEngine.get(slot.id) ?? [],
@@ -255,59 +247,4 @@ function describe(fault: PlannedFault): string {
     fault.kind === 'delay' ? ` +${fault.amount} ms` : fault.kind === 'trickle' ? ` ${fault.amount} B/s` : '';
   const lasting = fault.durationMs > 0 ? ` for ${(fault.durationMs / 1000).toFixed(1)} s` : '';
   return `${fault.kind}${amount} ${target}${lasting}`;
-}
-
-/** Checks one engine: its final line, the aggregator's view, the store record by record, its runs. */
-function engineRow(
-  slot: EngineSlot,
-  view: EngineView | undefined,
-  runs: RunView[],
-  dbPath: string,
-): EngineRow {
-  const differences: string[] = [];
-  const final = slot.final;
-  const lifetimes = slot.lifetimes;
-  const epoch = final?.epoch ?? lifetimes[lifetimes.length - 1]?.epoch ?? '';
-  if (!final) differences.push(`no final line (exit code ${slot.exitCode})`);
-  else {
-    if (slot.exitCode !== 0) differences.push(`exited with ${slot.exitCode} on SIGTERM`);
-    if (final.backlog !== 0 || final.acked !== final.lastSeq)
-      differences.push(`not drained: acked ${final.acked} of ${final.lastSeq}, backlog ${final.backlog}`);
-    if (final.dropped !== 0) differences.push(`dropped ${final.dropped} records`);
-  }
-  const epochs = new Set(lifetimes.map((life) => life.epoch));
-  if (epochs.size > 1) differences.push(`epoch changed across restarts: ${[...epochs].join(', ')}`);
-  const produced = final?.lastSeq ?? 0;
-  if (!view) differences.push('unknown to the aggregator');
-  else {
-    if (view.epoch !== epoch) differences.push(`aggregator epoch ${view.epoch}, engine ${epoch}`);
-    if (view.persistedSeq !== produced) differences.push(`persistedSeq ${view.persistedSeq} of ${produced}`);
-    if (view.persistedCount !== produced)
-      differences.push(`persistedCount ${view.persistedCount} of ${produced}`);
-  }
-  const audit = auditStore(dbPath, slot.id, epoch, produced);
-  if (audit.epochs !== 1) differences.push(`${audit.epochs} epochs in the store`);
-  if (audit.persisted !== produced)
-    differences.push(`${audit.persisted} records stored, ${produced} produced`);
-  if (audit.missing > 0) differences.push(`${audit.missing} sequence numbers missing`);
-  if (audit.extra > 0) differences.push(`${audit.extra} records above the last sequence number`);
-  if (audit.duplicates > 0) differences.push(`${audit.duplicates} records stored twice`);
-  if (audit.outOfOrder > 0) differences.push(`${audit.outOfOrder} samples out of order`);
-  if (audit.gapRecords > 0)
-    differences.push(`${audit.gapRecords} gap records (${audit.gapCount} records lost)`);
-  const expected = expectedRuns(lifetimes, produced, audit.runEvents);
-  differences.push(...expected.problems, ...compareRuns(expected.runs, runs));
-  return {
-    id: slot.id,
-    processes: lifetimes.length,
-    produced,
-    persisted: audit.persisted,
-    duplicates: audit.duplicates,
-    outOfOrder: audit.outOfOrder,
-    gaps: audit.missing + audit.gapCount,
-    resentIgnored: audit.resentIgnored,
-    runsExpected: countRuns(expected.runs),
-    runsPersisted: countRuns(runs),
-    differences,
-  };
 }

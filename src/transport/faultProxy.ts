@@ -59,7 +59,8 @@ class Flow {
  *
  * - `cut()` / `reset()`: every connection is reset (RST both ways); new ones pass.
  * - `closeConnections()`: every connection is closed cleanly (FIN both ways); new ones pass.
- * - `blackhole()`: connections stay open but carry nothing (a half-open link: no FIN, no RST); new ones hang.
+ * - `blackhole()`: connections stay open but carry nothing (a half-open link: no FIN, no RST, not even when
+ *   one side closes); new ones hang.
  * - `stall()`: connections stay open and nothing moves; what was sent waits (the proxy stops reading, so
  *   TCP's own window fills up) and moves again, in order, on `restore()`.
  * - `refuse()`: new connections are reset at once; open ones are reset.
@@ -274,6 +275,9 @@ export class FaultProxy {
     const end = () => {
       if (!this.pairs.delete(pair)) return;
       this.stopFlows(pair);
+      // A black hole carries no close either: the other side stays half-open until it notices by itself
+      // (its socket is closed with the proxy, if not before).
+      if (this.current === 'blackhole') return;
       client.destroy();
       upstream.destroy();
     };

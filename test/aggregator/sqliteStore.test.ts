@@ -221,4 +221,49 @@ describe('SqliteStore', () => {
     expect(memory.ingest('e', 'x', 1, samples(2)).persistedSeq).toBe(2);
     memory.close();
   });
+
+  it('runs commit callbacks after the outermost commit and rollback callbacks of what rolled back, savepoints included', () => {
+    const store = new SqliteStore(':memory:');
+    const log: string[] = [];
+    store.afterCommit(() => log.push('outside a transaction: at once'));
+    store.onRollback(() => log.push('outside a transaction: never'));
+    store.transaction(() => {
+      store.afterCommit(() => log.push('outer committed'));
+      store.onRollback(() => log.push('outer undone'));
+      expect(() =>
+        store.transaction(() => {
+          store.ingest('e', 'x', 1, samples(2));
+          store.onRollback(() => log.push('failed savepoint undone'));
+          store.afterCommit(() => log.push('failed savepoint committed'));
+          throw new Error('the savepoint fails');
+        }),
+      ).toThrow('the savepoint fails');
+      store.transaction(() => {
+        store.onRollback(() => log.push('released savepoint undone'));
+        store.afterCommit(() => log.push('released savepoint committed'));
+      });
+      log.push('work done');
+    });
+    expect(log).toEqual([
+      'outside a transaction: at once',
+      'failed savepoint undone',
+      'work done',
+      'outer committed',
+      'released savepoint committed',
+    ]);
+    expect(store.highWaterMark('e', 'x')).toBe(0);
+
+    // The outermost transaction fails: every rollback callback, newest first; no commit callback.
+    log.length = 0;
+    expect(() =>
+      store.transaction(() => {
+        store.onRollback(() => log.push('first undone'));
+        store.transaction(() => store.onRollback(() => log.push('released savepoint undone')));
+        store.afterCommit(() => log.push('never committed'));
+        throw new Error('the group fails');
+      }),
+    ).toThrow('the group fails');
+    expect(log).toEqual(['released savepoint undone', 'first undone']);
+    store.close();
+  });
 });

@@ -55,6 +55,24 @@ describe('DurableOutbox: numbering and restarts', () => {
     expect(put(second, sample(5001))).toBe(5001);
   });
 
+  it('a gap item moves the numbering on, durably: a crash right after it keeps it', async () => {
+    const path = tempOutboxPath();
+    const clock = new SimulatedClock();
+    const first = new DurableOutbox({ path, clock, sync: 'always' });
+    for (let i = 1; i <= 10; i++) put(first, sample(i));
+    first.appendGap(11, 500, 0, 'renumbered');
+    expect(first.lastSeq).toBe(500);
+    // Crash: dropped without closing (the gap was synced when appended).
+    const second = outbox({ path, clock });
+    expect(second.recovery).toMatchObject({ lastSeq: 500, damaged: [], lost: undefined });
+    expect(readAll(second).map((h) => h.item)).toEqual([
+      ...range(1, 10).map((i) => ['s', `tag${i % 3}`, 1000 + i, i, 'degC']),
+      ['g', 11, 500, 0, 'renumbered'],
+    ]);
+    expect(put(second, sample(501))).toBe(501);
+    expect(() => second.appendGap(400, 600, 0, 'renumbered')).toThrow(/does not continue the outbox/);
+  });
+
   it('deletes segments once every record in them is acknowledged', async () => {
     const path = tempOutboxPath();
     const o = outbox({ path, sync: 'always', segmentBytes: 4096 });

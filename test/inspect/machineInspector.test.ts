@@ -84,7 +84,7 @@ describe('machine inspector', () => {
     const session = receiver.sessionsOf('engineSession')[0]!;
     expect(receiver.of(session, '@xstate.event').map((e) => e.event?.type)).toContain('HELLO');
     const actor = receiver.events.find((e) => e.type === '@xstate.actor' && e.name === 'runReconciliation')!;
-    expect(JSON.parse(actor.definition!)).toMatchObject({ id: 'runReconciliation', initial: 'active' });
+    expect(JSON.parse(actor.definition!)).toMatchObject({ id: 'runReconciliation', initial: 'starting' });
     expect(inspector.connected).toBe(true);
   });
 

@@ -65,6 +65,34 @@ describe('FaultProxy modes (bare TCP)', () => {
     expect(bytes().toString()).toBe('before;during;after');
   });
 
+  it('blackhole carries nothing, not even a close: the other side stays half-open', async () => {
+    const accepted: net.Socket[] = [];
+    const server = net.createServer((socket) => {
+      socket.on('error', () => {});
+      accepted.push(socket);
+      socket.pipe(socket);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise<void>((resolve) => server.close(() => resolve())));
+    const { proxy, client, bytes, waitBytes } = await proxied((server.address() as net.AddressInfo).port);
+    let clientClosed = false;
+    client.on('close', () => {
+      clientClosed = true;
+    });
+    client.write('before;');
+    await waitBytes(7);
+    proxy.blackhole();
+    client.write('lost;');
+    // The far side goes away; the proxy sees its close (the pair is forgotten), the client must not.
+    for (const socket of accepted) socket.destroy();
+    while (proxy.connections > 0) await new Promise((resolve) => setImmediate(resolve));
+    const probe = await proxied(await echoServer());
+    probe.client.write('x');
+    await probe.waitBytes(1);
+    expect(clientClosed).toBe(false);
+    expect(bytes().toString()).toBe('before;');
+  });
+
   it('trickle caps the rate, each way', async () => {
     const { proxy, client, bytes, waitBytes } = await proxied(await echoServer());
     proxy.trickle(20_000);

@@ -150,10 +150,11 @@ describe('lossless link over WebSocket', () => {
     expectExactlyOnce(r, 4500);
   });
 
-  it('stops retrying with a clear error when the token is refused', async () => {
+  it('a refused token gets a clear error; records are kept, the link tried again only slowly', async () => {
     const r = await wsRig({ secret: 'right', token: 'wrong' });
     const error = await nextEvent<Error>(r.engine, 'error');
     expect(error).toBeInstanceOf(AuthRejectedError);
+    expect((error as AuthRejectedError).retryInMs).toBe(60_000);
     expect(error.message).toMatch(/aggregator refused engine ws-1: 401/);
     expect(r.engine.state).toBe('rejected');
     produce(r.engine, 10);

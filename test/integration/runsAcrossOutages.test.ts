@@ -193,6 +193,52 @@ describe('runs across outages', () => {
     ]);
   });
 
+  /**
+   * The engine is killed right after sending a run's start: the aggregator reads the frame, then the
+   * link's close, and commits the frame in the next turn (group commit). The run must not start active.
+   */
+  async function startThenKill(r: Rig): Promise<number> {
+    const t0 = r.clock.now();
+    r.runs.started('r1');
+    await until('start record read, not yet committed', () => r.aggregator.groupCommit.size > 0, undefined, {
+      turns: 1,
+    });
+    r.network.refuseConnects();
+    r.network.closeAll();
+    await r.engine.close(); // the process is gone, and its memory outbox with it
+    await until('start committed', () => r.aggregator.run('r1') !== undefined, r.clock);
+    expect(r.aggregator.engine('eng')?.link).toBe('unavailable');
+    return t0;
+  }
+
+  it('a run whose start is committed after its engine was killed starts unconfirmed; the restarted engine interrupts it', async () => {
+    const r = await rig();
+    const t0 = await startThenKill(r);
+    expect(r.aggregator.run('r1')?.state).toBe('unconfirmed');
+    spawnEngine(r);
+    await restore(r);
+    expect(runsOf(r)).toEqual([
+      {
+        id: 'r1',
+        state: 'interrupted',
+        startedAt: t0,
+        endedAt: null,
+        reason: 'engine restarted during the run',
+        records: 1,
+      },
+    ]);
+    // The restarted process is not shown running the dead run.
+    expect(r.aggregator.engine('eng')?.currentRun).toBeNull();
+  });
+
+  it('a run whose start is committed after its engine was killed is given up after --abandon-after if the engine never returns', async () => {
+    const r = await rig();
+    await startThenKill(r);
+    spawnEngine(r); // cleanup closes it; the network refuses it meanwhile
+    await r.clock.advance(ABANDON_AFTER_MS + 1000);
+    expect(r.aggregator.run('r1')).toMatchObject({ state: 'interrupted', reason: 'engine lost' });
+  });
+
   it('an engine that never returns has its run interrupted after --abandon-after; it is reconciled when it does return', async () => {
     const r = await rig();
     const t0 = r.clock.now();

@@ -54,6 +54,11 @@ async function loadCases(): Promise<Case[]> {
       events: events.runReconciliationModelEvents,
     },
     {
+      machine: (await import('../../machines/offlineWatch.ts')).offlineWatchMachine,
+      harness: (await import('./runtimes/offlineWatchRuntime.ts')).offlineWatchHarness,
+      events: [],
+    },
+    {
       machine: (await import('../../machines/hardwareRecovery.ts')).hardwareRecoveryMachine,
       harness: (await import('./runtimes/hardwareRecoveryRuntime.ts')).hardwareRecoveryHarness,
       events: events.hardwareRecoveryModelEvents,
@@ -73,6 +78,7 @@ it('the machines and their runtimes load', () => {
     'engineLink',
     'engineSession',
     'runReconciliation',
+    'offlineWatch',
     'hardwareRecovery',
   ]);
 });
@@ -149,6 +155,11 @@ describe.each(cases)('$machine.id', ({ machine, harness, events }) => {
     const start: ModelPath = { name: '(start)', initial: '', steps: [], covers: [] };
     const runtime = await harness.start(recorder, start);
     try {
+      // A runtime that makes its actor on demand (a run's, on its first record) is given its first event.
+      if (!recorder.started) {
+        const [path] = transitionCoveringPaths(machine, events, serializeByValue);
+        await harness.cause(runtime, path!.steps[0]!.event);
+      }
       const provided = recorder.runtimeMachine.implementations.actions;
       const own = machine.implementations.actions;
       const effects = Object.keys(own).filter((name) => !isAssign(own[name]));

@@ -98,22 +98,31 @@ describe('per-engine tokens', () => {
     expect(victim.closeInfo).toBeUndefined();
   });
 
-  it('a dispatcher with a wrong token stops with AuthRejectedError instead of hammering; the right one delivers', async () => {
-    const { store, connector, refused } = await start();
-    const wrong = new ResilientDispatcher({ engineId: 'line-1', connector, token: 'guess' });
-    cleanups.push(() => wrong.close());
-    const rejected = nextEvent<Error>(wrong, 'error');
-    expect(await rejected).toBeInstanceOf(AuthRejectedError);
-    expect(wrong.state).toBe('rejected');
-    expect(refused).toHaveLength(1);
-
-    const right = new ResilientDispatcher({ engineId: 'line-1', connector, token: TOKENS['line-1'] });
-    cleanups.push(() => right.close());
-    for (let i = 0; i < 100; i++) right.send({ kind: 'sample', tag: 't', value: i });
-    expect(await right.drain(10_000)).toBe(true);
-    expect(store.records('line-1', { epoch: right.stats.epoch })).toHaveLength(100);
-    // The rejected one never tried again.
-    expect(refused).toHaveLength(1);
+  it('a refused dispatcher keeps its records and retries slowly; once the aggregator learns its token, it delivers', async () => {
+    const { store, aggregator, connector, refused } = await start();
+    const engine = new ResilientDispatcher({
+      engineId: 'line-3',
+      connector,
+      token: 'tok-line-3',
+      rejectedRetryMs: 300,
+    });
+    cleanups.push(() => engine.close());
+    const rejected = await nextEvent<AuthRejectedError>(engine, 'error');
+    expect(rejected).toBeInstanceOf(AuthRejectedError);
+    expect(rejected).toMatchObject({ status: 401, retryInMs: 300 });
+    expect(engine.state).toBe('rejected');
+    for (let i = 0; i < 100; i++) engine.send({ kind: 'sample', tag: 't', value: i });
+    // It tries again, no sooner than it said: slowly, not hammering.
+    const firstAt = Date.now();
+    await nextEvent(aggregator, 'refused', () => refused.length >= 2);
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(250);
+    expect(engine.stats.backlog).toBe(100);
+    // The aggregator learns its token (a reloaded token file): the next attempt gets in.
+    aggregator.setCredentials({
+      tokens: engineTokens({ ...TOKENS, 'line-2': hashToken(TOKENS['line-2']), 'line-3': 'tok-line-3' }),
+    });
+    expect(await engine.drain(10_000)).toBe(true);
+    expect(store.records('line-3', { epoch: engine.stats.epoch })).toHaveLength(100);
   });
 
   it('with a shared secret as well, the secret admits unlisted engines only', async () => {
@@ -268,8 +277,8 @@ describe('from the command line', () => {
     expect((await fetch(`${url}/api/engines`)).status).toBe(401);
     expect((await fetch(`${url}/healthz`)).status).toBe(200);
     // The impostor (cli-1 with cli-2's token) was refused and says so.
-    await stderrMatching(impostor, /aggregator refused engine cli-1: 401/);
-    expect(impostor.stderr()).toMatch(/Not retrying; fix the credentials/);
+    await stderrMatching(impostor, /the aggregator refused engine cli-1 \(401/);
+    expect(impostor.stderr()).toMatch(/check --secret .*The engine keeps running and keeps every record/);
   });
 
   it('refuses a token file it cannot read, and --cert without --key, with a usage error', async () => {

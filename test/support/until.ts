@@ -1,19 +1,20 @@
 import { type SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 
 /**
- * Drives simulated time in small steps (or, without a clock, lets queued work run) until `condition`
- * holds. Fails with `what` when it does not hold within `maxSteps`: no wall-clock waiting involved.
+ * Drives simulated time in small steps (or, without a clock, lets queued work run, `turns` turns of the
+ * event loop at a time) until `condition` holds. Fails with `what` when it does not hold within
+ * `maxSteps`: no wall-clock waiting involved.
  */
 export async function until(
   what: string,
   condition: () => boolean,
   clock?: SimulatedClock,
-  { stepMs = 10, maxSteps = 20_000 } = {},
+  { stepMs = 10, maxSteps = 20_000, turns = 5 } = {},
 ): Promise<void> {
   for (let step = 0; step < maxSteps; step++) {
     if (condition()) return;
     if (clock) await clock.advance(stepMs);
-    else await settle();
+    else await settle(turns);
   }
   if (!condition()) throw new Error(`timed out waiting until ${what}`);
 }

@@ -17,6 +17,8 @@ import type { RuntimeRecorder } from '../support/runtimeRecorder.ts';
  */
 export const CONNECT_TIMEOUT_MS = 5000;
 export const HEARTBEAT_TIMEOUT_MS = 3000;
+/** A rejected engine tries again this long after the refusal. */
+const REJECTED_RETRY_MS = 60_000;
 /** The aggregator's ping period: with pings, time passes without the link falling silent. */
 const PING_MS = 1000;
 /** The backoff promised by the README: 500 ms doubling to 10 s, full jitter above the floor. */
@@ -108,6 +110,9 @@ export interface LinkRuntime {
   heldAtWelcome: number;
   /** When the current connection attempt began (its connect timeout runs from here). */
   attemptStartedAt: number;
+  /** The refusal (status and message) that rejected the engine last, and when. */
+  rejection: string;
+  rejectedAt: number;
   /** Connection attempts when the engine was rejected. */
   connectsAtRejection: number;
   /** Counts before the last step, for its effects. */
@@ -141,6 +146,7 @@ function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
     retry: RETRY,
     connectTimeoutMs: CONNECT_TIMEOUT_MS,
     heartbeatTimeoutMs: HEARTBEAT_TIMEOUT_MS,
+    rejectedRetryMs: REJECTED_RETRY_MS,
     snapshot: () => SNAPSHOT,
     inspect: recorder.inspect,
   });
@@ -162,6 +168,8 @@ function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
     heldAtWelcome: 0,
     attemptStartedAt: clock.now(),
     connectsAtRejection: 0,
+    rejection: '',
+    rejectedAt: 0,
     before: { connects: 0, retries: 0, draws: 0, links: 0, errors: 0 },
   };
   engine.on('retry', (retry) => rt.retries.push(retry));
@@ -171,7 +179,10 @@ function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
     if (state === 'connected' || state === 'flushing') rt.failedSinceUp = 0;
     if (state === 'connecting.opening' || state === 'buffering.reconnecting.opening')
       rt.attemptStartedAt = clock.now();
-    if (state === 'rejected') rt.connectsAtRejection = rt.connects;
+    if (state === 'rejected') {
+      rt.connectsAtRejection = rt.connects;
+      rt.rejectedAt = clock.now();
+    }
   });
   return settle().then(() => rt);
 }
@@ -193,6 +204,7 @@ async function pass(rt: LinkRuntime, ms: number, pinging: boolean): Promise<void
 function canWait(rt: LinkRuntime, ms: number): boolean {
   const state = rt.engine.state;
   if (state === 'buffering.waiting') return false;
+  if (state === 'rejected') return rt.rejectedAt + REJECTED_RETRY_MS > rt.clock.now() + ms;
   if (isAttempt(state)) return rt.attemptStartedAt + CONNECT_TIMEOUT_MS > rt.clock.now() + ms;
   return true;
 }
@@ -218,10 +230,14 @@ async function cause(rt: LinkRuntime, event: EngineLinkEvent): Promise<boolean> 
       if (!state.endsWith('opening')) return false;
       release(rt, { ok: true });
       break;
-    case 'AUTH_REJECTED':
+    case 'REJECTED': {
       if (!state.endsWith('opening')) return false;
-      release(rt, { ok: false, status: 401, message: 'invalid token' });
+      // "401 invalid token": the aggregator refuses the upgrade with that status and message.
+      const [status, ...words] = event.message.split(' ');
+      release(rt, { ok: false, status: Number(status), message: words.join(' ') });
+      rt.rejection = event.message;
       break;
+    }
     case 'SOCKET_CLOSED':
       if (state.endsWith('opening')) {
         release(rt, { ok: false, status: 503, message: 'busy', retryAfterMs: event.retryAfterMs });
@@ -250,7 +266,13 @@ async function cause(rt: LinkRuntime, event: EngineLinkEvent): Promise<boolean> 
       rt.asked = undefined;
       break;
     case 'RETRY_DUE': {
-      if (state === 'buffering.waiting') {
+      if (state === 'rejected') {
+        // The slow retry of a rejected engine (told in its error, not as a `retry` event).
+        await rt.clock.advance(rt.rejectedAt + REJECTED_RETRY_MS - 1 - rt.clock.now());
+        expect(engine.state).toBe('rejected');
+        await rt.clock.advance(1);
+        rt.failedSinceUp = 0;
+      } else if (state === 'buffering.waiting') {
         const delay = rt.retries.at(-1)!.delayMs;
         // Not a millisecond early.
         await rt.clock.advance(delay - 1);
@@ -333,8 +355,10 @@ function checkStep(rt: LinkRuntime, step: { expected: string; transitions: reado
   }
   if (moved && state === 'rejected') {
     expect(rt.errors.length).toBe(before.errors + 1);
-    expect(rt.errors.at(-1)).toBeInstanceOf(AuthRejectedError);
-    expect(rt.errors.at(-1)!.message).toContain('401 invalid token');
+    const error = rt.errors.at(-1) as AuthRejectedError;
+    expect(error).toBeInstanceOf(AuthRejectedError);
+    expect(`${error.status} ${error.detail}`).toBe(rt.rejection);
+    expect(error.retryInMs).toBe(REJECTED_RETRY_MS);
   }
   const linked = isUp(state) || state.endsWith('greeting');
   expect(rt.network.openLinks, 'open links').toBe(linked ? 1 : 0);
@@ -359,7 +383,7 @@ function invariants(rt: LinkRuntime): void {
   // Connected means the backlog held at welcome is acknowledged; flushing means it is not yet.
   if (state === 'connected') expect(stats.acked).toBeGreaterThanOrEqual(rt.heldAtWelcome);
   if (state === 'flushing') expect(stats.acked).toBeLessThan(rt.heldAtWelcome);
-  // Waiting and refused: no link and no connect under way; a rejected engine does not retry by itself.
+  // Waiting and refused: no link and no connect under way; a rejected engine retries only slowly.
   if (state === 'buffering.waiting' || state === 'rejected' || state === 'stopped') {
     expect(network.openLinks).toBe(0);
     expect(engine.stats.backlog).toBeGreaterThanOrEqual(0);
@@ -380,7 +404,7 @@ function attemptStates(prefix: string): Record<string, string> {
     [`${prefix}.opening ⊘ BACKLOG_DRAINED`]: noLink,
     [`${prefix}.opening ⊘ RETRY_DUE`]: timeoutFirst,
     [`${prefix}.greeting ⊘ SOCKET_OPENED`]: noConnect,
-    [`${prefix}.greeting ⊘ AUTH_REJECTED`]: noConnect,
+    [`${prefix}.greeting ⊘ REJECTED`]: noConnect,
     [`${prefix}.greeting ⊘ BACKLOG_DRAINED`]: noRecordsYet,
     [`${prefix}.greeting ⊘ RETRY_DUE`]: timeoutFirst,
   };
@@ -388,7 +412,7 @@ function attemptStates(prefix: string): Record<string, string> {
 
 function unlinkedState(state: string): Record<string, string> {
   return Object.fromEntries(
-    ['SOCKET_OPENED', 'AUTH_REJECTED', 'SOCKET_CLOSED', 'WELCOME', 'BACKLOG_DRAINED'].map((type) => [
+    ['SOCKET_OPENED', 'REJECTED', 'SOCKET_CLOSED', 'WELCOME', 'BACKLOG_DRAINED'].map((type) => [
       `${state} ⊘ ${type}`,
       type === 'WELCOME' || type === 'BACKLOG_DRAINED' ? noLink : noConnect,
     ]),
@@ -421,10 +445,10 @@ export const engineLinkHarness: RuntimeHarness<LinkRuntime, EngineLinkEvent> = {
     'buffering.waiting ⊘ CONNECT_TIMEOUT': retryFirst,
     'buffering.waiting ⊘ HEARTBEAT_MISSED': retryFirst,
     'flushing ⊘ SOCKET_OPENED': noConnect,
-    'flushing ⊘ AUTH_REJECTED': noConnect,
+    'flushing ⊘ REJECTED': noConnect,
     'flushing ⊘ WELCOME': welcomedOnce,
     'connected ⊘ SOCKET_OPENED': noConnect,
-    'connected ⊘ AUTH_REJECTED': noConnect,
+    'connected ⊘ REJECTED': noConnect,
     'connected ⊘ WELCOME': welcomedOnce,
     ...unlinkedState('rejected'),
     ...unlinkedState('stopped'),

@@ -46,9 +46,9 @@ export interface RunRuntime {
   runs: RunTracker;
   /** When set, what the engine claims in hello instead of its tracker's snapshot. */
   claimed: RunSnapshot | undefined;
-  /** The epoch the run started in, and the engine's clock then. */
-  readonly runEpoch: string;
-  readonly startedAt: number;
+  /** The epoch the run started in, and the engine's clock then (once it started). */
+  runEpoch: string;
+  startedAt: number;
   /** The run's end on the engine, once it ended there. */
   end: { outcome: 'completed' | 'failed'; t: number; reason?: string } | undefined;
   /** What the engine's hellos said, oldest first: its epoch, last sequence number, and the run it runs. */
@@ -56,6 +56,8 @@ export interface RunRuntime {
   /** Outages as the aggregator saw them: from (unavailable) to (available again, or undefined). */
   readonly outages: Array<{ from: number; to: number | undefined }>;
   linkUp: boolean;
+  /** The path starts its run during an outage, to be caught up without it (ENGINE_RUNNING, ENGINE_NOT_RUNNING). */
+  readonly viaBacklog: boolean;
 }
 
 function spawn(rt: RunRuntime): void {
@@ -80,21 +82,17 @@ function spawn(rt: RunRuntime): void {
   rt.runs = new RunTracker(rt.engine, rt.clock);
 }
 
+const stateOf = (rt: RunRuntime) => rt.aggregator.run(RUN)?.state ?? 'starting';
 const linkOf = (rt: RunRuntime) => rt.aggregator.engine(ENGINE)?.link ?? 'offline';
 const runOf = (rt: RunRuntime) => rt.aggregator.run(RUN)!;
 const synced = (rt: RunRuntime) =>
   rt.engine.state === 'connected' && rt.engine.stats.backlog === 0 && linkOf(rt) === 'available';
 
-/**
- * The run starts `active`. Normally it starts while the link is up; when the path begins with the one
- * transition only such a run can take (its engine, once caught up, holds no end and does not run it),
- * it starts during an outage and the path begins while its start record is being replayed.
- */
+/** An aggregator and a connected engine; no run yet (the first step of every path makes it). */
 async function start(
   recorder: RuntimeRecorder,
   path: ModelPath<RunReconciliationEvent>,
 ): Promise<RunRuntime> {
-  const viaBacklog = path.steps[0]?.event.type === 'ENGINE_NOT_RUNNING';
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
   const aggregator = new Aggregator({
@@ -113,6 +111,10 @@ async function start(
     hellos: [],
     outages: [],
     linkUp: true,
+    runEpoch: '',
+    startedAt: 0,
+    viaBacklog:
+      path.steps[0]?.event.type === 'ENGINE_RUNNING' && path.steps[1]?.event.type === 'ENGINE_NOT_RUNNING',
   } as unknown as RunRuntime;
   aggregator.on('engineState', ({ link, since }) => {
     const open = rt.outages.at(-1);
@@ -122,28 +124,72 @@ async function start(
   });
   spawn(rt);
   await until('connected', () => synced(rt), clock, { maxSteps: SETTLE_STEPS });
-  if (viaBacklog) {
-    await loseLink(rt);
-    rt.runs.started(RUN, 'model-method');
-    for (let i = 0; i < 2000; i++) rt.engine.send({ kind: 'sample', tag: 'T', value: i });
-    rt.claimed = { current: null, last: null };
-    network.delayMs = 5;
-    network.refuseConnects(false);
-    rt.linkUp = true;
-    await until('run replayed, catch-up under way', () => aggregator.run(RUN)?.state === 'active', clock, {
+  return rt;
+}
+
+/** The run starts on the engine: its epoch and start time are the engine's. */
+function startRun(rt: RunRuntime): void {
+  rt.runs.started(RUN, 'model-method');
+  rt.runEpoch = rt.engine.stats.epoch;
+  rt.startedAt = rt.runs.snapshot().current!.startedAt;
+}
+
+/**
+ * The run starts during an outage and its start record is replayed when the link comes back; the step
+ * ends while the engine is still catching up. Only such a run can take ENGINE_NOT_RUNNING from `active`:
+ * once caught up, its engine holds no end for it and does not run it (its snapshot says so).
+ */
+async function startViaBacklog(rt: RunRuntime): Promise<void> {
+  await loseLink(rt);
+  startRun(rt);
+  for (let i = 0; i < 2000; i++) rt.engine.send({ kind: 'sample', tag: 'T', value: i });
+  rt.claimed = { current: null, last: null };
+  rt.network.delayMs = 5;
+  rt.network.refuseConnects(false);
+  rt.linkUp = true;
+  await until(
+    'run replayed, catch-up under way',
+    () => rt.aggregator.run(RUN)?.state === 'active',
+    rt.clock,
+    {
       stepMs: 1,
-    });
-    expect(linkOf(rt)).toBe('catching-up');
-  } else {
-    rt.runs.started(RUN, 'model-method');
-    await until('run persisted', () => aggregator.run(RUN)?.state === 'active', clock, {
-      maxSteps: SETTLE_STEPS,
-    });
-  }
-  return Object.assign(rt, {
-    runEpoch: rt.engine.stats.epoch,
-    startedAt: rt.runs.snapshot().current!.startedAt,
+    },
+  );
+  expect(linkOf(rt)).toBe('catching-up');
+}
+
+/**
+ * The run's start record reaches the aggregator and the link breaks before the record is committed (an
+ * engine killed right after sending it): the group commit stores frames in the turn after they are read,
+ * so the close is handled first. The run starts unconfirmed, never active.
+ */
+async function startAfterLinkLost(rt: RunRuntime): Promise<void> {
+  startRun(rt);
+  await until('start record read, not yet committed', () => rt.aggregator.groupCommit.size > 0, undefined, {
+    turns: 1,
   });
+  rt.network.refuseConnects();
+  rt.network.closeAll();
+  rt.linkUp = false;
+  await until('run persisted', () => rt.aggregator.run(RUN) !== undefined, rt.clock, {
+    maxSteps: SETTLE_STEPS,
+  });
+  expect(linkOf(rt)).toBe('unavailable');
+}
+
+/** The first record of the run to arrive is its end (an engine whose start record was lost). */
+async function endWithoutStart(
+  rt: RunRuntime,
+  outcome: 'completed' | 'failed',
+  reason?: string,
+): Promise<void> {
+  const t = rt.clock.now();
+  rt.runEpoch = rt.engine.stats.epoch;
+  rt.startedAt = t - 1000;
+  rt.end = { outcome, t, ...(reason === undefined ? {} : { reason }) };
+  const data = { runId: RUN, startedAt: rt.startedAt, ...(reason === undefined ? {} : { reason }) };
+  rt.engine.send({ kind: 'event', name: `run.${outcome}`, data });
+  await until('end persisted', () => synced(rt), rt.clock, { maxSteps: SETTLE_STEPS });
 }
 
 async function loseLink(rt: RunRuntime): Promise<void> {
@@ -179,7 +225,20 @@ function endRun(rt: RunRuntime, outcome: 'completed' | 'failed', reason: string 
 }
 
 async function cause(rt: RunRuntime, event: RunReconciliationEvent): Promise<boolean> {
-  const state = runOf(rt).state;
+  const state = stateOf(rt);
+  if (state === 'starting') {
+    if (event.type === 'ENGINE_RUNNING' && rt.viaBacklog) await startViaBacklog(rt);
+    else if (event.type === 'ENGINE_RUNNING') {
+      startRun(rt);
+      await until('run persisted', () => rt.aggregator.run(RUN) !== undefined, rt.clock, {
+        maxSteps: SETTLE_STEPS,
+      });
+    } else if (event.type === 'LINK_LOST') await startAfterLinkLost(rt);
+    else if (event.type === 'RUN_COMPLETED') await endWithoutStart(rt, 'completed');
+    else if (event.type === 'RUN_FAILED') await endWithoutStart(rt, 'failed', event.reason);
+    else return causeWithoutRun(rt, event);
+    return true;
+  }
   switch (event.type) {
     case 'LINK_LOST':
       if (!rt.linkUp) return false;
@@ -212,8 +271,14 @@ async function cause(rt: RunRuntime, event: RunReconciliationEvent): Promise<boo
       } else await comeBack(rt);
       break;
     case 'ENGINE_RESTARTED':
-      // A live run's link is lost when its engine goes (it is unconfirmed by then).
-      if (state === 'active') return false;
+      if (state === 'active') {
+        // No sequence of link events brings a new epoch to an active run (every way a link ends reaches
+        // its runs first). The ledger is told of one as a session would tell it, to check that an active
+        // run still does not survive a restart.
+        rt.hellos.push({ at: rt.clock.now(), epoch: 'another-epoch', lastSeq: 0, runId: null });
+        rt.aggregator.runs.hello(ENGINE, 'another-epoch', 0, { current: null, last: null });
+        break;
+      }
       // The engine process dies (its memory outbox lost) and a new one starts: a new epoch.
       if (rt.linkUp) await loseLink(rt);
       await rt.engine.close();
@@ -225,6 +290,21 @@ async function cause(rt: RunRuntime, event: RunReconciliationEvent): Promise<boo
       await rt.clock.advance(ABANDON_AFTER_MS);
       break;
   }
+  return true;
+}
+
+/** Before any run exists: the engine restarts, comes back without one, or time passes. Nothing to change. */
+async function causeWithoutRun(rt: RunRuntime, event: RunReconciliationEvent): Promise<boolean> {
+  if (event.type === 'ABANDON_DUE') await rt.clock.advance(ABANDON_AFTER_MS);
+  else if (event.type === 'ENGINE_NOT_RUNNING') {
+    rt.claimed = { current: null, last: null };
+    await comeBack(rt);
+  } else if (event.type === 'ENGINE_RESTARTED') {
+    await loseLink(rt);
+    await rt.engine.close();
+    spawn(rt);
+    await comeBack(rt);
+  } else return false;
   return true;
 }
 
@@ -263,6 +343,12 @@ function endPersisted(rt: RunRuntime): { key: string; t: number; reason?: string
 
 /** The promises of run reconciliation (README, "Runs across outages"): checked after every step. */
 function invariants(rt: RunRuntime): void {
+  if (stateOf(rt) === 'starting') {
+    // No run yet: none shown, and the engine runs none the aggregator knows of.
+    expect(rt.aggregator.listRuns()).toEqual([]);
+    expect(rt.aggregator.engine(ENGINE)?.currentRun ?? null).toBeNull();
+    return;
+  }
   const run = runOf(rt);
   const link = linkOf(rt);
   const end = endPersisted(rt);
@@ -312,17 +398,17 @@ const newHello = 'the engine tells what it runs in hello only, on a new link: lo
 export const runReconciliationHarness: RuntimeHarness<RunRuntime, RunReconciliationEvent> = {
   machine: runReconciliationMachine,
   start,
-  state: (rt) => runOf(rt).state,
+  state: stateOf,
   cause,
   checkStep,
   invariants,
   visible: (rt) => {
+    if (stateOf(rt) === 'starting') return { runs: rt.aggregator.listRuns().length };
     const { state, reason, endedAt, since, endSeq } = runOf(rt);
     return { state, reason, endedAt, since, endSeq, current: rt.aggregator.engine(ENGINE)?.currentRun?.id };
   },
   uncausable: {
     'active ⊘ ENGINE_RUNNING': newHello,
-    'active ⊘ ENGINE_RESTARTED': newHello,
     'unconfirmed ⊘ LINK_LOST': 'the link is lost already',
     'interrupted ⊘ LINK_LOST': 'the link is lost already (after the abandon period)',
   },

@@ -17,7 +17,8 @@ export const engineLinkModelEvents: readonly EngineLinkEvent[] = [
   { type: 'SOCKET_CLOSED' },
   { type: 'SOCKET_CLOSED', retryAfterMs: 2000 },
   { type: 'SOCKET_CLOSED', retryAfterMs: 100 },
-  { type: 'AUTH_REJECTED', message: '401' },
+  { type: 'REJECTED', message: '401 invalid token' },
+  { type: 'REJECTED', message: '404 not an engine link' },
 ];
 
 export const engineSessionModelEvents: readonly EngineSessionEvent[] = [

@@ -79,6 +79,11 @@ export class RuntimeRecorder {
     return observed;
   }
 
+  /** Whether an actor of the machine has started in the runtime. */
+  get started(): boolean {
+    return this.latest !== undefined;
+  }
+
   /** The runtime's newest actor for the machine (the one a negative step is sent to when it cannot be caused). */
   get actor(): AnyActorRef {
     if (!this.latest) throw new Error(`no ${this.machine.id} actor has started in this runtime`);
