@@ -1,4 +1,5 @@
-import { describeModelOf } from './support/modelSuite.ts';
+import type { EngineLinkEvent } from '../../machines/engineLink.ts';
+import { describeModelOf, type Scenario } from './support/modelSuite.ts';
 
 /**
  * Model-based test of the engine's link: paths generated from machines/engineLink.ts that together take
@@ -20,5 +21,65 @@ await describeModelOf(async () => {
     // The attempt counter changes no guard: a state is its value.
     serializeState: (s) => JSON.stringify(s.value),
   });
-  return { harness: engineLinkHarness, paths, negatives };
+  const closed = { type: 'SOCKET_CLOSED' } as const;
+  const due = { type: 'RETRY_DUE' } as const;
+  const rejected = { type: 'REJECTED', message: '401 invalid token' } as const;
+  const scenarios = [
+    {
+      name: 'the backoff starts afresh once the link was up',
+      steps: [
+        [closed, 'buffering.waiting'],
+        [due, 'buffering.reconnecting.opening'],
+        [{ type: 'SOCKET_OPENED' }, 'buffering.reconnecting.greeting'],
+        [{ type: 'WELCOME', backlog: 0 }, 'connected'],
+        [closed, 'buffering.waiting'],
+      ],
+    },
+    {
+      name: 'each failed attempt widens the backoff; a wait asked for counts once',
+      steps: [
+        [{ type: 'SOCKET_CLOSED', retryAfterMs: 2000 }, 'buffering.waiting'],
+        [due, 'buffering.reconnecting.opening'],
+        [closed, 'buffering.waiting'],
+        [due, 'buffering.reconnecting.opening'],
+        [{ type: 'CONNECT_TIMEOUT' }, 'buffering.waiting'],
+        [due, 'buffering.reconnecting.opening'],
+        [{ type: 'SOCKET_OPENED' }, 'buffering.reconnecting.greeting'],
+        [{ type: 'HEARTBEAT_MISSED' }, 'buffering.reconnecting.greeting'],
+        [{ type: 'CONNECT_TIMEOUT' }, 'buffering.waiting'],
+      ],
+    },
+    {
+      name: 'a rejected engine told to reconnect tries at once, its backoff afresh',
+      steps: [
+        [closed, 'buffering.waiting'],
+        [due, 'buffering.reconnecting.opening'],
+        [rejected, 'rejected'],
+        [{ type: 'RECONNECT' }, 'connecting.opening'],
+        [closed, 'buffering.waiting'],
+      ],
+    },
+    {
+      name: 'a rejected engine tries again by itself after the slow retry period',
+      steps: [
+        [rejected, 'rejected'],
+        [{ type: 'CONNECT_TIMEOUT' }, 'rejected'],
+        [due, 'connecting.opening'],
+        [{ type: 'SOCKET_OPENED' }, 'connecting.greeting'],
+        [{ type: 'WELCOME', backlog: 1 }, 'flushing'],
+        [{ type: 'HEARTBEAT_MISSED' }, 'buffering.waiting'],
+      ],
+    },
+    {
+      name: 'a silent link is given up, connected or flushing, and stop ends everything',
+      steps: [
+        [{ type: 'SOCKET_OPENED' }, 'connecting.greeting'],
+        [{ type: 'WELCOME', backlog: 0 }, 'connected'],
+        [{ type: 'HEARTBEAT_MISSED' }, 'buffering.waiting'],
+        [{ type: 'RECONNECT' }, 'buffering.reconnecting.opening'],
+        [{ type: 'STOP' }, 'stopped'],
+      ],
+    },
+  ] satisfies Array<Scenario<EngineLinkEvent>>;
+  return { harness: engineLinkHarness, paths, negatives, scenarios };
 });

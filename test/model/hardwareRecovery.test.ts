@@ -1,4 +1,5 @@
-import { describeModelOf } from './support/modelSuite.ts';
+import type { HardwareRecoveryEvent } from '../../machines/hardwareRecovery.ts';
+import { describeModelOf, type Scenario } from './support/modelSuite.ts';
 
 /**
  * Model-based test of the hardware link: paths generated from machines/hardwareRecovery.ts that together
@@ -20,5 +21,32 @@ await describeModelOf(async () => {
   };
   const paths = transitionCoveringPaths(hardwareRecoveryMachine, hardwareRecoveryModelEvents, options);
   const negatives = negativeSteps(hardwareRecoveryMachine, paths, hardwareRecoveryModelEvents, options);
-  return { harness: hardwareRecoveryHarness, paths, negatives };
+  const scenarios = [
+    {
+      name: 'the reconnect backoff starts afresh with every episode of reconnect',
+      steps: [
+        [{ type: 'CONNECT_SUCCEEDED' }, 'ok'],
+        [{ type: 'READ_WRITE_FAILED' }, 'issue'],
+        [{ type: 'ISSUE_TIMEOUT' }, 'reconnect.waiting'],
+        [{ type: 'RECONNECT_DUE' }, 'reconnect.connecting'],
+        [{ type: 'RECONNECT_FAILED' }, 'reconnect.waiting'],
+        [{ type: 'RECONNECT_DUE' }, 'reconnect.connecting'],
+        [{ type: 'RECONNECT_SUCCEEDED' }, 'ok'],
+        [{ type: 'READ_WRITE_FAILED' }, 'issue'],
+        [{ type: 'ISSUE_TIMEOUT' }, 'reconnect.waiting'],
+      ],
+    },
+    {
+      name: 'five hours in reconnect surface the fault; a reconnect in error brings it back',
+      steps: [
+        [{ type: 'CONNECT_SUCCEEDED' }, 'ok'],
+        [{ type: 'READ_WRITE_FAILED' }, 'issue'],
+        [{ type: 'ISSUE_TIMEOUT' }, 'reconnect.waiting'],
+        [{ type: 'ERROR_TIMEOUT' }, 'error.waiting'],
+        [{ type: 'RECONNECT_DUE' }, 'error.connecting'],
+        [{ type: 'RECONNECT_SUCCEEDED' }, 'ok'],
+      ],
+    },
+  ] satisfies Array<Scenario<HardwareRecoveryEvent>>;
+  return { harness: hardwareRecoveryHarness, paths, negatives, scenarios };
 });

@@ -37,6 +37,8 @@ interface AggregatorLink {
   framesBeforeWelcome: number;
   /** Records frames that did not follow on from the one before (must stay 0). */
   framesOutOfOrder: number;
+  /** When the aggregator last sent anything on it (simulated time). */
+  lastSentAt: number;
 }
 
 /** An aggregator whose every answer the test writes by hand. */
@@ -45,6 +47,8 @@ class ScriptedAggregator implements Acceptor {
   readonly links: AggregatorLink[] = [];
   /** Highest sequence number acknowledged (welcome or ack) on any link. */
   highestAck = 0;
+
+  constructor(private readonly clock: SimulatedClock) {}
 
   get current(): AggregatorLink | undefined {
     const link = this.links.at(-1);
@@ -65,8 +69,14 @@ class ScriptedAggregator implements Acceptor {
       received: 0,
       framesBeforeWelcome: 0,
       framesOutOfOrder: 0,
+      lastSentAt: this.clock.now(),
     };
     this.links.push(link);
+    const send = transport.send.bind(transport);
+    transport.send = (message) => {
+      link.lastSentAt = this.clock.now();
+      return send(message);
+    };
     transport.on('message', (message) => {
       if (message.type === 'hello') link.hello = message;
       if (message.type !== 'records') return;
@@ -122,7 +132,7 @@ export interface LinkRuntime {
 function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
-  const aggregator = new ScriptedAggregator();
+  const aggregator = new ScriptedAggregator(clock);
   network.listen(aggregator);
   network.holdConnects();
   const seeded = new SeededRandom(13);
@@ -383,6 +393,10 @@ function invariants(rt: LinkRuntime): void {
   // Connected means the backlog held at welcome is acknowledged; flushing means it is not yet.
   if (state === 'connected') expect(stats.acked).toBeGreaterThanOrEqual(rt.heldAtWelcome);
   if (state === 'flushing') expect(stats.acked).toBeLessThan(rt.heldAtWelcome);
+  // A link silent for the heartbeat timeout is dead or half-open: it is not kept up.
+  const link = aggregator.current;
+  if (isUp(state))
+    expect(rt.clock.now() - link!.lastSentAt, 'silence on a link kept up').toBeLessThan(HEARTBEAT_TIMEOUT_MS);
   // Waiting and refused: no link and no connect under way; a rejected engine retries only slowly.
   if (state === 'buffering.waiting' || state === 'rejected' || state === 'stopped') {
     expect(network.openLinks).toBe(0);

@@ -265,6 +265,8 @@ async function invariants(rt: SessionRuntime): Promise<void> {
   const rows = rt.store.records(ENGINE, { epoch: EPOCH });
   expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: persisted(rt) }, (_, i) => i + 1));
   expect(view.persistedSeq).toBe(persisted(rt));
+  // The end of the backlog told at the last hello, never below what is persisted.
+  expect(view.targetSeq).toBeGreaterThanOrEqual(view.persistedSeq);
   // Available means caught up with what the engine held at hello; catching up means not yet.
   if (state === 'available') expect(view.persistedSeq).toBeGreaterThanOrEqual(view.targetSeq);
   if (state === 'catchingUp') expect(view.persistedSeq).toBeLessThan(view.targetSeq);

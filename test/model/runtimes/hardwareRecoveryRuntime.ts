@@ -102,8 +102,10 @@ async function start(recorder: RuntimeRecorder): Promise<Runtime> {
     if (!result.ok) rt.failedSinceReconnect++;
   });
   recovery.on('connectFailed', () => rt.connectFailures++);
-  recovery.on('pendingWritesDropped', () => {
+  recovery.on('pendingWritesDropped', ({ reason }) => {
     rt.dropped = true;
+    // Dropped on entering error or disconnected, and said which.
+    expect(reason).toBe(recovery.state);
   });
   await settle();
   expect(recovery.machineState).toBe('disconnected');
@@ -390,6 +392,9 @@ function invariants(rt: Runtime): void {
   const masking = recovery.state === 'ok' || recovery.state === 'issue' || recovery.state === 'reconnect';
   expect(recovery.connectionStatus).toBe(masking ? 'Connected' : 'Disconnected');
   expect(recovery.usable).toBe(masking);
+  // Reconnecting gives up masking after the error threshold at the latest.
+  if (recovery.state === 'reconnect')
+    expect(rt.clock.now() - rt.reconnectEnteredAt).toBeLessThan(ERROR_AFTER_MS);
   // Nothing pending where nothing is masked any more.
   if (!masking) expect(recovery.pendingWrites.size).toBe(0);
 }

@@ -1,12 +1,9 @@
 import { expect } from 'vitest';
 import {
-  REASON_ENGINE_LOST,
-  REASON_ENGINE_RESTARTED,
-  REASON_NOT_RUNNING,
   type RunReconciliationEvent,
   runReconciliationMachine,
 } from '../../../machines/runReconciliation.ts';
-import { Aggregator } from '../../../src/aggregator/aggregator.ts';
+import { Aggregator, type RunView } from '../../../src/aggregator/aggregator.ts';
 import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
 import { ResilientDispatcher } from '../../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../../src/engine/runTracker.ts';
@@ -35,6 +32,10 @@ interface Hello {
 }
 const RUN = 'run-1';
 const ABANDON_AFTER_MS = 60_000;
+/** The reasons of an interrupted run, as the README's table words them. */
+const REASON_ENGINE_RESTARTED = 'engine restarted during the run';
+const REASON_NOT_RUNNING = 'engine no longer runs it and sent no end';
+const REASON_ENGINE_LOST = 'engine lost';
 /** Simulated time an outage's end may take to settle (reconnect, catch up), in 10 ms steps. */
 const SETTLE_STEPS = 3000;
 
@@ -56,6 +57,8 @@ export interface RunRuntime {
   /** Outages as the aggregator saw them: from (unavailable) to (available again, or undefined). */
   readonly outages: Array<{ from: number; to: number | undefined }>;
   linkUp: boolean;
+  /** The runs the aggregator announced (its `run` events), oldest first. */
+  readonly announced: RunView[];
   /** The path starts its run during an outage, to be caught up without it (ENGINE_RUNNING, ENGINE_NOT_RUNNING). */
   readonly viaBacklog: boolean;
 }
@@ -110,12 +113,14 @@ async function start(
     end: undefined,
     hellos: [],
     outages: [],
+    announced: [],
     linkUp: true,
     runEpoch: '',
     startedAt: 0,
     viaBacklog:
       path.steps[0]?.event.type === 'ENGINE_RUNNING' && path.steps[1]?.event.type === 'ENGINE_NOT_RUNNING',
   } as unknown as RunRuntime;
+  aggregator.on('run', (run) => rt.announced.push(run));
   aggregator.on('engineState', ({ link, since }) => {
     const open = rt.outages.at(-1);
     if ((link === 'unavailable' || link === 'offline') && (!open || open.to !== undefined))
@@ -389,6 +394,9 @@ function invariants(rt: RunRuntime): void {
       expect(away, `engine lost, yet not away for ${ABANDON_AFTER_MS} ms before ${run.since}`).toBe(true);
     }
   }
+  // What was announced last is what is stored: every field there, null where there is nothing to say.
+  const announced = rt.announced.at(-1)!;
+  expect({ ...announced, records: 0 }).toEqual({ ...rt.aggregator.run(RUN)!, records: 0 });
   // The engine's current run is the open one.
   expect(rt.aggregator.engine(ENGINE)?.currentRun?.id ?? null).toBe(open ? RUN : null);
 }

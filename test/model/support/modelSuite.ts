@@ -69,6 +69,49 @@ async function drivePath<Runtime, TEvent extends EventObject>(
   }
 }
 
+/**
+ * A scenario: events with the state each must lead to, written by hand from the design's promises and not
+ * from the machine (a rejected engine told to reconnect connects at once; its backoff starts afresh). The
+ * model is no oracle here, so a wrong or missing transition in the machine makes a scenario fail.
+ */
+export interface Scenario<TEvent extends EventObject> {
+  readonly name: string;
+  readonly steps: ReadonlyArray<readonly [event: TEvent, expected: string]>;
+}
+
+/** Drives a scenario through a fresh runtime: each event caused, its state as written, effects, invariants. */
+export async function runScenario<Runtime, TEvent extends EventObject>(
+  harness: RuntimeHarness<Runtime, TEvent>,
+  scenario: Scenario<TEvent>,
+): Promise<void> {
+  const recorder = new RuntimeRecorder(harness.machine, harness.options);
+  const path = { name: scenario.name, initial: '', steps: [], covers: [] };
+  const runtime = await harness.start(recorder, path);
+  try {
+    recorder.take();
+    await harness.invariants(runtime);
+    for (const [i, [event, expected]] of scenario.steps.entries()) {
+      const where = `step ${i + 1}, ${formatEvent(event)}`;
+      const caused = await harness.cause(runtime, event);
+      expect(caused, `${where}: cannot be caused in ${harness.state(runtime)}`).not.toBe(false);
+      const lead = typeof caused === 'object' ? caused.lead.length : 0;
+      const observed = recorder.take();
+      expect(harness.state(runtime), `${where}: state`).toBe(expected);
+      const step = {
+        event,
+        expected,
+        value: expected,
+        context: undefined,
+        transitions: observed.transitions.slice(lead),
+      };
+      await harness.checkStep(runtime, step, observed);
+      await harness.invariants(runtime);
+    }
+  } finally {
+    await harness.stop(runtime);
+  }
+}
+
 /** Drives one path through a fresh runtime; returns the transitions the runtime took. */
 export async function runPath<Runtime, TEvent extends EventObject>(
   harness: RuntimeHarness<Runtime, TEvent>,
@@ -157,6 +200,7 @@ export interface ModelTest<Runtime, TEvent extends EventObject> {
   readonly harness: RuntimeHarness<Runtime, TEvent>;
   readonly paths: ReadonlyArray<ModelPath<TEvent>>;
   readonly negatives: ReadonlyArray<NegativeStep<TEvent>>;
+  readonly scenarios?: ReadonlyArray<Scenario<TEvent>>;
 }
 
 /**
@@ -178,4 +222,9 @@ export async function describeModelOf<Runtime, TEvent extends EventObject>(
     return;
   }
   describeModel(model.harness, model.paths, model.negatives);
+  const scenarios = model.scenarios ?? [];
+  if (scenarios.length > 0)
+    describe(`${model.harness.machine.id} scenarios (states written from the promises)`, () => {
+      for (const scenario of scenarios) it(scenario.name, () => runScenario(model.harness, scenario));
+    });
 }
