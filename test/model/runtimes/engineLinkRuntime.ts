@@ -368,6 +368,7 @@ function checkStep(rt: LinkRuntime, step: { expected: string; transitions: reado
     const error = rt.errors.at(-1) as AuthRejectedError;
     expect(error).toBeInstanceOf(AuthRejectedError);
     expect(`${error.status} ${error.detail}`).toBe(rt.rejection);
+    expect(error.message).toContain(`aggregator refused engine model-1: ${rt.rejection}. Records are kept`);
     expect(error.retryInMs).toBe(REJECTED_RETRY_MS);
   }
   const linked = isUp(state) || state.endsWith('greeting');
