@@ -79,7 +79,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   load(): void {
     for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
       const live = this.restore(run);
-      if (run.state === 'active') live.actor.send({ type: 'LINK_LOST' });
+      if (run.state === 'active') this.send(live, { type: 'LINK_LOST' });
     }
   }
 
@@ -272,6 +272,10 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.remember(key(live.run.engineId, live.run.id));
     if (endSeq !== undefined) live.endSeq = endSeq;
     live.actor.send(event);
+    // A failed action (the run could not be saved) fails the transaction: the records that would have
+    // justified the state are not stored either, and are sent again.
+    const snapshot = live.actor.getSnapshot();
+    if (snapshot.status === 'error') throw snapshot.error;
   }
 
   /**
@@ -340,6 +344,9 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       },
     });
     live.actor = createActor(machine, { snapshot, inspect: this.inspect });
+    // An action that throws (a store that cannot save the run) stops the actor; `send` rethrows it into
+    // the transaction, which then takes everything back. Nothing is left to report it elsewhere.
+    live.actor.subscribe({ error: () => {} });
     this.live.set(key(run.engineId, run.id), live);
     return live;
   }

@@ -1,6 +1,10 @@
 import { expect } from 'vitest';
 import { type EngineLinkEvent, engineLinkMachine } from '../../../machines/engineLink.ts';
-import { AuthRejectedError, ResilientDispatcher } from '../../../src/engine/resilientDispatcher.ts';
+import {
+  AuthRejectedError,
+  ResilientDispatcher,
+  type ResilientDispatcherOptions,
+} from '../../../src/engine/resilientDispatcher.ts';
 import type { Hello, RunSnapshot } from '../../../src/protocol/messages.ts';
 import { SeededRandom } from '../../../src/soak/seededRandom.ts';
 import { SimulatedClock, settle } from '../../../src/time/simulatedClock.ts';
@@ -19,8 +23,12 @@ export const CONNECT_TIMEOUT_MS = 5000;
 export const HEARTBEAT_TIMEOUT_MS = 3000;
 /** A rejected engine tries again this long after the refusal. */
 const REJECTED_RETRY_MS = 60_000;
-/** The aggregator's ping period: with pings, time passes without the link falling silent. */
+/** How often the aggregator pings: with pings, time passes without the link falling silent. */
 const PING_MS = 1000;
+/** The heartbeat period the welcome announces: the engine then waits twice that (above its own timeout). */
+const WELCOME_HEARTBEAT_MS = 2000;
+/** The silence after which a welcomed link is dead: max(heartbeatTimeoutMs, 2 × the welcome's period). */
+const SILENCE_MS = Math.max(HEARTBEAT_TIMEOUT_MS, 2 * WELCOME_HEARTBEAT_MS);
 /** The backoff promised by the README: 500 ms doubling to 10 s, full jitter above the floor. */
 const RETRY = { initialMs: 500, maxMs: 10_000 };
 const SNAPSHOT: RunSnapshot = { current: { runId: 'r-1', phase: 'running', startedAt: 7 }, last: null };
@@ -39,10 +47,18 @@ interface AggregatorLink {
   framesOutOfOrder: number;
   /** When the aggregator last sent anything on it (simulated time). */
   lastSentAt: number;
+  /** The times of the pings sent on it, and of the pongs that came back. */
+  readonly pings: number[];
+  readonly pongs: number[];
+  /** Every records frame received: where it starts and its items. */
+  readonly frames: Array<{ from: number; items: unknown[] }>;
+  /** The engine's goodbye, and how it closed the link (when it did). */
+  bye: string | undefined;
+  closed: { code: number; reason: string } | undefined;
 }
 
 /** An aggregator whose every answer the test writes by hand. */
-class ScriptedAggregator implements Acceptor {
+export class ScriptedAggregator implements Acceptor {
   decision: AuthDecision = { ok: true };
   readonly links: AggregatorLink[] = [];
   /** Highest sequence number acknowledged (welcome or ack) on any link. */
@@ -70,7 +86,15 @@ class ScriptedAggregator implements Acceptor {
       framesBeforeWelcome: 0,
       framesOutOfOrder: 0,
       lastSentAt: this.clock.now(),
+      pings: [],
+      pongs: [],
+      frames: [],
+      bye: undefined,
+      closed: undefined,
     };
+    transport.on('close', ({ code, reason }) => {
+      link.closed = { code, reason };
+    });
     this.links.push(link);
     const send = transport.send.bind(transport);
     transport.send = (message) => {
@@ -79,7 +103,10 @@ class ScriptedAggregator implements Acceptor {
     };
     transport.on('message', (message) => {
       if (message.type === 'hello') link.hello = message;
+      if (message.type === 'pong') link.pongs.push(message.t ?? -1);
+      if (message.type === 'bye') link.bye = message.reason;
       if (message.type !== 'records') return;
+      link.frames.push({ from: message.from, items: message.items });
       if (link.welcomedAt === undefined) link.framesBeforeWelcome++;
       else if (message.from !== Math.max(link.received, link.welcomedAt) + 1) link.framesOutOfOrder++;
       link.received = message.from + message.items.length - 1;
@@ -89,7 +116,7 @@ class ScriptedAggregator implements Acceptor {
   welcome(link: AggregatorLink, ackSeq: number): void {
     link.welcomedAt = ackSeq;
     this.highestAck = Math.max(this.highestAck, ackSeq);
-    link.transport.send({ type: 'welcome', v: 1, ackSeq, heartbeatMs: PING_MS });
+    link.transport.send({ type: 'welcome', v: 1, ackSeq, heartbeatMs: WELCOME_HEARTBEAT_MS });
   }
 
   ack(link: AggregatorLink, seq: number): void {
@@ -114,6 +141,8 @@ export interface LinkRuntime {
   produced: number;
   /** Failed attempts since the link was last up (or since reconnect() after a rejection). */
   failedSinceUp: number;
+  /** Why the link last went down, as the next retry must say. */
+  why: string;
   /** The wait the aggregator asked for when it last refused or closed the link (until the next retry). */
   asked: number | undefined;
   /** The engine's last sequence number when the current link was welcomed. */
@@ -126,10 +155,14 @@ export interface LinkRuntime {
   /** Connection attempts when the engine was rejected. */
   connectsAtRejection: number;
   /** Counts before the last step, for its effects. */
-  before: { connects: number; retries: number; draws: number; links: number; errors: number };
+  before: { connects: number; retries: number; draws: number; links: number; errors: number; state: string };
 }
 
-function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
+/** A dispatcher against a scripted aggregator (`overrides`: options beyond the model's). */
+export function startLink(
+  recorder: RuntimeRecorder,
+  overrides: Partial<ResilientDispatcherOptions> = {},
+): Promise<LinkRuntime> {
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
   const aggregator = new ScriptedAggregator(clock);
@@ -159,6 +192,7 @@ function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
     rejectedRetryMs: REJECTED_RETRY_MS,
     snapshot: () => SNAPSHOT,
     inspect: recorder.inspect,
+    ...overrides,
   });
   const rt: LinkRuntime = {
     clock,
@@ -174,13 +208,14 @@ function start(recorder: RuntimeRecorder): Promise<LinkRuntime> {
     },
     produced: 0,
     failedSinceUp: 0,
+    why: '',
     asked: undefined,
     heldAtWelcome: 0,
     attemptStartedAt: clock.now(),
     connectsAtRejection: 0,
     rejection: '',
     rejectedAt: 0,
-    before: { connects: 0, retries: 0, draws: 0, links: 0, errors: 0 },
+    before: { connects: 0, retries: 0, draws: 0, links: 0, errors: 0, state: '' },
   };
   engine.on('retry', (retry) => rt.retries.push(retry));
   engine.on('error', (error) => rt.errors.push(error));
@@ -205,7 +240,10 @@ async function pass(rt: LinkRuntime, ms: number, pinging: boolean): Promise<void
   for (let left = ms; left > 0; left -= PING_MS) {
     await rt.clock.advance(Math.min(PING_MS, left));
     const link = rt.aggregator.current;
-    if (pinging && link) link.transport.send({ type: 'ping', t: rt.clock.now() });
+    if (pinging && link) {
+      link.pings.push(rt.clock.now());
+      link.transport.send({ type: 'ping', t: rt.clock.now() });
+    }
     await settle();
   }
 }
@@ -234,6 +272,7 @@ async function cause(rt: LinkRuntime, event: EngineLinkEvent): Promise<boolean> 
     draws: rt.draws.length,
     links: aggregator.links.length,
     errors: rt.errors.length,
+    state,
   };
   switch (event.type) {
     case 'SOCKET_OPENED':
@@ -251,7 +290,9 @@ async function cause(rt: LinkRuntime, event: EngineLinkEvent): Promise<boolean> 
     case 'SOCKET_CLOSED':
       if (state.endsWith('opening')) {
         release(rt, { ok: false, status: 503, message: 'busy', retryAfterMs: event.retryAfterMs });
+        rt.why = 'refused (503): busy';
       } else if (link) {
+        rt.why = 'closed (1013 busy)';
         if (event.retryAfterMs !== undefined)
           link.transport.send({
             type: 'error',
@@ -268,11 +309,16 @@ async function cause(rt: LinkRuntime, event: EngineLinkEvent): Promise<boolean> 
       else if (canWait(rt, CONNECT_TIMEOUT_MS)) await pass(rt, CONNECT_TIMEOUT_MS, true);
       else return false;
       rt.asked = undefined;
+      rt.why = `no answer within ${CONNECT_TIMEOUT_MS} ms`;
       break;
     case 'HEARTBEAT_MISSED':
       // Silence: the aggregator sends nothing for the heartbeat timeout.
-      if (!isUp(state) && !canWait(rt, HEARTBEAT_TIMEOUT_MS)) return false;
-      await pass(rt, HEARTBEAT_TIMEOUT_MS, false);
+      if (!isUp(state) && !canWait(rt, SILENCE_MS)) return false;
+      // Not a moment before the silence is long enough.
+      await pass(rt, SILENCE_MS - PING_MS, false);
+      if (isUp(state)) expect(engine.state).toBe(state);
+      await pass(rt, PING_MS, false);
+      rt.why = `nothing heard for ${SILENCE_MS} ms (dead or half-open link)`;
       rt.asked = undefined;
       break;
     case 'RETRY_DUE': {
@@ -327,7 +373,10 @@ function promisedDelay(attempt: number, draw: number, asked: number | undefined)
   return Math.max(delay, asked ?? 0);
 }
 
-function checkStep(rt: LinkRuntime, step: { expected: string; transitions: readonly string[] }): void {
+function checkStep(
+  rt: LinkRuntime,
+  step: { event: EngineLinkEvent; expected: string; transitions: readonly string[] },
+): void {
   const { engine, aggregator, before } = rt;
   const state = step.expected;
   const moved = step.transitions.length > 0;
@@ -354,6 +403,7 @@ function checkStep(rt: LinkRuntime, step: { expected: string; transitions: reado
     expect(retry.attempt).toBe(rt.failedSinceUp + 1);
     expect(retry.delayMs).toBe(promisedDelay(rt.failedSinceUp, rt.draws.at(-1)!, rt.asked));
     if (rt.asked !== undefined) expect(retry.delayMs).toBeGreaterThanOrEqual(rt.asked);
+    expect(retry.reason).toBe(rt.why);
     rt.failedSinceUp++;
     rt.asked = undefined;
   } else {
@@ -373,6 +423,25 @@ function checkStep(rt: LinkRuntime, step: { expected: string; transitions: reado
   }
   const linked = isUp(state) || state.endsWith('greeting');
   expect(rt.network.openLinks, 'open links').toBe(linked ? 1 : 0);
+  // How a link the engine gives up on ends: silence or no welcome in time drops it (4000 abandoned); stop
+  // says goodbye and closes it normally.
+  const previous = aggregator.links[before.links - 1];
+  if (moved && !linked && previous?.transport.state === 'open')
+    expect.fail('a link the engine left is still open');
+  if (moved && state === 'stopped' && previous?.bye !== undefined) {
+    expect(previous.bye).toBe('engine stopping');
+    expect(previous.closed).toEqual({ code: 1000, reason: 'engine stopping' });
+  }
+  const event = step.event.type;
+  const abandoned =
+    (event === 'HEARTBEAT_MISSED' && isUp(before.state)) ||
+    (event === 'CONNECT_TIMEOUT' && before.state.endsWith('greeting'));
+  if (moved && abandoned) expect(previous?.closed).toEqual({ code: 4000, reason: 'abandoned' });
+  // The end of a flush is told as all of it sent.
+  if (moved && event === 'BACKLOG_DRAINED') {
+    const last = rt.flushProgress.at(-1)!;
+    expect(last.sent).toBe(last.total);
+  }
 }
 
 /** The promises of the engine's link, from the README and the design: checked after every step. */
@@ -397,7 +466,9 @@ function invariants(rt: LinkRuntime): void {
   // A link silent for the heartbeat timeout is dead or half-open: it is not kept up.
   const link = aggregator.current;
   if (isUp(state))
-    expect(rt.clock.now() - link!.lastSentAt, 'silence on a link kept up').toBeLessThan(HEARTBEAT_TIMEOUT_MS);
+    expect(rt.clock.now() - link!.lastSentAt, 'silence on a link kept up').toBeLessThan(SILENCE_MS);
+  // Every ping is answered.
+  for (const l of aggregator.links) if (l === link) expect(l.pongs).toEqual(l.pings);
   // Waiting and refused: no link and no connect under way; a rejected engine retries only slowly.
   if (state === 'buffering.waiting' || state === 'rejected' || state === 'stopped') {
     expect(network.openLinks).toBe(0);
@@ -437,7 +508,7 @@ function unlinkedState(state: string): Record<string, string> {
 export const engineLinkHarness: RuntimeHarness<LinkRuntime, EngineLinkEvent> = {
   machine: engineLinkMachine,
   options: { inherited: 'perState' },
-  start,
+  start: (recorder) => startLink(recorder),
   state: (rt) => rt.engine.state,
   cause,
   checkStep,

@@ -38,6 +38,8 @@ interface EngineLink {
   readonly transport: EngineTransport;
   readonly received: AggregatorMessage[];
   pings: number;
+  /** How the aggregator closed it, when it did. */
+  closed: { code: number; reason: string } | undefined;
 }
 
 /** A command sent while the engine was available that the engine never answers. */
@@ -62,7 +64,7 @@ export interface SessionRuntime {
   lastSeq: number;
   /** Commands probed so far (each gets a new id). */
   probes: number;
-  before: { progress: number; links: number };
+  before: { progress: number; links: number; state: string; engineStates: number; at: number };
 }
 
 function seededStore(): SqliteStore {
@@ -100,7 +102,7 @@ async function start(recorder: RuntimeRecorder): Promise<SessionRuntime> {
     base: 0,
     lastSeq: SEEDED,
     probes: 0,
-    before: { progress: 0, links: 0 },
+    before: { progress: 0, links: 0, state: 'offline', engineStates: 0, at: 0 },
   };
   aggregator.on('progress', (p) => rt.progress.push(p));
   aggregator.on('engineState', (s) => rt.engineStates.push(s));
@@ -117,7 +119,10 @@ const current = (rt: SessionRuntime) => {
 
 async function connect(rt: SessionRuntime): Promise<EngineLink> {
   const transport = rt.network.connect({ engineId: ENGINE });
-  const link: EngineLink = { transport, received: [], pings: 0 };
+  const link: EngineLink = { transport, received: [], pings: 0, closed: undefined };
+  transport.on('close', ({ code, reason }) => {
+    link.closed = { code, reason };
+  });
   transport.on('message', (message) => {
     link.received.push(message);
     if (
@@ -149,7 +154,13 @@ async function cause(rt: SessionRuntime, event: EngineSessionEvent): Promise<boo
   const state = stateOf(rt);
   const linked = state === 'catchingUp' || state === 'available';
   const link = current(rt);
-  rt.before = { progress: rt.progress.length, links: rt.links.length };
+  rt.before = {
+    progress: rt.progress.length,
+    links: rt.links.length,
+    state,
+    engineStates: rt.engineStates.length,
+    at: rt.clock.now(),
+  };
   switch (event.type) {
     case 'HELLO': {
       if (linked) {
@@ -210,6 +221,23 @@ async function checkStep(
     });
     expect(view.targetSeq).toBe(rt.lastSeq);
   }
+  // Every change of state is told once, with when (during the step), and (going away) why.
+  const changed = state !== rt.before.state;
+  expect(rt.engineStates.length - rt.before.engineStates).toBe(changed ? 1 : 0);
+  if (changed) {
+    const told = rt.engineStates.at(-1)!;
+    const why = { unavailable: 'heartbeat timeout', offline: 'engine said bye: done' }[state as 'offline'];
+    expect(told).toEqual({
+      engineId: ENGINE,
+      link: view.link,
+      since: view.since,
+      ...(why === undefined ? {} : { reason: why }),
+    });
+    expect(view.since).toBeGreaterThanOrEqual(rt.before.at);
+    expect(view.since).toBeLessThanOrEqual(rt.clock.now());
+  }
+  if (moved && step.event.type === 'GOODBYE')
+    expect(rt.links.at(-1)!.closed).toEqual({ code: 1000, reason: 'bye' });
   // Progress is published on every change of state and every commit while catching up, and says where it is.
   const published = moved;
   expect(rt.progress.length > rt.before.progress, 'progress published').toBe(published);
