@@ -2,8 +2,10 @@ import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import { engineIdProblem } from '../protocol/engineId.ts';
 import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
+import { checkDuration, MAX_TIMER_MS } from '../time/timerBounds.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './engineCredentials.ts';
 import {
@@ -88,8 +90,17 @@ export const DEFAULT_HEARTBEAT_MS = 1000;
 /** 2.5 s of silence with a ping every second: a dead or half-open link is noticed 1.5 to 2.5 s after it dies. */
 export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 2500;
 
-/** Engine ids as the protocol allows them (see `helloSchema`). */
-const ENGINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Every duration option is a timer's delay: RangeError (naming the option) beyond what a timer can wait.
+ * `busyRetryAfterMs` is jittered up to twice its value, so it gets half of that.
+ */
+function checkAggregatorDurations(options: AggregatorOptions): void {
+  checkDuration('heartbeatMs', options.heartbeatMs, 1);
+  checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
+  checkDuration('busyRetryAfterMs', options.busyRetryAfterMs, 0, Math.floor(MAX_TIMER_MS / 2));
+  checkDuration('abandonAfterMs', options.abandonAfterMs);
+  checkDuration('commandTimeoutMs', options.commandTimeoutMs, 1);
+}
 
 /**
  * The aggregator: authorises engines at the upgrade, gives each engine a session (created on demand, or
@@ -119,6 +130,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
 
   constructor(options: AggregatorOptions) {
     super();
+    checkAggregatorDurations(options);
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
@@ -206,12 +218,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
 
   private decide(request: ConnectRequest): AuthDecision {
     if (this.closed) return { ok: false, status: 503, message: 'the aggregator is shutting down' };
-    if (!ENGINE_ID.test(request.engineId))
-      return {
-        ok: false,
-        status: 400,
-        message: `invalid engine id ${JSON.stringify(request.engineId)}: use 1 to 128 letters, digits and . _ : -`,
-      };
+    const badId = engineIdProblem(request.engineId);
+    if (badId) return { ok: false, status: 400, message: badId };
     const check = this.credentials.check(request.engineId, request.token);
     if (!check.ok) {
       this.logger.warn({ engineId: request.engineId, why: check.detail }, 'engine refused: invalid token');

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { MAX_JSON_DEPTH, nestedDeeperThan } from '../protocol/records.ts';
 import type { Aggregator } from './aggregator.ts';
 import { UnknownEngineError } from './aggregator.ts';
 import { type Route, sendJson } from './httpApi.ts';
@@ -7,7 +8,13 @@ import { BadRequestError, readJsonBody } from './readJsonBody.ts';
 
 const commandRequestSchema = z.object({
   name: z.string().min(1).max(128),
-  args: z.unknown().optional(),
+  args: z
+    .unknown()
+    .optional()
+    .refine(
+      (args) => !nestedDeeperThan(args),
+      `nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`,
+    ),
   id: z.string().min(1).max(128).optional(),
 });
 
@@ -15,7 +22,7 @@ const commandRequestSchema = z.object({
  * `POST /api/engines/:id/commands {name, args?, id?}`: the command gate over HTTP.
  * 200 result · 409 refused (engine unavailable or catching up; never queued) · 422 the engine said it
  * failed · 502 outcome unknown (link died: retry with the same id) · 504 no answer in time · 404 unknown
- * engine · 400 bad request.
+ * engine · 400 bad request · 413 body over 64 KiB · 415 not `Content-Type: application/json`.
  */
 export function commandRoutes(aggregator: Aggregator): Route[] {
   return [
@@ -34,7 +41,8 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
           body = parsed.data;
         } catch (error) {
           if (!(error instanceof BadRequestError)) throw error;
-          sendJson(response, error.status, { error: 'bad-request', message: error.message });
+          const code = error.status === 415 ? 'unsupported-media-type' : 'bad-request';
+          sendJson(response, error.status, { error: code, message: error.message });
           return;
         }
         const id = body.id ?? randomUUID();

@@ -326,7 +326,7 @@ export class EngineSessionRuntime {
    * engine is available first (the aggregator's command gate).
    */
   command(id: string, name: string, args: unknown): Promise<CommandOutcome> {
-    return this.commands.start(id, () => {
+    return this.commands.start(id, { name, args }, () => {
       const transport = this.current?.transport;
       if (!transport || transport.state !== 'open') return false;
       return transport.send({ type: 'command', id, name, args });

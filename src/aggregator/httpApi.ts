@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Aggregator } from './aggregator.ts';
+import { EventStreamSlots } from './eventStreamSlots.ts';
 
 export interface RouteContext {
   request: IncomingMessage;
@@ -7,6 +8,8 @@ export interface RouteContext {
   /** Decoded `:name` segments of the route's path. */
   params: Record<string, string>;
   url: URL;
+  /** The server's places for live-update streams (see EventStreamHub). */
+  eventStreams: EventStreamSlots;
 }
 
 export interface Route {
@@ -74,20 +77,24 @@ function compile(route: Route): CompiledRoute {
 
 /**
  * A request listener for `routes`, answering JSON errors for unknown paths (404), methods a path does
- * not have (405, with `Allow`) and handlers that throw (500).
+ * not have (405, with `Allow`) and handlers that throw (500). Every GET route answers HEAD too (Node
+ * sends the headers without the body).
  */
 export function createHttpApi(
   routes: readonly Route[],
+  options: { eventStreams?: EventStreamSlots } = {},
 ): (request: IncomingMessage, response: ServerResponse) => void {
   const compiled = routes.map(compile);
+  const eventStreams = options.eventStreams ?? new EventStreamSlots();
   return (request, response) => {
     const url = new URL(request.url ?? '/', 'http://localhost');
+    const method = request.method === 'HEAD' ? 'GET' : request.method;
     const allowed: string[] = [];
     for (const route of compiled) {
       const match = route.pattern.exec(url.pathname);
       if (!match) continue;
-      if (route.method !== request.method) {
-        allowed.push(route.method);
+      if (route.method !== method) {
+        allowed.push(...(route.method === 'GET' ? ['GET', 'HEAD'] : [route.method]));
         continue;
       }
       const params: Record<string, string> = {};
@@ -100,7 +107,7 @@ export function createHttpApi(
         return;
       }
       Promise.resolve()
-        .then(() => route.handler({ request, response, params, url }))
+        .then(() => route.handler({ request, response, params, url, eventStreams }))
         .catch((error: unknown) => {
           if (response.headersSent) response.destroy(error as Error);
           else sendJson(response, 500, { error: 'internal-error', message: (error as Error).message });

@@ -1,3 +1,4 @@
+import { commandFingerprint, ID_REUSED, idReusedMessage } from '../protocol/commandIdentity.ts';
 import type { CommandResult } from '../protocol/messages.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 
@@ -12,6 +13,8 @@ export type CommandOutcome =
   | { status: 'outcome-unknown'; id: string; reason: string };
 
 interface Pending {
+  readonly name: string;
+  readonly fingerprint: string;
   readonly promise: Promise<CommandOutcome>;
   readonly resolve: (outcome: CommandOutcome) => void;
   readonly timer: TimerHandle;
@@ -31,12 +34,23 @@ export class PendingCommands {
   }
 
   /**
-   * Sends a command once per id: a second request for an id still waiting shares the first's outcome.
-   * `send` returns false when the frame could not be written (the link is gone).
+   * Sends a command once per id: a second request for an id still waiting shares the first's outcome,
+   * when it is the same command (name and arguments); a different command under that id fails at once
+   * with `id-reused` and is not sent. `send` returns false when the frame could not be written (the link
+   * is gone).
    */
-  start(id: string, send: () => boolean): Promise<CommandOutcome> {
+  start(id: string, command: { name: string; args?: unknown }, send: () => boolean): Promise<CommandOutcome> {
+    const fingerprint = commandFingerprint(command.name, command.args);
     const existing = this.pending.get(id);
-    if (existing) return existing.promise;
+    if (existing)
+      return existing.fingerprint === fingerprint
+        ? existing.promise
+        : Promise.resolve({
+            status: 'failed',
+            id,
+            code: ID_REUSED,
+            message: idReusedMessage(id, existing.name, command.name),
+          });
     let resolve!: (outcome: CommandOutcome) => void;
     const promise = new Promise<CommandOutcome>((r) => {
       resolve = r;
@@ -45,7 +59,7 @@ export class PendingCommands {
       () => this.finish(id, { status: 'timeout', id, timeoutMs: this.timeoutMs }),
       this.timeoutMs,
     );
-    this.pending.set(id, { promise, resolve, timer });
+    this.pending.set(id, { name: command.name, fingerprint, promise, resolve, timer });
     if (!send())
       this.finish(id, { status: 'outcome-unknown', id, reason: 'the link closed before the command left' });
     return promise;

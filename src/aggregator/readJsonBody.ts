@@ -10,8 +10,29 @@ export class BadRequestError extends Error {
   }
 }
 
-/** Reads a JSON request body of at most `limitBytes`; bad JSON or a larger body is a `BadRequestError`. */
-export async function readJsonBody(request: IncomingMessage, limitBytes = 64 * 1024): Promise<unknown> {
+/** The largest request body the API reads (64 KiB); a larger one is answered 413. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/**
+ * Whether the request says its body is JSON. Only `application/json` is read: the types a web page may
+ * send to another site without asking first (text/plain, forms) are refused, so a page on another site
+ * cannot slip a command past the browser's preflight.
+ */
+export function isJsonRequest(request: IncomingMessage): boolean {
+  const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+  return type === 'application/json';
+}
+
+/**
+ * Reads a JSON request body of at most `limitBytes`; a body not declared `application/json` (415), bad
+ * JSON (400) or a larger body (413) is a `BadRequestError`.
+ */
+export async function readJsonBody(request: IncomingMessage, limitBytes = MAX_BODY_BYTES): Promise<unknown> {
+  if (!isJsonRequest(request))
+    throw new BadRequestError(
+      `the body must be JSON sent as Content-Type: application/json (got ${JSON.stringify(request.headers['content-type'] ?? 'none')})`,
+      415,
+    );
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of request) {

@@ -4,7 +4,11 @@ import type { StoredRunState } from './store.ts';
 
 const STATES: readonly StoredRunState[] = ['active', 'unconfirmed', 'completed', 'failed', 'interrupted'];
 
-/** `GET /api/runs[?engine=ID&state=S,S&limit=N]` and `GET /api/runs/:id`. */
+/** The most runs one `GET /api/runs` lists (`limit`), and how many without one. */
+export const MAX_RUNS_LIMIT = 10_000;
+export const DEFAULT_RUNS_LIMIT = 500;
+
+/** `GET /api/runs[?engine=ID&state=S,S&limit=N]` (limit 1 to 10 000, default 500) and `GET /api/runs/:id`. */
 export function runRoutes(aggregator: Aggregator): Route[] {
   return [
     {
@@ -22,9 +26,12 @@ export function runRoutes(aggregator: Aggregator): Route[] {
           });
           return;
         }
-        const limit = Number(url.searchParams.get('limit') ?? 500);
-        if (!Number.isInteger(limit) || limit < 1) {
-          sendJson(response, 400, { error: 'bad-request', message: 'limit must be a positive whole number' });
+        const limit = Number(url.searchParams.get('limit') ?? DEFAULT_RUNS_LIMIT);
+        if (!Number.isInteger(limit) || limit < 1 || limit > MAX_RUNS_LIMIT) {
+          sendJson(response, 400, {
+            error: 'bad-request',
+            message: `limit must be a whole number from 1 to ${MAX_RUNS_LIMIT}`,
+          });
           return;
         }
         sendJson(response, 200, aggregator.listRuns({ engineId, states: states as StoredRunState[], limit }));

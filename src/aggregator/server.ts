@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import { CloseCode } from '../protocol/errors.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import {
   bearerToken,
   engineIdFromPath,
@@ -14,7 +15,9 @@ import type { Aggregator } from './aggregator.ts';
 import { apiTokenGuard } from './apiAuth.ts';
 import { commandRoutes } from './commandRoutes.ts';
 import { eventStreamRoutes } from './eventStream.ts';
+import { type EventStreamLimits, EventStreamSlots } from './eventStreamSlots.ts';
 import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
+import { originGuard } from './originGuard.ts';
 import { runRoutes } from './runRoutes.ts';
 
 export interface AggregatorServerOptions {
@@ -34,9 +37,45 @@ export interface AggregatorServerOptions {
    * TLS, to complete the handshake; a slower one gets 408 and is disconnected. Default 10 000 ms.
    */
   headersTimeoutMs?: number;
+  /**
+   * URLs the aggregator is also reached at (behind a reverse proxy, or by a DNS name): requests whose Host
+   * or Origin names one of them are its own (see originGuard.ts). The listening address always is.
+   */
+  publicUrls?: readonly string[];
+  /** Bounds on live-update streams (server-sent events). Default 256 in all, 16 per client address. */
+  eventStreams?: EventStreamLimits;
 }
 
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+
+/** The server could not listen (address in use, not an address of this machine, ...). */
+export class ListenError extends Error {
+  override readonly name = 'ListenError';
+  constructor(
+    message: string,
+    readonly code: string | undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Why listening failed, in words a user can act on. */
+function listenProblem(host: string, port: number, error: NodeJS.ErrnoException): string {
+  const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return `cannot listen on ${where}: the port is in use (choose another --port, or 0 for any free one)`;
+    case 'EADDRNOTAVAIL':
+      return `cannot listen on ${where}: ${host} is not an address of this machine (see --host)`;
+    case 'EACCES':
+      return `cannot listen on ${where}: permission denied (ports below 1024 need privileges)`;
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return `cannot listen on ${where}: the host name ${host} does not resolve (see --host)`;
+    default:
+      return `cannot listen on ${where}: ${error.message}`;
+  }
+}
 
 export interface AggregatorServer {
   /** Base URL of the HTTP API, such as `http://127.0.0.1:8080` (`https://` with TLS). */
@@ -72,21 +111,28 @@ function refuseUpgrade(socket: Duplex, status: number, message: string, retryAft
 export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
   const { aggregator } = options;
   const host = options.host ?? '127.0.0.1';
-  const api = createHttpApi([
-    ...aggregatorRoutes(aggregator),
-    ...runRoutes(aggregator),
-    ...commandRoutes(aggregator),
-    ...eventStreamRoutes(aggregator),
-    ...(options.routes ?? []),
-  ]);
+  const requestedPort = options.port ?? 8080;
+  const api = createHttpApi(
+    [
+      ...aggregatorRoutes(aggregator),
+      ...runRoutes(aggregator),
+      ...commandRoutes(aggregator),
+      ...eventStreamRoutes(aggregator),
+      ...(options.routes ?? []),
+    ],
+    { eventStreams: new EventStreamSlots(options.eventStreams) },
+  );
+  const origins = originGuard({ host, secure: !!options.tls, publicUrls: options.publicUrls });
   const guard =
     options.apiToken === undefined ? undefined : apiTokenGuard(options.apiToken, { secure: !!options.tls });
   const listener = (request: IncomingMessage, response: ServerResponse) => {
+    if (!origins.request(request, response)) return;
     if (guard && !guard(request, response)) return;
     api(request, response);
   };
   // A client that never finishes its headers (slow loris) is answered 408 and dropped; Node checks
   // unfinished requests every `connectionsCheckingInterval` ms.
+  checkDuration('headersTimeoutMs', options.headersTimeoutMs, 1);
   const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
   const timeouts = {
     headersTimeout,
@@ -112,6 +158,11 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
     socket.on('error', () => {
       // A peer that vanishes mid-upgrade: nothing to tell anyone.
     });
+    const foreign = origins.upgradeRefusal(request);
+    if (foreign !== undefined) {
+      refuseUpgrade(socket, 403, foreign);
+      return;
+    }
     const engineId = engineIdFromPath(request.url);
     if (engineId === undefined) {
       refuseUpgrade(socket, 404, `no engine link at ${request.url}; engines connect to ${enginePath(':id')}`);
@@ -129,9 +180,13 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   });
 
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 8080, host, () => {
-      server.off('error', reject);
+    const failed = (error: NodeJS.ErrnoException) => {
+      wss.close();
+      reject(new ListenError(listenProblem(host, requestedPort, error), error.code));
+    };
+    server.once('error', failed);
+    server.listen(requestedPort, host, () => {
+      server.off('error', failed);
       resolve();
     });
   });

@@ -1,6 +1,4 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import type { GapReason, Item, Json } from '../protocol/records.ts';
 import type {
@@ -14,6 +12,7 @@ import type {
   StoredRecordKind,
   StoredRun,
 } from './store.ts';
+import { isInMemory, openStoreFile, STORE_APPLICATION_ID } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
 
@@ -159,6 +158,8 @@ export interface SqliteStoreOptions {
 export class SqliteStore implements Store {
   readonly path: string;
   private readonly db: Database.Database;
+  /** This process's hold on the store file (see storeFile.ts). */
+  private readonly lock: Database.Database | undefined;
   /** What to do once each open transaction commits or rolls back. */
   private readonly callbacks = new TransactionCallbacks();
   private readonly streamIds = new Map<string, number>();
@@ -202,14 +203,15 @@ export class SqliteStore implements Store {
 
   /**
    * Opens (or creates, with its parent directories) the database at `path`; `':memory:'` for none.
-   * A file database is checkpointed from a background thread unless `checkpoint` is `'inline'`
-   * (SQLite's automatic checkpoints, on the committing thread).
+   * Refuses with a `StoreOpenError` naming the file, before writing anything to it, a file that is not an
+   * engine-link store (another application's database is left untouched), a read-only one, and one that
+   * another aggregator holds (see storeFile.ts). A file database is checkpointed from a background
+   * thread unless `checkpoint` is `'inline'` (SQLite's automatic checkpoints, on the committing thread).
    */
   constructor(path = ':memory:', options: SqliteStoreOptions = {}) {
     this.path = path;
-    const inMemory = path === ':memory:' || path.startsWith('file::memory:');
-    if (!inMemory && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
+    const inMemory = isInMemory(path);
+    ({ db: this.db, lock: this.lock } = openStoreFile(path, SCHEMA_VERSION));
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('busy_timeout = 5000');
@@ -433,6 +435,7 @@ export class SqliteStore implements Store {
     this.closed = true;
     this.checkpointer?.close();
     this.db.close();
+    this.lock?.close();
   }
 
   /** How checkpoints go: in the background (with the last one's WAL pages), or why they went inline. */
@@ -541,10 +544,16 @@ export class SqliteStore implements Store {
       throw new Error(
         `store ${this.path} has schema version ${version}, newer than this engine-link supports (${SCHEMA_VERSION})`,
       );
-    if (version === SCHEMA_VERSION) return;
+    if (version === SCHEMA_VERSION) {
+      // A store made before stores were marked as engine-link's.
+      if (this.db.pragma('application_id', { simple: true }) === 0)
+        this.db.pragma(`application_id = ${STORE_APPLICATION_ID}`);
+      return;
+    }
     this.db.transaction(() => {
       for (let v = version; v < SCHEMA_VERSION; v++) this.db.exec(MIGRATIONS[v]!);
       this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      this.db.pragma(`application_id = ${STORE_APPLICATION_ID}`);
     })();
   }
 }

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { engineIdProblem } from '../protocol/engineId.ts';
 
 /** Engine id → SHA-256 digest of the token that engine must present. */
 export type EngineTokens = ReadonlyMap<string, Buffer>;
@@ -7,7 +8,6 @@ export type EngineTokens = ReadonlyMap<string, Buffer>;
 /** Prefix of a token given by its digest rather than in clear: `sha256:` and 64 hex digits. */
 export const HASHED_TOKEN_PREFIX = 'sha256:';
 
-const ENGINE_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 const HEX_DIGEST = /^[0-9a-f]{64}$/i;
 
 export class TokenFileError extends Error {
@@ -32,10 +32,8 @@ export function engineTokens(entries: Iterable<[string, string]> | Record<string
   const pairs = Symbol.iterator in entries ? [...entries] : Object.entries(entries);
   const tokens = new Map<string, Buffer>();
   for (const [engineId, token] of pairs) {
-    if (!ENGINE_ID.test(engineId))
-      throw new TokenFileError(
-        `invalid engine id ${JSON.stringify(engineId)}: use 1 to 128 letters, digits and . _ : -`,
-      );
+    const badId = engineIdProblem(engineId);
+    if (badId) throw new TokenFileError(badId);
     if (typeof token !== 'string' || token.length === 0)
       throw new TokenFileError(`engine ${engineId}: the token must be a non-empty string`);
     if (tokens.has(engineId)) throw new TokenFileError(`engine ${engineId} is listed twice`);

@@ -1,89 +1,221 @@
-import { mkdirSync, readFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { createSecureContext } from 'node:tls';
 import {
   Aggregator,
   DEFAULT_BUSY_RETRY_AFTER_MS,
+  DEFAULT_HEARTBEAT_MS,
+  DEFAULT_HEARTBEAT_TIMEOUT_MS,
   DEFAULT_MAX_RECORDS_PER_FRAME,
 } from '../aggregator/aggregator.ts';
-import { DEFAULT_HEADERS_TIMEOUT_MS, startAggregatorServer } from '../aggregator/server.ts';
+import { DEFAULT_EVENT_STREAM_LIMITS } from '../aggregator/eventStreamSlots.ts';
+import {
+  type AggregatorServer,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  ListenError,
+  startAggregatorServer,
+} from '../aggregator/server.ts';
 import { SqliteStore } from '../aggregator/sqliteStore.ts';
+import { StoreOpenError } from '../aggregator/storeFile.ts';
 import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/tokens.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
-import { helpText, numberOption, type OptionSpecs, parseOptions, UsageError } from './args.ts';
-import { inspectOptionSpec, startInspection } from './inspectOption.ts';
-import { createLogger } from './logger.ts';
+import { MAX_TIMER_MS } from '../time/timerBounds.ts';
+import {
+  type OptionSpecs,
+  parseOptions,
+  StartupError,
+  secretOptions,
+  secretWarnings,
+  UsageError,
+} from './args.ts';
+import { helpText } from './helpText.ts';
+import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
+import { createLogger, logLevelSpec } from './logger.ts';
+import { StopSignals } from './stopSignals.ts';
 
-const specs = {
-  port: { type: 'string', description: 'port for HTTP and engine links (0: any free port)', default: '8080' },
-  host: { type: 'string', description: 'address to listen on', default: '127.0.0.1' },
-  db: { type: 'string', description: 'SQLite file of the store', default: './data/aggregator.db' },
-  secret: { type: 'string', description: 'shared secret engines must present (or ENGINE_LINK_SECRET)' },
+/** The aggregator's options: every rule and default in one place (help and checks come from here). */
+export const specs = {
+  port: {
+    kind: 'port',
+    min: 0,
+    description: 'port for HTTP and engine links (0: any free port)',
+    default: 8080,
+  },
+  host: {
+    kind: 'host',
+    description: 'address to listen on (0.0.0.0 or ::: every interface)',
+    default: '127.0.0.1',
+  },
+  'public-url': {
+    kind: 'url',
+    protocols: ['http:', 'https:'],
+    list: true,
+    description:
+      'URL(s) the dashboard and API are also reached at (a DNS name, a reverse proxy); requests naming any other host are refused',
+  },
+  db: {
+    kind: 'path',
+    role: 'output-file',
+    special: [':memory:'],
+    description: 'SQLite file of the store (created when missing; <file>.lock marks it in use)',
+    default: './data/aggregator.db',
+  },
+  ...secretOptions('secret', 'shared secret engines must present', 'ENGINE_LINK_SECRET'),
   tokens: {
-    type: 'string',
+    kind: 'path',
+    role: 'input-file',
     description:
       'per-engine token file: JSON {"engineId": "token"} or lines "engineId token"; sha256:<hex> for hashed tokens; reread on SIGHUP',
   },
-  'api-token': {
-    type: 'string',
-    description: 'token required by the HTTP API and dashboard, all but /healthz (or ENGINE_LINK_API_TOKEN)',
+  ...secretOptions(
+    'api-token',
+    'token required by the HTTP API and dashboard, all but /healthz',
+    'ENGINE_LINK_API_TOKEN',
+  ),
+  cert: {
+    kind: 'path',
+    role: 'input-file',
+    requires: 'key',
+    description: 'TLS certificate (PEM) file: serve https:// and wss://',
   },
-  cert: { type: 'string', description: 'TLS certificate (PEM) file: serve https:// and wss:// (with --key)' },
-  key: { type: 'string', description: 'TLS private key (PEM) file (with --cert)' },
+  key: { kind: 'path', role: 'input-file', requires: 'cert', description: 'TLS private key (PEM) file' },
   'max-engines': {
-    type: 'string',
+    kind: 'integer',
+    min: 0,
+    max: 1_000_000,
+    unit: 'engines',
     description: 'most engines connected at once (0: no limit)',
-    default: '0',
+    default: 0,
   },
   'max-frame-bytes': {
-    type: 'string',
+    kind: 'integer',
+    min: 1024,
+    max: 256 * 1024 * 1024,
+    unit: 'bytes',
     description: 'largest frame accepted from an engine',
-    default: String(DEFAULT_MAX_FRAME_BYTES),
+    default: DEFAULT_MAX_FRAME_BYTES,
   },
   'max-records-per-frame': {
-    type: 'string',
+    kind: 'integer',
+    min: 1,
+    max: 10_000_000,
+    unit: 'records',
     description: 'most records in one frame from an engine',
-    default: String(DEFAULT_MAX_RECORDS_PER_FRAME),
+    default: DEFAULT_MAX_RECORDS_PER_FRAME,
   },
   'max-ingest-rate': {
-    type: 'string',
+    kind: 'integer',
+    min: 0,
+    max: 1_000_000_000,
+    unit: 'records/s',
     description: 'records/s each engine may have stored; over it acknowledgements wait (0: no limit)',
-    default: '0',
+    default: 0,
   },
   'busy-retry-after': {
-    type: 'string',
-    description: 'ms an engine refused for --max-engines (or told busy) waits, jittered up to 2x',
-    default: String(DEFAULT_BUSY_RETRY_AFTER_MS),
+    kind: 'duration',
+    unit: 'ms',
+    min: 0,
+    max: Math.floor(MAX_TIMER_MS / 2),
+    description: 'an engine refused for --max-engines (or told busy) waits this long, jittered up to 2x',
+    default: DEFAULT_BUSY_RETRY_AFTER_MS,
   },
   'headers-timeout': {
-    type: 'string',
-    description: 'ms a client may take to send its request headers (and TLS handshake) before 408',
-    default: String(DEFAULT_HEADERS_TIMEOUT_MS),
+    kind: 'duration',
+    unit: 'ms',
+    min: 100,
+    description: 'time a client may take to send its request headers (and TLS handshake) before 408',
+    default: DEFAULT_HEADERS_TIMEOUT_MS,
   },
-  'heartbeat-ms': { type: 'string', description: 'ping period towards engines', default: '1000' },
+  'heartbeat-ms': {
+    kind: 'duration',
+    unit: 'ms',
+    min: 10,
+    description: 'ping period towards engines',
+    default: DEFAULT_HEARTBEAT_MS,
+  },
   'heartbeat-timeout': {
-    type: 'string',
-    description: 'ms of silence before an engine is unavailable',
-    default: '2500',
+    kind: 'duration',
+    unit: 'ms',
+    min: 20,
+    description: 'silence before an engine is unavailable (more than --heartbeat-ms)',
+    default: DEFAULT_HEARTBEAT_TIMEOUT_MS,
   },
   'abandon-after': {
-    type: 'string',
-    description: 'seconds an unconfirmed run waits for its engine before it is interrupted ("engine lost")',
-    default: String(24 * 60 * 60),
+    kind: 'duration',
+    unit: 's',
+    min: 0,
+    description: 'an unconfirmed run waits this long for its engine before it is interrupted ("engine lost")',
+    default: 24 * 60 * 60,
   },
-  'command-timeout': { type: 'string', description: 'seconds a command waits for the engine', default: '10' },
+  'command-timeout': {
+    kind: 'duration',
+    unit: 's',
+    min: 0.001,
+    description: 'a command waits this long for the engine',
+    default: 10,
+  },
+  'max-event-streams': {
+    kind: 'integer',
+    min: 1,
+    max: 100_000,
+    unit: 'streams',
+    description: 'live-update streams (/api/events, /api/telemetry/events) open at once; more get 503',
+    default: DEFAULT_EVENT_STREAM_LIMITS.maxStreams,
+  },
+  'max-event-streams-per-client': {
+    kind: 'integer',
+    min: 1,
+    max: 100_000,
+    unit: 'streams',
+    description: 'live-update streams one client address may hold; more get 429',
+    default: DEFAULT_EVENT_STREAM_LIMITS.maxStreamsPerClient,
+  },
   ...inspectOptionSpec,
-  'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
+  'log-level': logLevelSpec,
 } satisfies OptionSpecs;
 
 export const aggregatorUsage = helpText(
-  'engine-link aggregator --port 8080 --db ./data/aggregator.db [--host 127.0.0.1] [--secret S | --tokens FILE]\n' +
-    '       [--api-token T] [--cert FILE --key FILE] [limits]',
+  'engine-link aggregator --port 8080 --db ./data/aggregator.db [--host 127.0.0.1] [--secret-file F | --tokens FILE]\n' +
+    '       [--api-token-file F] [--cert FILE --key FILE] [--public-url URL] [limits]',
   'Collects records from engines into an embedded SQLite store, exactly once and in order, reconciles\n' +
     'their runs, and serves the HTTP API (GET /healthz, /api/engines, /api/runs, /api/events;\n' +
     'POST /api/engines/:id/commands) and the dashboard at /. Stops cleanly on SIGINT/SIGTERM.',
   specs,
 );
+
+/** Reads the token file; a bad one is a usage error naming it. */
+function loadTokens(file: string | undefined): EngineTokens | undefined {
+  if (file === undefined) return undefined;
+  try {
+    return loadTokenFile(file);
+  } catch (error) {
+    if (error instanceof TokenFileError) throw new UsageError(`--tokens: ${error.message}`);
+    throw error;
+  }
+}
+
+/** Reads the certificate and key, and checks that TLS can use them, before anything is opened. */
+function loadTls(cert: string | undefined, key: string | undefined) {
+  if (cert === undefined || key === undefined) return undefined;
+  const tls = { cert: readPem('cert', cert), key: readPem('key', key) };
+  try {
+    createSecureContext(tls);
+  } catch (error) {
+    throw new UsageError(`--cert/--key: TLS cannot use ${cert} and ${key}: ${(error as Error).message}`);
+  }
+  return tls;
+}
+
+function readPem(option: string, path: string): Buffer {
+  let pem: Buffer;
+  try {
+    pem = readFileSync(path);
+  } catch (error) {
+    throw new UsageError(`--${option}: cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!pem.includes('-----BEGIN ')) throw new UsageError(`--${option}: ${path} is not a PEM file`);
+  return pem;
+}
 
 export async function aggregatorCommand(argv: string[]): Promise<number> {
   const options = parseOptions(argv, specs);
@@ -91,105 +223,109 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     process.stdout.write(aggregatorUsage);
     return 0;
   }
-  const log = createLogger(options['log-level'], 'aggregator');
-  const inspector = startInspection(options.inspect, log);
-  if ((options.cert === undefined) !== (options.key === undefined))
-    throw new UsageError('--cert and --key go together: give both to serve https:// and wss://');
-  const tls =
-    options.cert && options.key ? { cert: readPem(options.cert), key: readPem(options.key) } : undefined;
-  const secret = options.secret ?? process.env.ENGINE_LINK_SECRET;
+  // Everything given is checked, and every file read, before anything is created or opened.
+  if (options['heartbeat-timeout'] <= options['heartbeat-ms'])
+    throw new UsageError(
+      `--heartbeat-timeout (${options['heartbeat-timeout']} ms) must be longer than --heartbeat-ms (${options['heartbeat-ms']} ms)`,
+    );
+  const inspect = inspectUrl(options.inspect);
+  const tls = loadTls(options.cert, options.key);
   const tokensFile = options.tokens;
-  const loadTokens = (): EngineTokens | undefined => {
-    if (tokensFile === undefined) return undefined;
-    try {
-      return loadTokenFile(tokensFile);
-    } catch (error) {
-      if (error instanceof TokenFileError) throw new UsageError(error.message);
-      throw error;
-    }
+  const tokens = loadTokens(tokensFile);
+  const { secret } = options;
+  const apiToken = options['api-token'];
+
+  const log = createLogger(options['log-level'], 'aggregator');
+  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
+  const inspector = startInspection(inspect, log);
+  let aggregator: Aggregator | undefined;
+  let server: AggregatorServer | undefined;
+  const stopAll = async () => {
+    await server?.close();
+    await aggregator?.close();
+    inspector?.stop();
   };
-  const tokens = loadTokens();
-  const apiToken = options['api-token'] ?? process.env.ENGINE_LINK_API_TOKEN;
-  if (apiToken === '') throw new UsageError('--api-token must not be empty');
-  const maxEngines = numberOption(options['max-engines'], 'max-engines', 0, 0);
-  const maxIngestRate = numberOption(options['max-ingest-rate'], 'max-ingest-rate', 0, 0);
-  const db = options.db ?? './data/aggregator.db';
-  if (db !== ':memory:') mkdirSync(dirname(db), { recursive: true });
-  const aggregator = new Aggregator({
-    store: new SqliteStore(db),
-    secret,
-    tokens,
-    maxEngines: maxEngines > 0 ? Math.floor(maxEngines) : undefined,
-    maxFrameBytes: numberOption(options['max-frame-bytes'], 'max-frame-bytes', DEFAULT_MAX_FRAME_BYTES, 1024),
-    maxRecordsPerFrame: numberOption(
-      options['max-records-per-frame'],
-      'max-records-per-frame',
-      DEFAULT_MAX_RECORDS_PER_FRAME,
-      1,
-    ),
-    maxIngestRate: maxIngestRate > 0 ? maxIngestRate : undefined,
-    busyRetryAfterMs: numberOption(
-      options['busy-retry-after'],
-      'busy-retry-after',
-      DEFAULT_BUSY_RETRY_AFTER_MS,
-      0,
-    ),
-    heartbeatMs: numberOption(options['heartbeat-ms'], 'heartbeat-ms', 1000, 10),
-    heartbeatTimeoutMs: numberOption(options['heartbeat-timeout'], 'heartbeat-timeout', 2500, 20),
-    abandonAfterMs: numberOption(options['abandon-after'], 'abandon-after', 86_400, 0) * 1000,
-    commandTimeoutMs: numberOption(options['command-timeout'], 'command-timeout', 10, 0.001) * 1000,
-    logger: log,
-    inspect: inspector?.inspect,
-  });
-  aggregator.on('run', (run) =>
+  try {
+    aggregator = new Aggregator({
+      store: new SqliteStore(options.db),
+      secret,
+      tokens,
+      maxEngines: options['max-engines'] > 0 ? options['max-engines'] : undefined,
+      maxFrameBytes: options['max-frame-bytes'],
+      maxRecordsPerFrame: options['max-records-per-frame'],
+      maxIngestRate: options['max-ingest-rate'] > 0 ? options['max-ingest-rate'] : undefined,
+      busyRetryAfterMs: options['busy-retry-after'],
+      heartbeatMs: options['heartbeat-ms'],
+      heartbeatTimeoutMs: options['heartbeat-timeout'],
+      abandonAfterMs: options['abandon-after'],
+      commandTimeoutMs: options['command-timeout'],
+      logger: log,
+      inspect: inspector?.inspect,
+    });
+    server = await startAggregatorServer({
+      aggregator,
+      routes: dashboardRoutes(aggregator),
+      host: options.host,
+      port: options.port,
+      tls,
+      apiToken,
+      headersTimeoutMs: options['headers-timeout'],
+      publicUrls: options['public-url']?.split(',').map((url) => url.trim()),
+      eventStreams: {
+        maxStreams: options['max-event-streams'],
+        maxStreamsPerClient: options['max-event-streams-per-client'],
+      },
+    });
+  } catch (error) {
+    await stopAll();
+    if (error instanceof StoreOpenError || error instanceof ListenError)
+      throw new StartupError(error.message);
+    throw error;
+  }
+  const running = aggregator;
+  running.on('run', (run) =>
     log.info({ runId: run.id, engineId: run.engineId, state: run.state }, `run ${run.id} ${run.state}`),
   );
-  aggregator.on('engineState', (change) => log.info(change, `engine ${change.engineId} ${change.link}`));
-  if (!secret && !tokens)
-    log.warn('engines are not authenticated: give --tokens FILE or --secret S (any engine may connect)');
+  running.on('engineState', (change) => log.info(change, `engine ${change.engineId} ${change.link}`));
+  warnAboutAuthentication(log, secret, tokens, tokensFile);
   if (tls === undefined && options.host !== '127.0.0.1' && options.host !== 'localhost')
     log.warn('links and API are not encrypted: give --cert and --key to serve https:// and wss://');
-  const server = await startAggregatorServer({
-    aggregator,
-    routes: dashboardRoutes(aggregator),
-    host: options.host,
-    port: numberOption(options.port, 'port', 8080, 0),
-    tls,
-    apiToken,
-    headersTimeoutMs: numberOption(
-      options['headers-timeout'],
-      'headers-timeout',
-      DEFAULT_HEADERS_TIMEOUT_MS,
-      100,
-    ),
-  });
   process.stdout.write(`engine-link aggregator listening on ${server.url} (engines: ${server.wsUrl})\n`);
   process.stdout.write(`dashboard: ${server.url}/\n`);
   // SIGHUP rereads the token file; a file that no longer parses keeps the tokens in force.
   const reload = () => {
     try {
-      aggregator.setCredentials({ secret, tokens: loadTokens() });
+      const reloaded = loadTokens(tokensFile);
+      running.setCredentials({ secret, tokens: reloaded });
       log.info({ file: tokensFile }, 'token file reloaded');
+      warnAboutAuthentication(log, secret, reloaded, tokensFile);
     } catch (error) {
       log.error({ err: error }, `token file not reloaded: ${(error as Error).message}`);
     }
   };
   if (tokensFile !== undefined) process.on('SIGHUP', reload);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signals = new StopSignals((line) => log.warn(line), 'closing links without waiting for engines');
+  await signals.first;
   process.off('SIGHUP', reload);
-  await server.close();
-  await aggregator.close();
+  log.info('stopping: closing engine links and the store');
+  await Promise.race([server.close(), signals.second]);
+  await running.close();
   inspector?.stop();
+  signals.dispose();
   return 0;
 }
 
-function readPem(path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (error) {
-    throw new UsageError(`cannot read ${path}: ${(error as Error).message}`);
-  }
+/** Says when engines cannot authenticate at all, or when anyone may connect. */
+function warnAboutAuthentication(
+  log: ReturnType<typeof createLogger>,
+  secret: string | undefined,
+  tokens: EngineTokens | undefined,
+  tokensFile: string | undefined,
+): void {
+  if (!secret && !tokens)
+    log.warn('engines are not authenticated: give --tokens FILE or --secret-file F (any engine may connect)');
+  else if (!secret && tokens?.size === 0)
+    log.warn(
+      `the token file ${tokensFile} lists no engine and there is no --secret: every engine will be refused (401) until the file lists some (kill -HUP rereads it)`,
+    );
 }

@@ -1,34 +1,90 @@
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Aggregator } from '../aggregator/aggregator.ts';
-import { startAggregatorServer } from '../aggregator/server.ts';
-import { SqliteStore } from '../aggregator/sqliteStore.ts';
+import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
+import { SCHEMA_VERSION, SqliteStore } from '../aggregator/sqliteStore.ts';
+import { lockStore, StoreOpenError, storeAt } from '../aggregator/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../engine/simulatedEngine.ts';
+import type { MachineInspector } from '../inspect/machineInspector.ts';
 import { FaultProxy } from '../transport/faultProxy.ts';
 import { WebSocketConnector } from '../transport/webSocketTransport.ts';
-import { helpText, numberOption, type OptionSpecs, parseOptions } from './args.ts';
+import { type OptionSpecs, parseOptions, StartupError, UsageError } from './args.ts';
 import { demoPump } from './demoHardware.ts';
-import { inspectOptionSpec, startInspection } from './inspectOption.ts';
+import { helpText } from './helpText.ts';
+import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger } from './logger.ts';
+import { StopSignals } from './stopSignals.ts';
 
-const specs = {
-  port: { type: 'string', description: 'aggregator port (0: any free port)', default: '8080' },
-  db: { type: 'string', description: 'SQLite file (recreated on start)', default: './data/demo.db' },
-  duration: { type: 'string', description: 'seconds to run (0: until Ctrl-C)', default: '0' },
-  rate: { type: 'string', description: 'samples per second per engine', default: '50' },
+/** The demo's options: every rule and default in one place (help and checks come from here). */
+export const specs = {
+  port: { kind: 'port', min: 0, description: 'aggregator port (0: any free port)', default: 8080 },
+  db: {
+    kind: 'path',
+    role: 'output-file',
+    description: "the demo's SQLite store, deleted and made anew at every start (only ever a store)",
+    default: './data/demo.db',
+  },
+  duration: {
+    kind: 'duration',
+    unit: 's',
+    min: 0,
+    description: 'run this long (0: until Ctrl-C)',
+    default: 0,
+  },
+  rate: {
+    kind: 'number',
+    min: 1,
+    max: 10_000,
+    unit: 'samples/s',
+    description: 'samples per second per engine',
+    default: 50,
+  },
   ...inspectOptionSpec,
 } satisfies OptionSpecs;
 
 export const demoUsage = helpText(
-  'engine-link demo [--port 8080] [--duration 60]',
-  'An aggregator with an embedded SQLite store, two simulated engines, and a link between them that fails\n' +
-    'now and then (cut, then black-holed). Prints link states as they change and, at the end, what each\n' +
-    'engine produced against what the aggregator persisted. Each engine reads a simulated pump, and\n' +
-    "sim-2's pump loses its cable now and then. The dashboard is served at /.",
+  'engine-link demo [--port 8080] [--duration 0] [--rate 50]',
+  'An aggregator with an embedded SQLite store (on 127.0.0.1) and two simulated engines, sim-1 and sim-2,\n' +
+    'linked through a fault proxy that, every 8 s, refuses every connection for 4 s (cutting those open),\n' +
+    'then black-holes the link for 6 s (half-open: nobody is told). The engines run 20 s methods back to\n' +
+    "back, every third one failing; each reads a simulated pump, and sim-2's loses its cable for 8 s now\n" +
+    'and then. Prints link states as they change. The dashboard is served at / (it sends commands too).\n' +
+    'Stops after --duration, or on Ctrl-C: the engines drain their backlog (up to 15 s; Ctrl-C again stops\n' +
+    'waiting), then it prints per engine the records produced against those persisted, and exits 0 when\n' +
+    'every record was persisted exactly once and in order, 1 otherwise.',
   specs,
 );
+
+/**
+ * The store (made anew), the aggregator, its server and the flaky link in front of it; a failure on the
+ * way (the port in use, say) closes what was opened and is one line of explanation.
+ */
+async function openDemo(db: string, port: number, inspector: MachineInspector | undefined) {
+  let aggregator: Aggregator | undefined;
+  let server: AggregatorServer | undefined;
+  let proxy: FaultProxy | undefined;
+  try {
+    // Not while another demo or aggregator uses it.
+    const lock = lockStore(db);
+    for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
+    lock.close();
+    const store = new SqliteStore(db);
+    aggregator = new Aggregator({ store, inspect: inspector?.inspect });
+    server = await startAggregatorServer({ aggregator, port, routes: dashboardRoutes(aggregator) });
+    proxy = new FaultProxy({ host: '127.0.0.1', port: server.port });
+    const flaky = await proxy.start();
+    return { store, aggregator, server, proxy, flaky };
+  } catch (error) {
+    await proxy?.close();
+    await server?.close();
+    await aggregator?.close();
+    inspector?.stop();
+    if (error instanceof StoreOpenError || error instanceof ListenError)
+      throw new StartupError(error.message);
+    throw error;
+  }
+}
 
 const time = () => new Date().toISOString().slice(11, 23);
 const say = (line: string) => process.stdout.write(`${time()}  ${line}\n`);
@@ -39,31 +95,26 @@ export async function demoCommand(argv: string[]): Promise<number> {
     process.stdout.write(demoUsage);
     return 0;
   }
-  const db = options.db ?? './data/demo.db';
-  mkdirSync(dirname(db), { recursive: true });
-  const { rmSync } = await import('node:fs');
-  for (const suffix of ['', '-wal', '-shm']) rmSync(`${db}${suffix}`, { force: true });
-
-  const inspector = startInspection(options.inspect, createLogger('info', 'demo'));
-  const store = new SqliteStore(db);
-  const aggregator = new Aggregator({ store, inspect: inspector?.inspect });
+  // Everything given is checked before anything is created or opened; the store is only ever replaced
+  // when it is one (another application's file is never deleted).
+  const db = options.db;
+  const inspect = inspectUrl(options.inspect);
+  if (storeAt(db, SCHEMA_VERSION) === 'foreign')
+    throw new UsageError(
+      `--db ${db} is not an engine-link store: the demo deletes its store at start; give it another file`,
+    );
+  const inspector = startInspection(inspect, createLogger('info', 'demo'));
+  const { store, aggregator, server, proxy, flaky } = await openDemo(db, options.port, inspector);
   aggregator.on('engineState', (change) =>
     say(
       `aggregator  ${change.engineId.padEnd(6)} ${change.link}${change.reason ? ` (${change.reason})` : ''}`,
     ),
   );
-  const server = await startAggregatorServer({
-    aggregator,
-    port: numberOption(options.port, 'port', 8080, 0),
-    routes: dashboardRoutes(aggregator),
-  });
-  const proxy = new FaultProxy({ host: '127.0.0.1', port: server.port });
-  const flaky = await proxy.start();
   say(`aggregator listening on ${server.url}  (try: curl ${server.url}/api/engines)`);
   say(`dashboard: ${server.url}/`);
   say(`engines connect through a flaky link at ws://127.0.0.1:${flaky.port}`);
 
-  const rate = numberOption(options.rate, 'rate', 50, 1);
+  const rate = options.rate;
   const engines = ['sim-1', 'sim-2'].map((engineId) => {
     let engine: SimulatedEngine | undefined;
     const dispatcher = new ResilientDispatcher({
@@ -123,12 +174,16 @@ export async function demoCommand(argv: string[]): Promise<number> {
   };
   nextFault();
 
-  const duration = numberOption(options.duration, 'duration', 0, 0);
-  await new Promise<void>((resolve) => {
-    if (duration > 0) setTimeout(resolve, duration * 1000);
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const duration = options.duration;
+  const signals = new StopSignals(say, 'not waiting for the backlog any longer');
+  let durationTimer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    signals.first,
+    new Promise<void>((resolve) => {
+      if (duration > 0) durationTimer = setTimeout(resolve, duration);
+    }),
+  ]);
+  clearTimeout(durationTimer);
   clearTimeout(faultTimer);
   clearTimeout(pumpTimer);
   proxy.restore();
@@ -143,8 +198,13 @@ export async function demoCommand(argv: string[]): Promise<number> {
     aggregator.on('engineState', check);
     setTimeout(resolve, 2000).unref();
   });
-  await Promise.all(engines.map(({ dispatcher }) => dispatcher.close({ drainTimeoutMs: 15_000 })));
+  await Promise.race([
+    Promise.all(engines.map(({ dispatcher }) => dispatcher.drain(15_000))),
+    signals.second,
+  ]);
+  await Promise.all(engines.map(({ dispatcher }) => dispatcher.close()));
   await saidGoodbye;
+  signals.dispose();
   let ok = true;
   for (const { engineId, dispatcher } of engines) {
     const produced = dispatcher.stats.produced;

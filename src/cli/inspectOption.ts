@@ -6,30 +6,36 @@ import {
   resolveInspectUrl,
 } from '../inspect/inspectTarget.ts';
 import { createMachineInspector, type MachineInspector } from '../inspect/machineInspector.ts';
-import type { OptionSpecs } from './args.ts';
-import { UsageError } from './args.ts';
+import { type OptionSpecs, UsageError } from './args.ts';
 
 /** `--inspect [ws://host:port]`, shared by every command that runs machines. */
 export const inspectOptionSpec = {
   inspect: {
-    type: 'string',
+    kind: 'url',
+    protocols: ['ws:', 'wss:'],
     implied: DEFAULT_INSPECT_URL,
     description: `send every state machine's inspection events to a Stately inspector receiver (see 'engine-link inspector'); or ${INSPECT_ENV}=1|URL`,
   },
 } satisfies OptionSpecs;
 
 /**
- * Starts inspection when `--inspect` or `ENGINE_LINK_INSPECT` asks for it (undefined otherwise), logging
- * when the receiver connects and, once until it does, when it cannot be reached (it keeps retrying).
+ * Where inspection events go, from `--inspect` or `ENGINE_LINK_INSPECT` (undefined: inspection is off).
+ * A usage error for a bad value; nothing is opened.
  */
-export function startInspection(flag: string | undefined, log: Logger): MachineInspector | undefined {
-  let url: string | undefined;
+export function inspectUrl(flag: string | undefined): string | undefined {
   try {
-    url = resolveInspectUrl(flag);
+    return resolveInspectUrl(flag);
   } catch (error) {
     if (error instanceof InspectTargetError) throw new UsageError(error.message);
     throw error;
   }
+}
+
+/**
+ * Starts inspection towards `url` (see inspectUrl; nothing for undefined), logging when the receiver
+ * connects and, once until it does, when it cannot be reached (it keeps retrying).
+ */
+export function startInspection(url: string | undefined, log: Logger): MachineInspector | undefined {
   if (url === undefined) return undefined;
   let warned = false;
   const inspector = createMachineInspector({

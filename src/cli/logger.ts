@@ -1,6 +1,15 @@
 import pino, { type DestinationStream, type Logger } from 'pino';
+import type { EnumSpec } from './optionSpec.ts';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `--log-level`, shared by every command that logs. */
+export const logLevelSpec = {
+  kind: 'enum',
+  values: LOG_LEVELS,
+  description: 'how much to log (JSON lines on standard error)',
+  default: 'info',
+} as const satisfies EnumSpec;
 
 /**
  * Structured logs (pino, JSON lines) on standard error, so standard output stays for results.

@@ -1,101 +1,141 @@
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
-import { numberOption, type OptionSpecs, UsageError } from './args.ts';
+import { HardwareConfigurationError } from '../hardware/errors.ts';
+import { type OptionSpecs, StartupError, secretOptions, UsageError } from './args.ts';
 import type { EngineOpcUa, EngineOpcUaOptions } from './opcuaHardware.ts';
 
-/** `engine --opcua URL` and its companions. Nothing here loads node-opcua: `startOpcUa` does, on demand. */
+const { 'opcua-password': password, 'opcua-password-file': passwordFile } = secretOptions(
+  'opcua-password',
+  'password for --opcua-user',
+  'ENGINE_LINK_OPCUA_PASSWORD',
+);
+
+/**
+ * `engine --opcua URL` and its companions, which mean nothing without it. Nothing here loads node-opcua:
+ * `startOpcUa` does, on demand.
+ */
 export const opcuaOptionSpecs = {
   opcua: {
-    type: 'string',
+    kind: 'url',
+    protocols: ['opc.tcp:'],
     description:
       "OPC UA server of the engine's hardware (opc.tcp://host:4840, such as an opcua-sim): its tags are read and written through hardware recovery, whose state is reported as hardware.opcua",
   },
   'opcua-user': {
-    type: 'string',
+    kind: 'text',
+    requires: 'opcua',
     description:
-      'sign in to the OPC UA server as this user (password: --opcua-password or ENGINE_LINK_OPCUA_PASSWORD)',
+      'sign in to the OPC UA server as this user (with --opcua-password-file or ENGINE_LINK_OPCUA_PASSWORD)',
   },
-  'opcua-password': { type: 'string', description: 'password for --opcua-user' },
+  'opcua-password': { ...password, requires: 'opcua-user' },
+  'opcua-password-file': { ...passwordFile, requires: 'opcua-user' },
   'opcua-security': {
-    type: 'string',
-    description: 'OPC UA channel security: None, Sign or SignAndEncrypt (Basic256Sha256, with a certificate)',
+    kind: 'enum',
+    values: ['None', 'Sign', 'SignAndEncrypt'],
+    requires: 'opcua',
+    description: 'OPC UA channel security (Sign and SignAndEncrypt: Basic256Sha256, with a certificate)',
     default: 'None',
   },
   'opcua-pki': {
-    type: 'string',
+    kind: 'path',
+    role: 'directory',
+    requires: 'opcua',
     description:
       "folder of the OPC UA client's certificate store (default: ~/.config/engine-link/opcua/client)",
   },
-  'opcua-read-ms': { type: 'string', description: 'read the OPC UA tags this often (ms)', default: '1000' },
+  'opcua-read-ms': {
+    kind: 'duration',
+    unit: 'ms',
+    min: 10,
+    requires: 'opcua',
+    description: 'read the OPC UA tags this often',
+    default: 1000,
+  },
   'opcua-keepalive-ms': {
-    type: 'string',
+    kind: 'duration',
+    unit: 'ms',
+    min: 100,
+    requires: 'opcua',
     description:
-      'OPC UA session keep-alive when nothing else was heard (ms); a silent link is noticed within it + 5 s',
-    default: '5000',
+      'OPC UA session keep-alive when nothing else was heard; a silent link is noticed within it + 5 s',
+    default: 5000,
   },
   'opcua-reconnect-after-ms': {
-    type: 'string',
-    description: 'hardware faults masked this long (issue) before reconnecting (ms)',
-    default: '10000',
+    kind: 'duration',
+    unit: 'ms',
+    min: 0,
+    requires: 'opcua',
+    description: 'hardware faults masked this long (issue) before reconnecting',
+    default: 10_000,
   },
   'opcua-error-after-ms': {
-    type: 'string',
+    kind: 'duration',
+    unit: 'ms',
+    min: 0,
+    requires: 'opcua',
     description:
-      'reconnecting this long without success is an error: faults surface, pending writes are dropped (ms)',
-    default: String(5 * 60 * 60 * 1000),
+      'reconnecting this long without success is an error: faults surface, pending writes are dropped',
+    default: 5 * 60 * 60 * 1000,
   },
 } satisfies OptionSpecs;
 
-type OpcUaFlags = { [K in keyof typeof opcuaOptionSpecs]: string | undefined };
+interface OpcUaFlags {
+  opcua: string | undefined;
+  'opcua-user': string | undefined;
+  'opcua-password': string | undefined;
+  'opcua-security': string;
+  'opcua-pki': string | undefined;
+  'opcua-read-ms': number;
+  'opcua-keepalive-ms': number;
+  'opcua-reconnect-after-ms': number;
+  'opcua-error-after-ms': number;
+}
 
 /**
- * Starts the engine's OPC UA hardware when `--opcua` is given (undefined otherwise): loads the OPC UA
- * layer (and node-opcua) only then, and makes the first connect attempt, so that a configuration error
- * (an unknown node, refused credentials) stops the engine at once with a clear message.
+ * What `engine --opcua` will connect with (undefined without `--opcua`), checked before anything is
+ * opened: a user needs a password.
+ */
+export function opcUaSettings(flags: OpcUaFlags): Omit<EngineOpcUaOptions, 'inspect'> | undefined {
+  if (flags.opcua === undefined) return undefined;
+  const user = flags['opcua-user'];
+  const secret = flags['opcua-password'];
+  if (user !== undefined && secret === undefined)
+    throw new UsageError(
+      '--opcua-user needs a password: --opcua-password-file or ENGINE_LINK_OPCUA_PASSWORD',
+    );
+  return {
+    endpointUrl: flags.opcua,
+    security: {
+      mode: flags['opcua-security'] as 'None' | 'Sign' | 'SignAndEncrypt',
+      identity:
+        user === undefined ? { type: 'anonymous' } : { type: 'userName', userName: user, password: secret! },
+    },
+    pkiDir: flags['opcua-pki'],
+    readMs: flags['opcua-read-ms'],
+    keepAliveMs: flags['opcua-keepalive-ms'],
+    reconnectAfterMs: flags['opcua-reconnect-after-ms'],
+    errorAfterMs: flags['opcua-error-after-ms'],
+  };
+}
+
+/**
+ * Starts the engine's OPC UA hardware (nothing without settings): loads the OPC UA layer (and
+ * node-opcua) only then, and makes the first connect attempt, so that a configuration error (an unknown
+ * node, refused credentials) stops the engine at once, in one line.
  */
 export async function startOpcUa(
-  flags: OpcUaFlags,
+  settings: Omit<EngineOpcUaOptions, 'inspect'> | undefined,
   log: Logger,
   inspect: ((event: InspectionEvent) => void) | undefined,
 ): Promise<EngineOpcUa | undefined> {
-  if (flags.opcua === undefined) return undefined;
-  const options = engineOpcUaOptions(flags, inspect);
+  if (settings === undefined) return undefined;
   const { startEngineOpcUa } = await loadOpcUaModule(() => import('./opcuaHardware.ts'));
-  return startEngineOpcUa(options, log);
-}
-
-function engineOpcUaOptions(
-  flags: OpcUaFlags,
-  inspect: ((event: InspectionEvent) => void) | undefined,
-): EngineOpcUaOptions {
-  if (!/^opc\.tcp:\/\/[^/:\s]+(:\d+)?(\/\S*)?$/.test(flags.opcua!))
-    throw new UsageError(
-      `--opcua must be an OPC UA endpoint URL, opc.tcp://host:port (got "${flags.opcua}")`,
-    );
-  const security = flags['opcua-security'] ?? 'None';
-  if (security !== 'None' && security !== 'Sign' && security !== 'SignAndEncrypt')
-    throw new UsageError(`--opcua-security must be None, Sign or SignAndEncrypt (got "${security}")`);
-  const password = flags['opcua-password'] ?? (process.env.ENGINE_LINK_OPCUA_PASSWORD || undefined);
-  if (flags['opcua-user'] === undefined && flags['opcua-password'] !== undefined)
-    throw new UsageError('--opcua-password needs --opcua-user');
-  if (flags['opcua-user'] !== undefined && password === undefined)
-    throw new UsageError('--opcua-user needs a password: --opcua-password or ENGINE_LINK_OPCUA_PASSWORD');
-  return {
-    endpointUrl: flags.opcua!,
-    security: {
-      mode: security,
-      identity:
-        flags['opcua-user'] === undefined
-          ? { type: 'anonymous' }
-          : { type: 'userName', userName: flags['opcua-user'], password: password! },
-    },
-    pkiDir: flags['opcua-pki'],
-    readMs: numberOption(flags['opcua-read-ms'], 'opcua-read-ms', 1000, 10),
-    keepAliveMs: numberOption(flags['opcua-keepalive-ms'], 'opcua-keepalive-ms', 5000, 100),
-    reconnectAfterMs: numberOption(flags['opcua-reconnect-after-ms'], 'opcua-reconnect-after-ms', 10_000, 0),
-    errorAfterMs: numberOption(flags['opcua-error-after-ms'], 'opcua-error-after-ms', 5 * 60 * 60 * 1000, 0),
-    inspect,
-  };
+  try {
+    return await startEngineOpcUa({ ...settings, inspect }, log);
+  } catch (error) {
+    if (error instanceof HardwareConfigurationError) throw new StartupError(error.message);
+    throw error;
+  }
 }
 
 /**
@@ -108,7 +148,7 @@ export async function loadOpcUaModule<T>(load: () => Promise<T>): Promise<T> {
   } catch (error) {
     const code = (error as { code?: string }).code;
     if ((code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND') && /node-opcua/.test(String(error)))
-      throw new UsageError('OPC UA needs the optional package node-opcua: npm install node-opcua');
+      throw new StartupError('OPC UA needs the optional package node-opcua: npm install node-opcua');
     throw error;
   }
 }

@@ -1,39 +1,53 @@
-import { helpText, numberOption, type OptionSpecs, parseOptions, UsageError } from './args.ts';
-import { createLogger } from './logger.ts';
+import {
+  type OptionSpecs,
+  parseOptions,
+  StartupError,
+  secretOptions,
+  secretWarnings,
+  UsageError,
+} from './args.ts';
+import { helpText } from './helpText.ts';
+import { createLogger, logLevelSpec } from './logger.ts';
 import { loadOpcUaModule } from './opcuaOption.ts';
+import { StopSignals } from './stopSignals.ts';
 
-const specs = {
+/** The OPC UA simulator's options: every rule and default in one place (help and checks come from here). */
+export const specs = {
   port: {
-    type: 'string',
+    kind: 'port',
+    min: 0,
     description: 'TCP port (0: any free port; the one chosen is printed)',
-    default: '4840',
+    default: 4840,
   },
   host: {
-    type: 'string',
+    kind: 'host',
     description: 'interface to listen on, and the host name the endpoints advertise',
     default: '127.0.0.1',
   },
-  user: {
-    type: 'string',
-    description:
-      'let this user sign in, as NAME:PASSWORD; anonymous sessions are then refused (see --allow-anonymous)',
-  },
-  'allow-anonymous': {
-    type: 'boolean',
-    description: 'allow anonymous sessions even with --user',
-    default: false,
-  },
+  ...secretOptions(
+    'user',
+    'let this user sign in, as NAME:PASSWORD; anonymous sessions are then refused (see --allow-anonymous)',
+    'ENGINE_LINK_OPCUA_SIM_USER',
+  ),
+  'allow-anonymous': { kind: 'flag', description: 'allow anonymous sessions even with a user' },
   pki: {
-    type: 'string',
+    kind: 'path',
+    role: 'directory',
     description:
       "folder of the server's certificate store, its certificate created there if missing (default: node-opcua's)",
   },
-  'tick-ms': { type: 'string', description: 'how often the jacket temperature moves (ms)', default: '200' },
-  'log-level': { type: 'string', description: 'fatal|error|warn|info|debug|trace|silent', default: 'info' },
+  'tick-ms': {
+    kind: 'duration',
+    unit: 'ms',
+    min: 10,
+    description: 'how often the jacket temperature moves',
+    default: 200,
+  },
+  'log-level': logLevelSpec,
 } satisfies OptionSpecs;
 
 export const opcuaSimUsage = helpText(
-  'engine-link opcua-sim [--port 4840] [--user NAME:PASSWORD]',
+  'engine-link opcua-sim [--port 4840] [--user-file F]',
   'A simulated OPC UA server (node-opcua) with the tags of a reactor, for engines run with --opcua and for\n' +
     'tests: Reactor/JacketTemperature (degC, read-only, follows the setpoint), Reactor/PumpSpeed (rpm) and\n' +
     'Reactor/Setpoint (degC), node ids nsu=urn:engine-link:opcua-sim;s=<Name>. Security None, Sign and\n' +
@@ -49,10 +63,9 @@ export async function opcuaSimCommand(argv: string[]): Promise<number> {
     return 0;
   }
   const users = options.user === undefined ? [] : [parseUser(options.user)];
-  const port = numberOption(options.port, 'port', 4840, 0);
-  if (!Number.isInteger(port) || port > 65_535)
-    throw new UsageError(`--port must be 0 to 65535 (got "${options.port}")`);
+  const port = options.port;
   const log = createLogger(options['log-level'], 'opcua-sim');
+  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
   const { OpcUaSimServer, routeOpcUaLogs } = await loadOpcUaModule(
     () => import('../hardware/opcua/index.ts'),
   );
@@ -65,24 +78,32 @@ export async function opcuaSimCommand(argv: string[]): Promise<number> {
     users,
     allowAnonymous: users.length === 0 || options['allow-anonymous'],
     pkiDir: options.pki,
-    tickMs: numberOption(options['tick-ms'], 'tick-ms', 200, 10),
+    tickMs: options['tick-ms'],
   });
   server.on('write', (write) => printLine({ write }));
-  await server.start();
+  try {
+    await server.start();
+  } catch (error) {
+    await server.stop().catch(() => {});
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new StartupError(
+      code === 'EADDRINUSE'
+        ? `cannot listen on ${options.host}:${port}: the port is in use (choose another --port, or 0 for any free one)`
+        : `cannot start the OPC UA simulator on ${options.host}:${port}: ${(error as Error).message}`,
+    );
+  }
   printLine({ listening: { url: server.endpointUrl, port: server.port } });
   log.info({ url: server.endpointUrl, users: users.map((u) => u.username) }, 'OPC UA simulator listening');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
+  const signals = new StopSignals((line) => log.warn(line));
+  await signals.first;
   await server.stop();
+  signals.dispose();
   return 0;
 }
 
 function parseUser(value: string): { username: string; password: string } {
   const colon = value.indexOf(':');
-  if (colon <= 0 || colon === value.length - 1)
-    throw new UsageError(`--user must be NAME:PASSWORD (got "${value}")`);
+  if (colon <= 0 || colon === value.length - 1) throw new UsageError('--user must be NAME:PASSWORD');
   return { username: value.slice(0, colon), password: value.slice(colon + 1) };
 }
 

@@ -1,27 +1,45 @@
 import { readFileSync } from 'node:fs';
 import type { EngineWithRun, RunView } from '../aggregator/aggregator.ts';
+import { MAX_RUNS_LIMIT } from '../aggregator/runRoutes.ts';
 import type { EngineTelemetry } from '../dashboard/engineTelemetry.ts';
-import { helpText, numberOption, type OptionSpecs, parseOptions, UsageError } from './args.ts';
+import { type OptionSpecs, parseOptions, secretOptions, secretWarnings, UsageError } from './args.ts';
+import { helpText } from './helpText.ts';
 import { getJson, HttpJsonError } from './httpJson.ts';
 import { formatTable } from './table.ts';
 
-const specs = {
+/** The status command's options: every rule and default in one place (help and checks come from here). */
+export const specs = {
   aggregator: {
-    type: 'string',
-    description: "the aggregator's URL (http://, https://; ws:// and wss:// are taken as the same server)",
+    kind: 'url',
+    protocols: ['http:', 'https:', 'ws:', 'wss:'],
+    description:
+      "the aggregator's URL (ws:// and wss:// are taken as the same server's http:// and https://)",
     default: 'http://127.0.0.1:8080',
   },
-  runs: { type: 'string', description: 'how many of the newest runs to list', default: '20' },
-  json: { type: 'boolean', description: 'print {engines, runs} as JSON instead of tables', default: false },
-  'api-token': { type: 'string', description: "the aggregator's API token (or ENGINE_LINK_API_TOKEN)" },
-  ca: { type: 'string', description: 'PEM file of the certificate(s) to trust for an https:// aggregator' },
+  runs: {
+    kind: 'integer',
+    min: 1,
+    max: MAX_RUNS_LIMIT,
+    unit: 'runs',
+    description: 'how many of the newest runs to list',
+    default: 20,
+  },
+  json: { kind: 'flag', description: 'print {engines, runs, hardware} as JSON instead of tables' },
+  ...secretOptions('api-token', "the aggregator's API token", 'ENGINE_LINK_API_TOKEN'),
+  ca: {
+    kind: 'path',
+    role: 'input-file',
+    description: 'PEM file of the certificate(s) to trust for an https:// aggregator',
+  },
 } satisfies OptionSpecs;
 
 export const statusUsage = helpText(
-  'engine-link status [--aggregator http://127.0.0.1:8080] [--json] [--runs 20]',
-  "Prints the aggregator's engines (link state, since when, catch-up backlog, hardware, current run) and\n" +
-    'its newest runs (state, engine start and end times, records) as tables. Exits 1 when the aggregator\n' +
-    'cannot be reached.',
+  'engine-link status [--aggregator http://127.0.0.1:8080] [--json] [--runs 20] [--api-token-file F]',
+  "Prints the aggregator's engines (link, since when, records, catch-up backlog, last seen, hardware,\n" +
+    'current run) and its newest runs (state, method, engine start and end times, duration, records,\n' +
+    'reason) as two tables, or all of it as JSON with --json. Exits 0 when it printed them, 1 when the\n' +
+    'aggregator cannot be reached or answers with an error (such as 401 without its API token), 2 on a\n' +
+    'bad command line.',
   specs,
 );
 
@@ -164,21 +182,25 @@ export async function statusCommand(argv: string[]): Promise<number> {
     process.stdout.write(statusUsage);
     return 0;
   }
-  const base = apiBase(options.aggregator ?? 'http://127.0.0.1:8080');
-  const runs = Math.floor(numberOption(options.runs, 'runs', 20, 1));
+  const base = apiBase(options.aggregator);
+  const runs = options.runs;
+  if (options.ca !== undefined && base.protocol !== 'https:')
+    throw new UsageError('--ca needs an https:// (or wss://) --aggregator; with http:// it would be ignored');
   let ca: Buffer | undefined;
   if (options.ca) {
     try {
       ca = readFileSync(options.ca);
     } catch (error) {
-      throw new UsageError(`cannot read ${options.ca}: ${(error as Error).message}`);
+      throw new UsageError(`--ca: cannot read ${options.ca}: ${(error as Error).message}`);
     }
   }
+  for (const warning of secretWarnings(specs, options.given))
+    process.stderr.write(`engine-link status: warning: ${warning}\n`);
   let report: StatusReport;
   try {
     report = await fetchStatus(base, {
       runs,
-      token: options['api-token'] ?? process.env.ENGINE_LINK_API_TOKEN,
+      token: options['api-token'],
       ca,
     });
   } catch (error) {

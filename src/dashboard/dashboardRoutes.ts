@@ -1,7 +1,7 @@
 import type { Aggregator } from '../aggregator/aggregator.ts';
+import { EventStreamHub } from '../aggregator/eventStreamHub.ts';
 import { type Route, sendJson } from '../aggregator/httpApi.ts';
 import { TelemetryFeed } from './engineTelemetry.ts';
-import { openEventStream } from './serverSentEvents.ts';
 import { loadDashboardAssets, sendAsset } from './staticAssets.ts';
 
 export interface DashboardRoutesOptions {
@@ -16,7 +16,8 @@ export interface DashboardRoutesOptions {
  * - `GET /api/telemetry`: every engine's recent samples per tag and newest state values (such as
  *   `hardware.<name>`); `GET /api/engines/:id/telemetry`: one engine's.
  * - `GET /api/telemetry/events`: server-sent events, a `snapshot` (as `/api/telemetry`, `{engines}`)
- *   then `telemetry` events with new points and changed states, at most every half second per engine.
+ *   then `telemetry` events with new points and changed states, at most every half second per engine;
+ *   each update encoded once for every stream, streams bounded (see EventStreamHub).
  *
  * Link states, catch-up progress and runs come from the aggregator's `GET /api/events`.
  */
@@ -24,6 +25,10 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
   const assets = loadDashboardAssets();
   const telemetry = options.telemetry ?? new TelemetryFeed({ aggregator });
   const page = assets.get('index.html')!;
+  const hub = new EventStreamHub({
+    snapshot: () => ({ event: 'snapshot', data: { engines: telemetry.snapshot() } }),
+    attach: () => telemetry.subscribe((update) => hub.broadcast('telemetry', update)),
+  });
   return [
     { method: 'GET', path: '/', handler: ({ response }) => sendAsset(response, page) },
     {
@@ -52,12 +57,7 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
     {
       method: 'GET',
       path: '/api/telemetry/events',
-      handler: ({ request, response }) => {
-        let unsubscribe = () => {};
-        const stream = openEventStream(request, response, () => unsubscribe());
-        stream.send('snapshot', { engines: telemetry.snapshot() });
-        unsubscribe = telemetry.subscribe((update) => stream.send('telemetry', update));
-      },
+      handler: ({ request, response, eventStreams }) => hub.open(request, response, eventStreams),
     },
   ];
 }

@@ -3,6 +3,7 @@ import type { Aggregator } from '../aggregator/aggregator.ts';
 import type { StoredRecord } from '../aggregator/store.ts';
 import type { Json } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 
 /**
  * Recent values of one tag, oldest first: `[engine time (ms), value]`, at most one point per
@@ -109,6 +110,7 @@ export class TelemetryFeed extends EventEmitter<TelemetryFeedEvents> {
     this.bucketMs = options.bucketMs ?? 200;
     this.maxTags = options.maxTags ?? 12;
     this.tailRecords = options.tailRecords ?? 2000;
+    checkDuration('intervalMs', options.intervalMs, 1);
     this.intervalMs = options.intervalMs ?? 500;
     this.clock = options.clock ?? options.aggregator.clock;
     this.aggregator.on('persisted', this.onPersisted);

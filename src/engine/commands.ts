@@ -1,3 +1,5 @@
+import { commandFingerprint, ID_REUSED, idReusedMessage } from '../protocol/commandIdentity.ts';
+
 /** A command from the aggregator, as the engine's handler sees it. */
 export interface EngineCommand {
   id: string;
@@ -25,19 +27,30 @@ export type CommandAnswer =
 
 /**
  * Runs each command id at most once: a repeated id (the aggregator asking again after the link died)
- * gets the first run's answer, waiting for it if the first run is still going. Remembers the last
- * `capacity` ids.
+ * gets the first run's answer, waiting for it if the first run is still going. An id given again for a
+ * different command (another name or other arguments) is not run and gets an `id-reused` error, never
+ * the first command's answer. Remembers the last `capacity` ids.
  */
 export class CommandLog {
-  private readonly answers = new Map<string, Promise<CommandAnswer>>();
+  private readonly answers = new Map<
+    string,
+    { name: string; fingerprint: string; answer: Promise<CommandAnswer> }
+  >();
 
   constructor(private readonly capacity = 1000) {}
 
   run(command: EngineCommand, handler: CommandHandler | undefined): Promise<CommandAnswer> {
+    const fingerprint = commandFingerprint(command.name, command.args);
     const known = this.answers.get(command.id);
-    if (known) return known;
+    if (known)
+      return known.fingerprint === fingerprint
+        ? known.answer
+        : Promise.resolve({
+            ok: false,
+            error: { code: ID_REUSED, message: idReusedMessage(command.id, known.name, command.name) },
+          });
     const answer = this.execute(command, handler);
-    this.answers.set(command.id, answer);
+    this.answers.set(command.id, { name: command.name, fingerprint, answer });
     if (this.answers.size > this.capacity) this.answers.delete(this.answers.keys().next().value as string);
     return answer;
   }

@@ -11,11 +11,13 @@ import {
   type RecordClass,
 } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import { MemoryOutbox, newEpoch, type OutboxLimits } from './memoryOutbox.ts';
 import type { GapInfo, Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
 import { nodeFileSystem, type OutboxFileSystem, syncDirectory, writeFully } from './outboxFileSystem.ts';
 import { lockOutbox } from './outboxLock.ts';
 import { type OutboxMeta, OutboxMetaFile } from './outboxMeta.ts';
+import { claimOutbox } from './outboxOwner.ts';
 import { scanSegments } from './outboxRecovery.ts';
 import { OutboxSegment } from './outboxSegment.ts';
 import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
@@ -44,6 +46,8 @@ export type SyncPolicy = 'always' | 'batch';
 export interface DurableOutboxOptions extends OutboxLimits {
   /** The outbox directory (created when missing). */
   path: string;
+  /** The engine the outbox belongs to: another engine id is refused (see outboxOwner.ts). */
+  engineId?: string;
   /** Default `batch`. */
   sync?: SyncPolicy;
   /** Longest a record waits to be synced under `batch`. Default 100 ms. */
@@ -196,6 +200,9 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     this.syncEveryMs = options.syncEveryMs ?? 100;
     this.syncEveryRecords = Math.max(1, options.syncEveryRecords ?? 10_000);
     this.ceilingStep = this.sync === 'always' ? 1000 : 4 * this.syncEveryRecords;
+    checkDuration('syncEveryMs', options.syncEveryMs);
+    checkDuration('diskRetry.initialMs', options.diskRetry?.initialMs);
+    checkDuration('diskRetry.maxMs', options.diskRetry?.maxMs);
     this.retryInitialMs = options.diskRetry?.initialMs ?? 1000;
     this.retryMaxMs = options.diskRetry?.maxMs ?? 30_000;
     this.fallbackLimits = { maxRecords: 1_000_000, maxBytes: 64 * 1024 * 1024, ...options.memoryFallback };
@@ -203,6 +210,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     // Recovery: read what is intact, then decide where numbering continues.
     this.files.mkdirSync(this.path, { recursive: true });
     this.lock = lockOutbox(this.path);
+    try {
+      claimOutbox(this.path, options.engineId);
+    } catch (error) {
+      this.lock.release();
+      throw error;
+    }
     const opened = OutboxMetaFile.open(this.files, this.path, join(this.path, META_FILE));
     this.meta = opened.file;
     const meta = opened.meta;

@@ -1,5 +1,6 @@
 import { encodeThinnedSample, type SampleValue } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 
 export interface OfflineSamplerOptions {
   /** Window length in ms: while offline, at most one record per tag per window reaches the outbox. */
@@ -46,8 +47,7 @@ export class OfflineSampler {
   private timerDue = Number.POSITIVE_INFINITY;
 
   constructor(options: OfflineSamplerOptions) {
-    if (!(options.intervalMs > 0))
-      throw new RangeError('offline sample interval must be a positive number of ms');
+    checkDuration('intervalMs', options.intervalMs, 1);
     this.intervalMs = options.intervalMs;
     this.emitItem = options.emit;
     this.clock = options.clock ?? systemClock;

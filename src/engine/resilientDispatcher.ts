@@ -7,6 +7,7 @@ import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { type AggregatorMessage, PROTOCOL_VERSION } from '../protocol/messages.ts';
 import { type EngineRecord, encodeGap, encodeRecord, InvalidRecordError } from '../protocol/records.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import type { EngineTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
 import { retryDelay } from './backoff.ts';
@@ -20,6 +21,7 @@ import type { Outbox } from './outbox.ts';
 import { holdProcess } from './processHold.ts';
 import {
   AuthRejectedError,
+  checkDispatcherOptions,
   DEFAULT_REJECTED_RETRY_MS,
   type DispatcherStats,
   type LinkState,
@@ -103,6 +105,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   constructor(options: ResilientDispatcherOptions) {
     super();
+    checkDispatcherOptions(options);
     this.options = options;
     this.engineId = options.engineId;
     this.clock = options.clock ?? systemClock;
@@ -116,7 +119,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       outbox && 'append' in outbox
         ? outbox
         : outbox && 'path' in outbox
-          ? new DurableOutbox({ clock: this.clock, ...outbox })
+          ? new DurableOutbox({ clock: this.clock, engineId: options.engineId, ...outbox })
           : new MemoryOutbox(outbox);
     this.offlineSampler = options.offlineSampleIntervalMs
       ? new OfflineSampler({
@@ -207,6 +210,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   /** Resolves when every record accepted so far is acknowledged, or after `timeoutMs`; true when drained. */
   drain(timeoutMs: number): Promise<boolean> {
+    checkDuration('drain timeoutMs', timeoutMs);
     if (this.isDrained()) return Promise.resolve(true);
     return new Promise((resolve) => {
       const timer = this.clock.setTimeout(() => {
@@ -224,6 +228,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
 
   /** Waits up to `drainTimeoutMs` (default 0) for the outbox to drain, then says goodbye and stops. */
   async close(options: { drainTimeoutMs?: number } = {}): Promise<void> {
+    checkDuration('drainTimeoutMs', options.drainTimeoutMs);
     if (this.currentState === 'stopped') return;
     if (options.drainTimeoutMs) await this.drain(options.drainTimeoutMs);
     const stopped = new Promise<void>((resolve) => this.stoppedWaiters.push(resolve));

@@ -1,6 +1,7 @@
 import type { InspectionEvent } from 'xstate';
 import type { RunSnapshot } from '../protocol/messages.ts';
 import type { Clock } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import type { Connector } from '../transport/sides.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { CommandHandler } from './commands.ts';
@@ -52,6 +53,22 @@ export interface ResilientDispatcherOptions {
 }
 
 export const DEFAULT_REJECTED_RETRY_MS = 60_000;
+
+/**
+ * Options a constructor checks before anything starts: every duration (a RangeError naming the option
+ * beyond what a timer can wait). The engine id is the aggregator's to judge (a refusal is a rejection);
+ * the CLI checks `--id` against the protocol's rule before it starts.
+ */
+export function checkDispatcherOptions(options: ResilientDispatcherOptions): void {
+  checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
+  checkDuration('connectTimeoutMs', options.connectTimeoutMs, 1);
+  checkDuration('backlogEventMs', options.backlogEventMs);
+  checkDuration('offlineSampleIntervalMs', options.offlineSampleIntervalMs);
+  checkDuration('retry.initialMs', options.retry?.initialMs);
+  checkDuration('retry.maxMs', options.retry?.maxMs);
+  checkDuration('rejectedRetryMs', options.rejectedRetryMs, 1);
+  checkDuration('maxOfflineMs', options.maxOfflineMs);
+}
 
 export type LinkState =
   | 'connecting.opening'

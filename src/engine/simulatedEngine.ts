@@ -1,4 +1,5 @@
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkSeconds } from '../time/timerBounds.ts';
 import { CommandError, type EngineCommand } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
 import { RunTracker } from './runTracker.ts';
@@ -27,6 +28,17 @@ export interface SimulatedRunEvent {
 }
 
 const UNITS = ['degC', 'bar', 'rpm', 'pH', 'L/min'];
+
+/** The highest `rate` a simulated engine takes, in records per second. */
+export const MAX_SIMULATED_RATE = 1_000_000;
+/** The most tags a simulated engine samples. */
+export const MAX_SIMULATED_TAGS = 10_000;
+/**
+ * The most samples one tick produces. A tick that finds itself further behind (a stalled event loop)
+ * produces this many and lets the schedule slip, so that signals, the link and its heartbeats always get
+ * their turn: the engine never spends seconds in one burst.
+ */
+const MAX_SAMPLES_PER_TICK = 20_000;
 export const SIMULATED_COMMANDS = ['start', 'stop', 'pause', 'resume', 'ping'] as const;
 /** The phase of a run paused because the link has been down too long (`pauseForOutage`). */
 export const PHASE_PAUSED_OFFLINE = 'paused-offline';
@@ -63,9 +75,15 @@ export class SimulatedEngine {
     options: SimulatedEngineOptions = {},
   ) {
     this.rate = options.rate ?? 100;
-    if (!(this.rate > 0)) throw new RangeError('rate must be a positive number of records per second');
+    if (!(this.rate > 0 && this.rate <= MAX_SIMULATED_RATE))
+      throw new RangeError(
+        `rate must be a number of records per second above 0, at most ${MAX_SIMULATED_RATE}`,
+      );
     const tags = options.tags ?? 5;
-    if (!Number.isInteger(tags) || tags < 1) throw new RangeError('tags must be a positive whole number');
+    if (!Number.isInteger(tags) || tags < 1 || tags > MAX_SIMULATED_TAGS)
+      throw new RangeError(`tags must be a whole number from 1 to ${MAX_SIMULATED_TAGS}`);
+    checkSeconds('runSeconds', options.runSeconds);
+    checkSeconds('runGapSeconds', options.runGapSeconds);
     this.tagNames = Array.from({ length: tags }, (_, i) => `tag${i + 1}`);
     this.clock = options.clock ?? systemClock;
     this.tickMs = Math.max(10, Math.min(100, 1000 / this.rate));
@@ -231,7 +249,10 @@ export class SimulatedEngine {
 
   private tick(): void {
     const now = this.clock.now();
-    const due = Math.floor(((now - this.startedAt) * this.rate) / 1000);
+    const due = Math.min(
+      Math.floor(((now - this.startedAt) * this.rate) / 1000),
+      this.produced + MAX_SAMPLES_PER_TICK,
+    );
     while (this.produced < due) {
       const index = this.produced % this.tagNames.length;
       const phase = (now - this.startedAt) / 10_000 + index;

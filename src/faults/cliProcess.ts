@@ -26,13 +26,23 @@ export interface CliOptions {
   env?: NodeJS.ProcessEnv;
   /** Also append standard error to this file (for long runs). */
   stderrFile?: string;
+  /** Working directory (default: this process's). */
+  cwd?: string;
+  /** Run as this user and group (root only): what a user without root's privileges sees. */
+  uid?: number;
+  gid?: number;
 }
 
 /** Runs `engine-link <args>` as a child process, as a user would (optionally inside a network namespace). */
 export function spawnCli(args: readonly string[], options: CliOptions = {}): CliProcess {
   const prefix = options.prefix ?? [];
   const [command, ...argv] = [...prefix, process.execPath, bin, ...args];
-  const child = spawn(command!, argv, { env: { ...process.env, ...options.env } });
+  const child = spawn(command!, argv, {
+    env: { ...process.env, ...options.env },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.uid === undefined ? {} : { uid: options.uid }),
+    ...(options.gid === undefined ? {} : { gid: options.gid }),
+  });
   const lines: string[] = [];
   const listeners: Array<(line: string) => void> = [];
   const waiters: Array<{ pattern: RegExp; resolve: (line: string) => void }> = [];

@@ -8,6 +8,7 @@ import {
 } from '../../machines/hardwareRecovery.ts';
 import { stateName } from '../../machines/stateName.ts';
 import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import { HardwareError, HardwareUnavailableError, requireDirection } from './errors.ts';
 import type { HardwareLayer } from './hardwareLayer.ts';
 import { type PendingWrite, PendingWrites } from './pendingWrites.ts';
@@ -160,6 +161,8 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
     this.errorAfterMs = options.errorAfterMs ?? DEFAULT_ERROR_AFTER_MS;
     this.schedule = options.reconnectScheduleMs ?? DEFAULT_RECONNECT_SCHEDULE_MS;
     validateReconnectSchedule(this.schedule);
+    checkDuration('reconnectAfterMs', this.reconnectAfterMs);
+    checkDuration('errorAfterMs', this.errorAfterMs);
     this.skipUnchanged = options.skipUnchangedWrites ?? true;
     this.floatTolerance = options.floatTolerance ?? 1e-9;
     this.isFault = options.isHardwareFault ?? ((error) => error instanceof HardwareError);

@@ -1,3 +1,4 @@
+import { MAX_TIMER_MS } from '../time/timerBounds.ts';
 /**
  * How long the hardware recovery waits before each reconnect attempt: 0.5 s before the first, then
  * 2 s, 10 s, 30 s and 2 min, then every 30 min for as long as it takes.
@@ -23,8 +24,9 @@ export function reconnectDelay(
 /** Throws a RangeError unless the schedule is a non-empty list of finite waits of at least 0 ms. */
 export function validateReconnectSchedule(schedule: readonly number[]): void {
   if (schedule.length === 0) throw new RangeError('reconnect schedule: needs at least one wait');
-  for (const ms of schedule) {
-    if (!Number.isFinite(ms) || ms < 0)
-      throw new RangeError(`reconnect schedule: ${ms} is not a wait in milliseconds`);
-  }
+  for (const ms of schedule)
+    if (!Number.isFinite(ms) || ms < 0 || ms > MAX_TIMER_MS)
+      throw new RangeError(
+        `reconnectScheduleMs: ${ms} is not a wait in milliseconds (0 to ${MAX_TIMER_MS}, the longest a timer can wait)`,
+      );
 }

@@ -9,7 +9,7 @@ import {
   type EngineMessage,
   engineMessageSchema,
 } from './messages.ts';
-import { GAP_REASONS, type Item, nameProblem, unitProblem } from './records.ts';
+import { GAP_REASONS, type Item, nameProblem, unitProblem, valueProblem } from './records.ts';
 
 /** Default largest frame either side accepts, in bytes. */
 export const DEFAULT_MAX_FRAME_BYTES = 1024 * 1024;
@@ -247,7 +247,7 @@ function itemProblem(item: unknown, seq: number): string | undefined {
     if (item.length === 8) return unitProblem(unit);
     return undefined;
   }
-  if (kind === 'st') return item.length === 4 ? undefined : 'state item has 4 elements';
-  if (kind === 'e') return item.length <= 4 ? undefined : 'event item has 3 or 4 elements';
+  if (kind === 'st') return item.length === 4 ? valueProblem(item[3]) : 'state item has 4 elements';
+  if (kind === 'e') return item.length <= 4 ? valueProblem(item[3]) : 'event item has 3 or 4 elements';
   return `unknown item kind ${JSON.stringify(kind)}`;
 }

@@ -1,15 +1,12 @@
 import { z } from 'zod';
+import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from './engineId.ts';
 import type { Item } from './records.ts';
 
 /** Protocol version spoken by this implementation. */
 export const PROTOCOL_VERSION = 1;
 
 const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
-const engineId = z
-  .string()
-  .min(1)
-  .max(128)
-  .regex(/^[A-Za-z0-9._:-]+$/, 'engine ids use letters, digits and . _ : -');
+const engineId = z.string().regex(ENGINE_ID_PATTERN, `engine ids use ${ENGINE_ID_RULE}`);
 const json: z.ZodType<unknown> = z.unknown();
 
 /** What the engine knows about its runs, told to the aggregator in `hello`. */

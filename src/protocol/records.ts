@@ -82,6 +82,34 @@ export function nameProblem(name: unknown): string | undefined {
   return undefined;
 }
 
+/**
+ * The deepest nesting of arrays and objects a state value or event data may have. Deeper values cannot be
+ * written back out safely (JSON.stringify recurses), so the engine refuses them in `send()` and the
+ * aggregator in every frame, with the same check.
+ */
+export const MAX_JSON_DEPTH = 64;
+
+/** Whether `value` nests arrays and objects deeper than `maxDepth` (checked without recursion). */
+export function nestedDeeperThan(value: unknown, maxDepth = MAX_JSON_DEPTH): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [node, depth] = stack.pop()!;
+    if (depth > maxDepth) return true;
+    const children = Array.isArray(node) ? node : Object.values(node as object);
+    for (const child of children)
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/** Why a state value or event data cannot be sent, or undefined when it can. */
+export function valueProblem(value: unknown): string | undefined {
+  return nestedDeeperThan(value)
+    ? `value nests arrays and objects deeper than ${MAX_JSON_DEPTH} levels`
+    : undefined;
+}
+
 /** Why a sample's unit cannot be sent, or undefined when it can. */
 export function unitProblem(unit: unknown): string | undefined {
   if (typeof unit !== 'string') return 'sample unit must be a string';
@@ -117,14 +145,20 @@ export function encodeRecord(record: EngineRecord, now: number): string {
         ? JSON.stringify(['s', record.tag, t, v])
         : JSON.stringify(['s', record.tag, t, v, record.unit]);
     }
-    case 'state':
+    case 'state': {
       checkName(record.key, 'state needs a key');
+      const deep = valueProblem(record.value);
+      if (deep) throw new InvalidRecordError(`state ${record.key}: ${deep}`);
       return JSON.stringify(['st', record.key, t, record.value ?? null]);
-    case 'event':
+    }
+    case 'event': {
       checkName(record.name, 'event needs a name');
+      const deep = valueProblem(record.data);
+      if (deep) throw new InvalidRecordError(`event ${record.name}: data ${deep}`);
       return record.data === undefined
         ? JSON.stringify(['e', record.name, t])
         : JSON.stringify(['e', record.name, t, record.data]);
+    }
     default:
       throw new InvalidRecordError(
         `unknown record kind ${JSON.stringify((record as { kind?: unknown }).kind)}`,

@@ -2,6 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import WebSocket, { type RawData } from 'ws';
 import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { CloseCode, ErrorCode, ProtocolError } from '../protocol/errors.ts';
+import { checkDuration } from '../time/timerBounds.ts';
 import {
   AggregatorSideTransport,
   type Connector,
@@ -70,7 +71,8 @@ export class WebSocketEngineTransport extends EngineSideTransport {
     super(options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES);
     const headers: Record<string, string> = {};
     if (request.token) headers.authorization = `Bearer ${request.token}`;
-    this.socket = new WebSocket(new URL(enginePath(request.engineId), url), {
+    const target = new URL(enginePath(request.engineId), url);
+    this.socket = new WebSocket(target, {
       headers,
       maxPayload: this.maxFrameBytes,
       handshakeTimeout: options.handshakeTimeoutMs ?? 5000,
@@ -111,14 +113,12 @@ export class WebSocketEngineTransport extends EngineSideTransport {
       });
     });
     this.socket.on('error', (error) => {
-      this.connectError ??= error.message;
+      this.connectError ??= explainConnectError(target, error.message);
       // A failed connect or a broken socket: ws follows with `close`; make sure we report it once.
-      if (this.socket.readyState === WebSocket.CLOSED)
-        this.handleClose({
-          code: 1006,
-          reason: error.message,
-          refused: { status: 0, message: error.message },
-        });
+      if (this.socket.readyState === WebSocket.CLOSED) {
+        const message = explainConnectError(target, error.message);
+        this.handleClose({ code: 1006, reason: message, refused: { status: 0, message } });
+      }
     });
   }
 
@@ -136,11 +136,48 @@ export class WebSocketEngineTransport extends EngineSideTransport {
   }
 }
 
+/**
+ * The aggregator's URL as a connector takes it: `ws://` or `wss://` (TypeError otherwise, at once, rather
+ * than from inside the link machine at the first connect).
+ */
+export function aggregatorUrl(text: string): URL {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(
+      `aggregator URL ${JSON.stringify(text)} is not a URL: give ws://host:port or wss://host:port`,
+    );
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:')
+    throw new TypeError(
+      `aggregator URL ${JSON.stringify(text)} must start with ws:// (or wss:// with TLS), not ${url.protocol}//`,
+    );
+  return url;
+}
+
+/**
+ * Why a connect failed, with a hint when the scheme looks wrong: a plain `ws://` connect to a TLS server
+ * is hung up on, and a `wss://` connect to a plain server fails its TLS handshake.
+ */
+function explainConnectError(url: URL, message: string): string {
+  if (url.protocol === 'ws:' && /socket hang up|ECONNRESET/.test(message))
+    return `${message} (if the aggregator serves TLS, connect with wss:// instead of ws://)`;
+  if (url.protocol === 'wss:' && /wrong version number|packet length too long|EPROTO/i.test(message))
+    return `${message} (the aggregator does not seem to serve TLS: connect with ws:// instead of wss://)`;
+  return message;
+}
+
 export class WebSocketConnector implements Connector {
+  private readonly url: string;
+
   constructor(
-    private readonly url: string,
+    url: string,
     private readonly options: WebSocketConnectorOptions = {},
-  ) {}
+  ) {
+    this.url = aggregatorUrl(url).href;
+    checkDuration('handshakeTimeoutMs', options.handshakeTimeoutMs, 1);
+  }
 
   connect(request: ConnectRequest): WebSocketEngineTransport {
     return new WebSocketEngineTransport(this.url, request, this.options);

@@ -141,6 +141,19 @@ describe.each([
     expect((await engine.nth('ack', 1)).seq).toBe(2);
   });
 
+  it('answers event data nested thousands deep with invalid-message, not internal-error, and keeps the link', async () => {
+    const engine = await helloed('eng-a');
+    const deep = `${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}`;
+    engine.sendRaw(sealFrame(`{"type":"records","from":1,"items":[["e","too.deep",1767225600000,${deep}]]}`));
+    const error = await engine.error(ErrorCode.InvalidMessage);
+    expect(error.message).toMatch(/items\.0 \(seq 1\): value nests arrays and objects deeper than 64 levels/);
+    expect(errors.map((e) => e.code)).toEqual([ErrorCode.InvalidMessage]);
+    engine.records(1, samples(2));
+    expect((await engine.nth('ack', 1)).seq).toBe(2);
+    expect(engine.closeInfo).toBeUndefined();
+    expect(harness.store.records('eng-a')).toHaveLength(2);
+  });
+
   it('closes the link with 1009 on a frame over the size limit, storing nothing of it', async () => {
     const engine = await helloed('eng-a', 5000);
     engine.records(1, samples(3));

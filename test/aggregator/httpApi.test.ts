@@ -94,8 +94,11 @@ describe('aggregator HTTP API', () => {
       body: { error: 'not-found', path: '/api/nothing-here' },
     });
     const wrongMethod = await get('/api/engines', { method: 'POST', body: '{}' });
-    expect(wrongMethod).toMatchObject({ status: 405, body: { error: 'method-not-allowed', allow: ['GET'] } });
-    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(wrongMethod).toMatchObject({
+      status: 405,
+      body: { error: 'method-not-allowed', allow: ['GET', 'HEAD'] },
+    });
+    expect(wrongMethod.headers.get('allow')).toBe('GET, HEAD');
   });
 
   it('serves extra routes given to the server', async () => {

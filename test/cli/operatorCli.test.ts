@@ -122,7 +122,9 @@ describe('engine-link status', () => {
       'engine-link status: cannot reach the aggregator at http://127.0.0.1:1: connection refused\n',
     );
     expect(await bad.exited).toBe(2);
-    expect(bad.stderr()).toMatch(/--aggregator must be an http:\/\/, https:\/\/, ws:\/\/ or wss:\/\/ URL/);
+    expect(bad.stderr()).toMatch(
+      /--aggregator must be a URL starting with http:\/\/, https:\/\/, ws:\/\/ or wss:\/\/, not ftp:\/\//,
+    );
   });
 });
 
@@ -172,7 +174,7 @@ describe('--inspect and ENGINE_LINK_INSPECT', () => {
     const p = start(['aggregator', '--port', '0', '--db', ':memory:', '--inspect', 'http://localhost:8090']);
     expect(await p.exited).toBe(2);
     expect(p.stderr()).toMatch(
-      /--inspect must be a ws:\/\/ or wss:\/\/ URL \(got "http:\/\/localhost:8090"\)/,
+      /--inspect must be a URL starting with ws:\/\/ or wss:\/\/, not http:\/\/ \(got "http:\/\/localhost:8090"\)/,
     );
   });
 });
@@ -261,7 +263,7 @@ describe('--help', () => {
       expect(text, command).toMatch(new RegExp(`^Usage: engine-link ${command}`));
       expect(text, command).toMatch(/\(default: /);
       if (command !== 'status' && command !== 'inspector')
-        expect(text, command).toMatch(/--inspect \[<value>\]\s+send every state machine's inspection events/);
+        expect(text, command).toMatch(/--inspect \[<url>\]\s+send every state machine's inspection events/);
     }
     const overview = start(['--help']);
     expect(await overview.exited).toBe(0);

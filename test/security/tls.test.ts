@@ -12,7 +12,7 @@ import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import type { CloseInfo } from '../../src/transport/transport.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
-import { type CliProcess, runCli } from '../support/childProcess.ts';
+import { cliProcesses } from '../support/childProcess.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 import { nextEvent } from '../support/until.ts';
 
@@ -53,6 +53,7 @@ beforeAll(() => {
 });
 
 const cleanups: Array<() => Promise<void>> = [];
+const { start } = cliProcesses();
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
@@ -156,29 +157,42 @@ describe('TLS', () => {
     expect(afterMs).toBeLessThan(10_000);
   });
 
+  it('an engine given ws:// for a TLS aggregator is told to use wss:// (item 13)', async () => {
+    const aggregator = start([
+      'aggregator',
+      ...['--port', '0', '--db', tempDbPath(), '--log-level', 'warn', '--cert', certPath, '--key', keyPath],
+    ]);
+    const [, wssUrl] = /\(engines: (wss:\/\/\S+)\)/.exec(await aggregator.waitForLine(/listening on/))!;
+    const engine = start([
+      'engine',
+      '--aggregator',
+      wssUrl!.replace('wss:', 'ws:'),
+      '--id',
+      'plain-1',
+      '--simulate',
+    ]);
+    for (;;) {
+      if (/link down/.test(engine.stderr())) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(engine.stderr()).toMatch(
+      /link down \(refused: [^)]*\(if the aggregator serves TLS, connect with wss:\/\/ instead of ws:\/\/\)\)/,
+    );
+  });
+
   it('from the command line: aggregator --cert --key, engine --ca', async () => {
-    const running: CliProcess[] = [];
-    cleanups.push(async () => {
-      for (const p of running)
-        if (p.child.exitCode === null) {
-          p.child.kill('SIGKILL');
-          await p.exited;
-        }
-    });
-    const aggregator = runCli([
+    const aggregator = start([
       'aggregator',
       ...['--port', '0', '--db', tempDbPath(), '--log-level', 'warn'],
       ...['--cert', certPath, '--key', keyPath, '--secret', 'cli-tls'],
     ]);
-    running.push(aggregator);
     const line = await aggregator.waitForLine(/listening on/);
     const [, url, wsUrl] = /listening on (https:\/\/\S+) \(engines: (wss:\/\/\S+)\)/.exec(line)!;
-    const engine = runCli([
+    const engine = start([
       'engine',
       ...['--aggregator', wsUrl!, '--id', 'cli-tls-1', '--secret', 'cli-tls', '--ca', certPath],
       ...['--simulate', '--rate', '200', '--log-level', 'warn'],
     ]);
-    running.push(engine);
     // Poll the API (bounded by the test timeout) until the engine has persisted something.
     for (;;) {
       const engines = JSON.parse((await httpsJson(`${url}/api/engines`, { ca: cert })).body) as Array<{
