@@ -15,7 +15,7 @@ import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { Aggregator } from '../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../src/aggregator/store/sqliteStore.ts';
 import { decodeEngineMessage, encodeRecordsFrame } from '../src/protocol/codec.ts';
 import type { RecordsFrame } from '../src/protocol/messages.ts';
 import type { Item } from '../src/protocol/records.ts';

@@ -97,9 +97,13 @@ export const engineLinkMachine = setup({
     cancelRetry: () => {},
     /** Start replaying the backlog from the acknowledged sequence, pipelined. */
     startFlush: () => {},
-    /** Watch for silence longer than the heartbeat timeout (raises HEARTBEAT_MISSED). */
-    armHeartbeat: () => {},
-    disarmHeartbeat: () => {},
+    /**
+     * The link is up: records may leave the outbox (thinned offline windows first), and the aggregator is
+     * watched for silence longer than the heartbeat timeout (raises HEARTBEAT_MISSED).
+     */
+    startSending: () => {},
+    /** Records stay in the outbox; the silence watchdog stops. */
+    stopSending: () => {},
     /** Tell the user the aggregator refused the engine, and why. */
     reportRejected: (_, _params: { message: string }) => {},
     /** Schedule RETRY_DUE after the slow retry period of a rejected engine. */
@@ -130,8 +134,8 @@ export const engineLinkMachine = setup({
   states: {
     connecting: connectionAttempt('buffering'),
     flushing: {
-      entry: ['resetAttempts', 'armHeartbeat', 'startFlush'],
-      exit: 'disarmHeartbeat',
+      entry: ['resetAttempts', 'startSending', 'startFlush'],
+      exit: 'stopSending',
       on: {
         BACKLOG_DRAINED: 'connected',
         SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
@@ -139,8 +143,8 @@ export const engineLinkMachine = setup({
       },
     },
     connected: {
-      entry: ['resetAttempts', 'armHeartbeat'],
-      exit: 'disarmHeartbeat',
+      entry: ['resetAttempts', 'startSending'],
+      exit: 'stopSending',
       on: {
         SOCKET_CLOSED: { target: 'buffering', actions: 'rememberRetryAfter' },
         HEARTBEAT_MISSED: { target: 'buffering', actions: 'abandonSocket' },

@@ -3,7 +3,7 @@ import { assign, setup } from 'xstate';
 /**
  * The aggregator's view of one engine: is it there, is it catching up, may it take commands?
  *
- * Pure: the runtime (src/aggregator/engineSessionRuntime.ts) turns link events and store commits into
+ * Pure: the runtime (src/aggregator/session/engineSession.ts) turns link events and store commits into
  * events, and provides the named actions. Only `available` accepts commands.
  */
 export type EngineSessionEvent =
@@ -42,6 +42,13 @@ export const engineSessionMachine = setup({
     publishProgress: () => {},
     /** Refuse commands still waiting for this engine, with the reason. */
     failPendingCommands: (_, _params: { reason: string }) => {},
+    /**
+     * The engine's backlog up to its hello is persisted: its runs are reconciled with what it said it
+     * runs (the run ledger interrupts the ones it no longer runs and sent no end for).
+     */
+    reconcileRuns: () => {},
+    /** The engine is no longer reachable (link lost, or goodbye): the runs it was on are unconfirmed. */
+    unconfirmRuns: () => {},
     // Context bookkeeping (pure).
     rememberHello: assign({
       targetSeq: ({ event }) => (event.type === 'HELLO' ? event.lastSeq : 0),
@@ -72,16 +79,16 @@ export const engineSessionMachine = setup({
       exit: 'stopHeartbeat',
       on: {
         PERSISTED: [{ guard: 'caughtUp', target: 'available' }, { actions: 'publishProgress' }],
-        LINK_LOST: { target: 'unavailable', actions: 'rememberLoss' },
-        GOODBYE: 'offline',
+        LINK_LOST: { target: 'unavailable', actions: ['rememberLoss', 'unconfirmRuns'] },
+        GOODBYE: { target: 'offline', actions: 'unconfirmRuns' },
       },
     },
     available: {
-      entry: ['startHeartbeat', 'publishProgress'],
+      entry: ['startHeartbeat', 'reconcileRuns', 'publishProgress'],
       exit: 'stopHeartbeat',
       on: {
-        LINK_LOST: { target: 'unavailable', actions: 'rememberLoss' },
-        GOODBYE: 'offline',
+        LINK_LOST: { target: 'unavailable', actions: ['rememberLoss', 'unconfirmRuns'] },
+        GOODBYE: { target: 'offline', actions: 'unconfirmRuns' },
       },
     },
     unavailable: {

@@ -1,8 +1,8 @@
 import { assign, setup } from 'xstate';
 
 /**
- * The engine's link to one hardware layer, and how it recovers from hardware faults (DESIGN.md
- * promise 8).
+ * The engine's link to one hardware layer, and how it recovers from hardware faults (README: Hardware
+ * recovery).
  *
  * - `disconnected`: no connection yet (or the engine disconnected). Reads and writes fail.
  * - `ok`: the hardware answers. Pending writes are flushed on entry.

@@ -3,7 +3,7 @@ import { assign, setup } from 'xstate';
 /**
  * The aggregator's belief about one run of one engine, kept true across outages and restarts.
  *
- * Pure: the runtime (src/aggregator/runLedger.ts) turns persisted run records, the engine's hello
+ * Pure: the runtime (src/aggregator/runs/runLedger.ts) turns persisted run records, the engine's hello
  * snapshot, link changes and time into events, and persists every state this machine enters. A run ends
  * only on a record the engine wrote (completed or failed, with the engine's own times), or is declared
  * interrupted when its end can never arrive (the engine restarted, stopped running it, or was lost);

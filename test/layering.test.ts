@@ -2,7 +2,11 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-/** The dependency rule: cli → aggregator|engine|hardware → transport|protocol → nothing; machines/ → xstate. */
+/**
+ * The dependency rules of ARCHITECTURE.md ("What each folder may import"): cli → aggregator | engine |
+ * hardware → runtime | transport | protocol | time; machines/ → xstate; and inside the aggregator and the
+ * engine, the folders that keep the session, the store, the HTTP API, the outbox apart.
+ */
 const root = resolve(import.meta.dirname, '..');
 
 function sources(dir: string): string[] {
@@ -34,19 +38,210 @@ function specifiers(text: string): string[] {
   return specs;
 }
 
-function violations(dir: string, allowed: (spec: string) => boolean): string[] {
-  return sources(dir).flatMap((file) =>
-    imports(file)
-      .filter((spec) => !allowed(spec))
-      .map((spec) => `${file} → ${spec}`),
-  );
+function violations(
+  dir: string,
+  allowed: (spec: string) => boolean,
+  except: (file: string) => boolean = () => false,
+): string[] {
+  return sources(dir)
+    .filter((file) => !except(file))
+    .flatMap((file) =>
+      imports(file)
+        .filter((spec) => !allowed(spec))
+        .map((spec) => `${file} → ${spec}`),
+    );
 }
+
+/** Anything outside engine-link's own code (node:, npm packages). */
+const external = (spec: string) => !spec.startsWith('src/') && !spec.startsWith('machines/');
+const under =
+  (...dirs: string[]) =>
+  (spec: string) =>
+    dirs.some((dir) => spec.startsWith(`${dir}/`));
+
+interface Rule {
+  /** The folder whose files are checked. */
+  dir: string;
+  what: string;
+  allowed: (spec: string) => boolean;
+  /** Files of `dir` the rule does not apply to (covered by a rule of their own). */
+  except?: (file: string) => boolean;
+  /** Imports the rule must refuse: shows that it would catch a wrong one. */
+  refuses: string[];
+}
+
+const SQLITE = /^src\/aggregator\/store\/(sqlite\w*|storeFile|walCheckpointer)\.ts$/;
+
+const rules: Rule[] = [
+  {
+    dir: 'machines',
+    what: 'imports nothing but xstate (and each other)',
+    allowed: (spec) => spec === 'xstate' || spec.startsWith('machines/'),
+    refuses: ['src/time/clock.ts', 'node:timers', 'eventemitter3'],
+  },
+  {
+    dir: 'src/protocol',
+    what: 'imports nothing from the rest of engine-link',
+    allowed: (spec) => external(spec) || spec.startsWith('src/protocol/'),
+    refuses: ['src/time/clock.ts', 'src/engine/engineDefaults.ts', 'machines/engineLink.ts'],
+  },
+  {
+    dir: 'src/time',
+    what: 'imports nothing from the rest of engine-link',
+    allowed: (spec) => external(spec) || spec.startsWith('src/time/'),
+    refuses: ['src/protocol/records.ts', 'src/runtime/machineRuntime.ts'],
+  },
+  {
+    dir: 'src/runtime',
+    what: 'runs machines on the clock: xstate, machines/stateName.ts and time only',
+    allowed: (spec) =>
+      external(spec) || spec === 'machines/stateName.ts' || under('src/runtime', 'src/time')(spec),
+    refuses: ['machines/engineLink.ts', 'src/engine/aggregatorLink.ts', 'src/protocol/messages.ts'],
+  },
+  {
+    dir: 'src/transport',
+    what: 'imports only protocol and time',
+    allowed: (spec) => external(spec) || under('src/transport', 'src/protocol', 'src/time')(spec),
+    refuses: [
+      'src/engine/resilientDispatcher.ts',
+      'src/aggregator/aggregator.ts',
+      'src/runtime/machineRuntime.ts',
+    ],
+  },
+  {
+    dir: 'src/engine',
+    what: 'does not import the aggregator, the CLI, the dashboard or the hardware',
+    allowed: (spec) => !under('src/aggregator', 'src/cli', 'src/dashboard', 'src/hardware')(spec),
+    refuses: ['src/aggregator/aggregatorDefaults.ts', 'src/cli/args.ts', 'src/hardware/hardwareLayer.ts'],
+  },
+  {
+    dir: 'src/engine/outbox',
+    what: 'the outbox knows records, not the link: protocol, time and itself',
+    allowed: (spec) => external(spec) || under('src/engine/outbox', 'src/protocol', 'src/time')(spec),
+    refuses: ['src/engine/engineDefaults.ts', 'src/engine/resilientDispatcher.ts', 'src/transport/sides.ts'],
+  },
+  {
+    dir: 'src/engine/outbox',
+    what: 'the memory outbox and the Outbox interface do not know the durable one (only outboxFor.ts chooses)',
+    allowed: (spec) => !spec.startsWith('src/engine/outbox/durable/'),
+    except: (file) =>
+      file.startsWith('src/engine/outbox/durable/') || file === 'src/engine/outbox/outboxFor.ts',
+    refuses: ['src/engine/outbox/durable/durableOutbox.ts'],
+  },
+  {
+    dir: 'src/engine/outbox/durable',
+    what: 'the durable outbox builds on the Outbox interface and the memory outbox, never on what chooses it',
+    allowed: (spec) =>
+      external(spec) ||
+      under('src/engine/outbox/durable', 'src/protocol', 'src/time')(spec) ||
+      /^src\/engine\/outbox\/(outbox|memoryOutbox|outboxDefaults|overflowPolicy)\.ts$/.test(spec),
+    refuses: ['src/engine/outbox/outboxFor.ts', 'src/engine/engineDefaults.ts', 'src/engine/sendWindow.ts'],
+  },
+  {
+    dir: 'src/aggregator',
+    what: 'does not import the engine, the CLI or the dashboard',
+    allowed: (spec) => !under('src/engine', 'src/cli', 'src/dashboard')(spec),
+    refuses: ['src/engine/resilientDispatcher.ts', 'src/cli/args.ts', 'src/dashboard/dashboardRoutes.ts'],
+  },
+  {
+    dir: 'src/aggregator/store',
+    what: 'the store knows records and runs, not who sends them: protocol and itself',
+    allowed: (spec) => external(spec) || under('src/aggregator/store', 'src/protocol')(spec),
+    refuses: [
+      'src/aggregator/session/engineSession.ts',
+      'src/aggregator/runs/runLedger.ts',
+      'src/aggregator/http/httpErrors.ts',
+      'src/aggregator/aggregator.ts',
+    ],
+  },
+  {
+    dir: 'src/aggregator/session',
+    what: 'a session sees the store through its interfaces, and nothing of HTTP, auth or runs',
+    allowed: (spec) =>
+      external(spec) ||
+      spec === 'src/aggregator/aggregatorDefaults.ts' ||
+      (spec.startsWith('src/aggregator/store/') && !SQLITE.test(spec)) ||
+      under(
+        'src/aggregator/session',
+        'src/protocol',
+        'src/time',
+        'src/transport',
+        'src/runtime',
+        'machines',
+      )(spec),
+    refuses: [
+      'src/aggregator/store/sqliteStore.ts',
+      'src/aggregator/runs/runLedger.ts',
+      'src/aggregator/http/router.ts',
+      'src/aggregator/auth/tokens.ts',
+      'src/aggregator/aggregator.ts',
+    ],
+  },
+  {
+    dir: 'src/aggregator/runs',
+    what: 'the run ledger sees the store through its interfaces, and no session, HTTP or auth',
+    allowed: (spec) =>
+      external(spec) ||
+      (spec.startsWith('src/aggregator/store/') && !SQLITE.test(spec)) ||
+      under('src/aggregator/runs', 'src/protocol', 'src/time', 'src/runtime', 'machines')(spec),
+    refuses: [
+      'src/aggregator/session/engineSession.ts',
+      'src/aggregator/store/sqliteRuns.ts',
+      'src/aggregator/http/httpErrors.ts',
+    ],
+  },
+  {
+    dir: 'src/aggregator/auth',
+    what: 'authentication: protocol, its own files and the HTTP error catalogue',
+    allowed: (spec) =>
+      external(spec) ||
+      spec === 'src/aggregator/http/httpErrors.ts' ||
+      under('src/aggregator/auth', 'src/protocol')(spec),
+    refuses: [
+      'src/aggregator/store/store.ts',
+      'src/aggregator/session/engineSession.ts',
+      'src/aggregator/aggregator.ts',
+    ],
+  },
+  {
+    dir: 'src/aggregator/http',
+    what: 'the HTTP API reaches engines and runs through the Aggregator, never a session, the ledger or SQLite',
+    allowed: (spec) =>
+      !under('src/aggregator/session', 'src/aggregator/runs', 'src/aggregator/auth')(spec) &&
+      !SQLITE.test(spec),
+    refuses: [
+      'src/aggregator/session/engineSession.ts',
+      'src/aggregator/runs/runLedger.ts',
+      'src/aggregator/store/sqliteStore.ts',
+      'src/aggregator/auth/apiAuth.ts',
+    ],
+  },
+  {
+    dir: 'src/hardware',
+    what: 'sees the engine only through the dispatcher interface',
+    allowed: (spec) =>
+      !under('src/aggregator', 'src/cli', 'src/dashboard', 'src/transport')(spec) &&
+      (!spec.startsWith('src/engine/') || spec === 'src/engine/dispatcher.ts'),
+    refuses: ['src/engine/resilientDispatcher.ts', 'src/engine/outbox/outbox.ts', 'src/transport/sides.ts'],
+  },
+];
 
 describe('layering', () => {
   it('finds the files it checks', () => {
     expect(sources('machines').length).toBeGreaterThanOrEqual(2);
     expect(sources('src/protocol').length).toBeGreaterThanOrEqual(3);
     expect(imports('src/transport/sides.ts')).toContain('src/protocol/codec.ts');
+    for (const rule of rules) expect(sources(rule.dir).length, rule.dir).toBeGreaterThan(0);
+    // Every folder of the aggregator, and the durable outbox, has a rule of its own.
+    const folders = readdirSync(join(root, 'src/aggregator'))
+      .filter((name) => statSync(join(root, 'src/aggregator', name)).isDirectory())
+      .map((name) => `src/aggregator/${name}`);
+    expect(folders.length).toBeGreaterThanOrEqual(5);
+    for (const folder of [...folders, 'src/engine/outbox/durable'])
+      expect(
+        rules.some((rule) => rule.dir === folder),
+        folder,
+      ).toBe(true);
   });
 
   it('sees every kind of import', () => {
@@ -60,31 +255,13 @@ describe('layering', () => {
     expect(specifiers(text).sort()).toEqual(['./a.ts', './b.ts', './d.ts', 'node:child_process', 'node:fs']);
   });
 
-  it('machines/ imports nothing but xstate (and each other)', () => {
-    expect(violations('machines', (spec) => spec === 'xstate' || spec.startsWith('machines/'))).toEqual([]);
-  });
+  describe.each(rules)('$dir', (rule) => {
+    it(rule.what, () => {
+      expect(violations(rule.dir, rule.allowed, rule.except)).toEqual([]);
+    });
 
-  it('src/protocol imports nothing from the rest of engine-link', () => {
-    expect(
-      violations('src/protocol', (spec) => !spec.startsWith('src/') || spec.startsWith('src/protocol/')),
-    ).toEqual([]);
-  });
-
-  it('src/transport imports only protocol and time', () => {
-    const allowed = (spec: string) =>
-      !spec.startsWith('src/') || /^src\/(transport|protocol|time)\//.test(spec) || spec.startsWith('node:');
-    expect(violations('src/transport', allowed)).toEqual([]);
-  });
-
-  it('engine and aggregator do not import each other or the CLI', () => {
-    expect(violations('src/engine', (spec) => !/^src\/(aggregator|cli|dashboard)\//.test(spec))).toEqual([]);
-    expect(violations('src/aggregator', (spec) => !/^src\/(engine|cli)\//.test(spec))).toEqual([]);
-  });
-
-  it('hardware sees the engine only through the dispatcher interface', () => {
-    const allowed = (spec: string) =>
-      !/^src\/(aggregator|cli|dashboard|transport)\//.test(spec) &&
-      (!spec.startsWith('src/engine/') || spec === 'src/engine/dispatcher.ts');
-    expect(violations('src/hardware', allowed)).toEqual([]);
+    it('would refuse a wrong import', () => {
+      expect(rule.refuses.filter((spec) => rule.allowed(spec))).toEqual([]);
+    });
   });
 });

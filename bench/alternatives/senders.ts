@@ -3,7 +3,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
-import { type LinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
+import { type EngineLinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import type { Connector } from '../../src/transport/sides.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
 import type { PlainSample } from '../support.ts';
@@ -34,7 +34,7 @@ export interface SenderOptions {
   connector?: Connector;
 }
 
-const LINK_UP: ReadonlySet<LinkState> = new Set(['connected', 'flushing']);
+const LINK_UP: ReadonlySet<EngineLinkState> = new Set(['connected', 'flushing']);
 
 export class EngineLinkSender implements Sender {
   readonly dispatcher: ResilientDispatcher;

@@ -1,13 +1,13 @@
-// Catch-up from the durable outbox (src/engine/durableOutbox.ts): <records> samples appended while the
+// Catch-up from the durable outbox (src/engine/outbox/durable/): <records> samples appended while the
 // aggregator cannot be reached, then drained into the aggregator's SQLite store (its own process, port
 // given). Measured from `flushing` to the last acknowledgement; append rate reported too.
 // Prints one JSON line; { available: false, reason } when the durable outbox cannot be used.
 // Args: <port> <records>
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { Outbox } from '../../src/engine/outbox.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import type { Outbox } from '../../src/engine/outbox/outbox.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { Connector } from '../../src/transport/sides.ts';
@@ -16,52 +16,20 @@ import { benchSample, nextTick } from '../support.ts';
 
 const [port, countArg] = process.argv.slice(2);
 const records = Number(countArg ?? 10_000_000);
-const file = join(import.meta.dirname, '..', '..', 'src', 'engine', 'durableOutbox.ts');
 const say = (result: Record<string, unknown>) => {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   process.exit(0);
 };
-if (!existsSync(file)) say({ available: false, reason: 'src/engine/durableOutbox.ts does not exist yet' });
 
 const dir = mkdtempSync(join(tmpdir(), 'engine-link-bench-durable-'));
-const limits = { maxRecords: records * 2, maxBytes: 2 ** 40 };
-type Factory = (path: string) => Promise<Outbox>;
-async function factory(): Promise<Factory | string> {
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
-  } catch (error) {
-    return `src/engine/durableOutbox.ts does not load: ${(error as Error).message}`;
-  }
-  // Whatever the module offers: an `open…` function or a class, given a path and the bounds.
-  const open = Object.entries(mod).find(
-    ([name, v]) => /^open\w*Outbox$/i.test(name) && typeof v === 'function',
-  );
-  if (open)
-    return async (path) =>
-      (await (open[1] as (o: unknown) => Promise<Outbox> | Outbox)({
-        path,
-        sync: 'batch',
-        ...limits,
-      })) as Outbox;
-  const ctor = mod.DurableOutbox;
-  if (typeof ctor === 'function')
-    return async (path) => {
-      const outbox = new (ctor as new (o: unknown) => Outbox)({ path, sync: 'batch', ...limits });
-      const ready = (outbox as { ready?: Promise<unknown>; open?: () => Promise<unknown> }).ready;
-      if (ready) await ready;
-      return outbox;
-    };
-  return `src/engine/durableOutbox.ts exports neither DurableOutbox nor open…Outbox (has: ${Object.keys(mod).join(', ')})`;
-}
-
-const make = await factory();
-if (typeof make === 'string') say({ available: false, reason: make });
 let outbox: Outbox;
 try {
-  outbox = await (make as Factory)(join(dir, 'engine.outbox'));
-  if (typeof outbox.append !== 'function' || typeof outbox.nextBatch !== 'function')
-    throw new Error('the object made is not an Outbox');
+  outbox = new DurableOutbox({
+    path: join(dir, 'engine.outbox'),
+    sync: 'batch',
+    maxRecords: records * 2,
+    maxBytes: 2 ** 40,
+  });
 } catch (error) {
   rmSync(dir, { recursive: true, force: true });
   say({ available: false, reason: `could not open a durable outbox: ${(error as Error).message}` });

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import { benchSample, nextTick } from '../support.ts';

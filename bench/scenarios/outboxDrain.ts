@@ -7,8 +7,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
-import type { Outbox } from '../../src/engine/outbox.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import type { Outbox } from '../../src/engine/outbox/outbox.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { Connector } from '../../src/transport/sides.ts';

@@ -1,6 +1,6 @@
 // 2. Catch-up: a backlog drained into the aggregator's SQLite store, against the raw insert rate of the
-// same schema and MQTT.js's stored QoS 1 replay. The 10,000,000-record durable-outbox run needs
-// src/engine/durableOutbox.ts; without it the row says so.
+// same schema and MQTT.js's stored QoS 1 replay, and a 10,000,000-record durable-outbox run (a run that
+// fails is reported in its row, not fatal to the whole bench).
 import {
   type BenchContext,
   count,

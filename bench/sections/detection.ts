@@ -2,7 +2,7 @@
 // Heartbeats: engine-link's defaults; Socket.IO ping interval 1 s + timeout 2 s and MQTT keepalive
 // 2 s, so that all detect in about the same time and the loss figures compare. BENCH_DETECTION_DEFAULTS=1
 // adds one run of each alternative with its default heartbeat (Socket.IO 25 s + 20 s, MQTT.js 60 s).
-import { DEFAULT_HEARTBEAT_MS, DEFAULT_HEARTBEAT_TIMEOUT_MS } from '../../src/aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../../src/aggregator/aggregatorDefaults.ts';
 import { SYSTEM_LABEL, type SystemName } from '../alternatives/senders.ts';
 import { type BenchContext, count, interleaved, runChild, spread, table } from '../support.ts';
 
@@ -21,7 +21,7 @@ interface DetectionResult {
 const SYSTEMS: Array<{ system: SystemName; heartbeat: string; defaults: string }> = [
   {
     system: 'engine-link',
-    heartbeat: `defaults: ${DEFAULT_HEARTBEAT_TIMEOUT_MS / 1000} s timeout, ping every ${DEFAULT_HEARTBEAT_MS / 1000} s`,
+    heartbeat: `defaults: ${AGGREGATOR_DEFAULTS.heartbeatTimeoutMs / 1000} s timeout, ping every ${AGGREGATOR_DEFAULTS.heartbeatMs / 1000} s`,
     defaults: '',
   },
   {
@@ -109,7 +109,7 @@ export async function section(ctx: BenchContext): Promise<string> {
   const within = (s: number) => s <= 3.05;
   ctx.stand({
     target: 'detection <= 3 s (engine and aggregator), 0 lost',
-    figure: `worst of ${link.length}: engine ${engineWorst.toFixed(3)} s, aggregator ${serverWorst.toFixed(3)} s, lost ${lostWorst} (default timeout ${DEFAULT_HEARTBEAT_TIMEOUT_MS} ms; judged with 50 ms tolerance)`,
+    figure: `worst of ${link.length}: engine ${engineWorst.toFixed(3)} s, aggregator ${serverWorst.toFixed(3)} s, lost ${lostWorst} (default timeout ${AGGREGATOR_DEFAULTS.heartbeatTimeoutMs} ms; judged with 50 ms tolerance)`,
     met: within(engineWorst) && within(serverWorst) && lostWorst === 0,
   });
   return [

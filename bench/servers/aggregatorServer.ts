@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'engine-link-bench-'));
 const aggregator = new Aggregator({ store: new SqliteStore(join(dir, 'bench.db')) });

@@ -7,8 +7,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import type { IngestResult, Store } from '../../src/aggregator/store.ts';
+import type { IngestResult } from '../../src/aggregator/store/recordStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import type { Store } from '../../src/aggregator/store/store.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { CpuWindow, LatencyWindow, serve, wallNow } from '../support.ts';
 

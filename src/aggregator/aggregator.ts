@@ -1,26 +1,24 @@
 import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { engineIdProblem } from '../protocol/engineId.ts';
 import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
 import { checkDuration, MAX_TIMER_MS } from '../time/timerBounds.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
-import { EngineCredentials, type EngineCredentialsOptions } from './engineCredentials.ts';
-import {
-  type EngineSessionEvents,
-  EngineSessionRuntime,
-  type EngineView,
-  type LinkState,
-} from './engineSessionRuntime.ts';
-import { GroupCommit } from './groupCommit.ts';
-import type { CommandOutcome } from './pendingCommands.ts';
-import { RunLedger, type RunView } from './runLedger.ts';
-import type { EngineSummary, RunQuery, Store } from './store.ts';
-import type { EngineTokens } from './tokens.ts';
+import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
+import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
+import type { EngineTokens } from './auth/tokens.ts';
+import { RunLedger, type RunView } from './runs/runLedger.ts';
+import { EngineSession } from './session/engineSession.ts';
+import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
+import type { CommandOutcome } from './session/pendingCommands.ts';
+import { GroupCommit } from './store/groupCommit.ts';
+import type { EngineSummary } from './store/recordStore.ts';
+import type { RunQuery } from './store/runStore.ts';
+import type { Store } from './store/store.ts';
 
-export type { CommandOutcome, EngineView, LinkState, RunView };
+export type { CommandOutcome, EngineAvailability, EngineView, RunView };
 export type AggregatorEvents = EngineSessionEvents & {
   run: [run: RunView];
   /** An engine's link was accepted (aggregator time). */
@@ -37,7 +35,7 @@ export interface CommandRefusal {
   error: 'engine-unavailable' | 'engine-catching-up';
   engineId: string;
   /** The engine's link state and since when (aggregator time). */
-  link: LinkState;
+  link: EngineAvailability;
   since: number;
 }
 
@@ -80,16 +78,6 @@ export interface AggregatorOptions {
   inspect?: (event: InspectionEvent) => void;
 }
 
-export const DEFAULT_ABANDON_AFTER_MS = 24 * 60 * 60 * 1000;
-export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
-
-export const DEFAULT_MAX_RECORDS_PER_FRAME = 10_000;
-export const DEFAULT_BUSY_RETRY_AFTER_MS = 5000;
-
-export const DEFAULT_HEARTBEAT_MS = 1000;
-/** 2.5 s of silence with a ping every second: a dead or half-open link is noticed 1.5 to 2.5 s after it dies. */
-export const DEFAULT_HEARTBEAT_TIMEOUT_MS = 2500;
-
 /**
  * Every duration option is a timer's delay: RangeError (naming the option) beyond what a timer can wait.
  * `busyRetryAfterMs` is jittered up to twice its value, so it gets half of that.
@@ -120,7 +108,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly busyRetryAfterMs: number;
   private readonly random: () => number;
   private readonly logger: Logger;
-  private readonly sessions = new Map<string, EngineSessionRuntime>();
+  private readonly sessions = new Map<string, EngineSession>();
   private readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
   readonly runs: RunLedger;
@@ -131,19 +119,20 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   constructor(options: AggregatorOptions) {
     super();
     checkAggregatorDurations(options);
+    const defaults = AGGREGATOR_DEFAULTS;
     this.store = options.store;
     this.clock = options.clock ?? systemClock;
-    this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS;
-    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? DEFAULT_HEARTBEAT_TIMEOUT_MS;
-    this.maxFrameBytes = options.maxFrameBytes ?? DEFAULT_MAX_FRAME_BYTES;
+    this.heartbeatMs = options.heartbeatMs ?? defaults.heartbeatMs;
+    this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? defaults.heartbeatTimeoutMs;
+    this.maxFrameBytes = options.maxFrameBytes ?? defaults.maxFrameBytes;
     this.credentials = new EngineCredentials({ secret: options.secret, tokens: options.tokens });
     this.maxEngines = options.maxEngines;
-    this.maxRecordsPerFrame = options.maxRecordsPerFrame ?? DEFAULT_MAX_RECORDS_PER_FRAME;
+    this.maxRecordsPerFrame = options.maxRecordsPerFrame ?? defaults.maxRecordsPerFrame;
     this.maxIngestRate = options.maxIngestRate;
-    this.busyRetryAfterMs = options.busyRetryAfterMs ?? DEFAULT_BUSY_RETRY_AFTER_MS;
+    this.busyRetryAfterMs = options.busyRetryAfterMs ?? defaults.busyRetryAfterMs;
     this.random = options.random ?? Math.random;
     this.logger = options.logger ?? pino({ level: 'silent' });
-    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    this.commandTimeoutMs = options.commandTimeoutMs ?? defaults.commandTimeoutMs;
     this.inspect = options.inspect;
     this.groupCommit = new GroupCommit(this.store, {
       onCallbackError: (error) =>
@@ -152,7 +141,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.runs = new RunLedger({
       store: this.store,
       clock: this.clock,
-      abandonAfterMs: options.abandonAfterMs ?? DEFAULT_ABANDON_AFTER_MS,
+      abandonAfterMs: options.abandonAfterMs ?? defaults.abandonAfterMs,
       logger: this.logger,
       inspect: options.inspect,
     });
@@ -298,8 +287,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.store.close();
   }
 
-  private createSession(engineId: string, summary?: EngineSummary): EngineSessionRuntime {
-    return new EngineSessionRuntime({
+  private createSession(engineId: string, summary?: EngineSummary): EngineSession {
+    return new EngineSession({
       engineId,
       store: this.store,
       clock: this.clock,

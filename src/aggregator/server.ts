@@ -12,13 +12,12 @@ import {
   WebSocketAggregatorTransport,
 } from '../transport/webSocketTransport.ts';
 import type { Aggregator } from './aggregator.ts';
-import { apiTokenGuard } from './apiAuth.ts';
-import { commandRoutes } from './commandRoutes.ts';
-import { eventStreamRoutes } from './eventStream.ts';
-import { type EventStreamLimits, EventStreamSlots } from './eventStreamSlots.ts';
-import { aggregatorRoutes, createHttpApi, type Route } from './httpApi.ts';
-import { originGuard } from './originGuard.ts';
-import { runRoutes } from './runRoutes.ts';
+import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
+import { apiTokenGuard } from './auth/apiAuth.ts';
+import { originGuard } from './auth/originGuard.ts';
+import { apiRoutes } from './http/apiRoutes.ts';
+import { type EventStreamLimits, EventStreamSlots } from './http/eventStreamSlots.ts';
+import { createRouter, type Route } from './http/router.ts';
 
 export interface AggregatorServerOptions {
   aggregator: Aggregator;
@@ -45,8 +44,6 @@ export interface AggregatorServerOptions {
   /** Bounds on live-update streams (server-sent events). Default 256 in all, 16 per client address. */
   eventStreams?: EventStreamLimits;
 }
-
-export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
 
 /** The server could not listen (address in use, not an address of this machine, ...). */
 export class ListenError extends Error {
@@ -110,18 +107,11 @@ function refuseUpgrade(socket: Duplex, status: number, message: string, retryAft
  */
 export async function startAggregatorServer(options: AggregatorServerOptions): Promise<AggregatorServer> {
   const { aggregator } = options;
-  const host = options.host ?? '127.0.0.1';
-  const requestedPort = options.port ?? 8080;
-  const api = createHttpApi(
-    [
-      ...aggregatorRoutes(aggregator),
-      ...runRoutes(aggregator),
-      ...commandRoutes(aggregator),
-      ...eventStreamRoutes(aggregator),
-      ...(options.routes ?? []),
-    ],
-    { eventStreams: new EventStreamSlots(options.eventStreams) },
-  );
+  const host = options.host ?? AGGREGATOR_DEFAULTS.host;
+  const requestedPort = options.port ?? AGGREGATOR_DEFAULTS.port;
+  const api = createRouter([...apiRoutes(aggregator), ...(options.routes ?? [])], {
+    eventStreams: new EventStreamSlots(options.eventStreams),
+  });
   const origins = originGuard({ host, secure: !!options.tls, publicUrls: options.publicUrls });
   const guard =
     options.apiToken === undefined ? undefined : apiTokenGuard(options.apiToken, { secure: !!options.tls });
@@ -133,7 +123,7 @@ export async function startAggregatorServer(options: AggregatorServerOptions): P
   // A client that never finishes its headers (slow loris) is answered 408 and dropped; Node checks
   // unfinished requests every `connectionsCheckingInterval` ms.
   checkDuration('headersTimeoutMs', options.headersTimeoutMs, 1);
-  const headersTimeout = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const headersTimeout = options.headersTimeoutMs ?? AGGREGATOR_DEFAULTS.headersTimeoutMs;
   const timeouts = {
     headersTimeout,
     requestTimeout: Math.max(headersTimeout, 30_000),

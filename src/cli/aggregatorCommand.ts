@@ -1,24 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
-import {
-  Aggregator,
-  DEFAULT_BUSY_RETRY_AFTER_MS,
-  DEFAULT_HEARTBEAT_MS,
-  DEFAULT_HEARTBEAT_TIMEOUT_MS,
-  DEFAULT_MAX_RECORDS_PER_FRAME,
-} from '../aggregator/aggregator.ts';
-import { DEFAULT_EVENT_STREAM_LIMITS } from '../aggregator/eventStreamSlots.ts';
-import {
-  type AggregatorServer,
-  DEFAULT_HEADERS_TIMEOUT_MS,
-  ListenError,
-  startAggregatorServer,
-} from '../aggregator/server.ts';
-import { SqliteStore } from '../aggregator/sqliteStore.ts';
-import { StoreOpenError } from '../aggregator/storeFile.ts';
-import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/tokens.ts';
+import { Aggregator } from '../aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
+import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/auth/tokens.ts';
+import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
+import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
+import { StoreOpenError } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
-import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
 import { MAX_TIMER_MS } from '../time/timerBounds.ts';
 import {
   type OptionSpecs,
@@ -39,12 +27,12 @@ export const specs = {
     kind: 'port',
     min: 0,
     description: 'port for HTTP and engine links (0: any free port)',
-    default: 8080,
+    default: AGGREGATOR_DEFAULTS.port,
   },
   host: {
     kind: 'host',
     description: 'address to listen on (0.0.0.0 or ::: every interface)',
-    default: '127.0.0.1',
+    default: AGGREGATOR_DEFAULTS.host,
   },
   'public-url': {
     kind: 'url',
@@ -93,7 +81,7 @@ export const specs = {
     max: 256 * 1024 * 1024,
     unit: 'bytes',
     description: 'largest frame accepted from an engine',
-    default: DEFAULT_MAX_FRAME_BYTES,
+    default: AGGREGATOR_DEFAULTS.maxFrameBytes,
   },
   'max-records-per-frame': {
     kind: 'integer',
@@ -101,7 +89,7 @@ export const specs = {
     max: 10_000_000,
     unit: 'records',
     description: 'most records in one frame from an engine',
-    default: DEFAULT_MAX_RECORDS_PER_FRAME,
+    default: AGGREGATOR_DEFAULTS.maxRecordsPerFrame,
   },
   'max-ingest-rate': {
     kind: 'integer',
@@ -117,42 +105,42 @@ export const specs = {
     min: 0,
     max: Math.floor(MAX_TIMER_MS / 2),
     description: 'an engine refused for --max-engines (or told busy) waits this long, jittered up to 2x',
-    default: DEFAULT_BUSY_RETRY_AFTER_MS,
+    default: AGGREGATOR_DEFAULTS.busyRetryAfterMs,
   },
   'headers-timeout': {
     kind: 'duration',
     unit: 'ms',
     min: 100,
     description: 'time a client may take to send its request headers (and TLS handshake) before 408',
-    default: DEFAULT_HEADERS_TIMEOUT_MS,
+    default: AGGREGATOR_DEFAULTS.headersTimeoutMs,
   },
   'heartbeat-ms': {
     kind: 'duration',
     unit: 'ms',
     min: 10,
     description: 'ping period towards engines',
-    default: DEFAULT_HEARTBEAT_MS,
+    default: AGGREGATOR_DEFAULTS.heartbeatMs,
   },
   'heartbeat-timeout': {
     kind: 'duration',
     unit: 'ms',
     min: 20,
     description: 'silence before an engine is unavailable (more than --heartbeat-ms)',
-    default: DEFAULT_HEARTBEAT_TIMEOUT_MS,
+    default: AGGREGATOR_DEFAULTS.heartbeatTimeoutMs,
   },
   'abandon-after': {
     kind: 'duration',
     unit: 's',
     min: 0,
     description: 'an unconfirmed run waits this long for its engine before it is interrupted ("engine lost")',
-    default: 24 * 60 * 60,
+    default: AGGREGATOR_DEFAULTS.abandonAfterMs / 1000,
   },
   'command-timeout': {
     kind: 'duration',
     unit: 's',
     min: 0.001,
     description: 'a command waits this long for the engine',
-    default: 10,
+    default: AGGREGATOR_DEFAULTS.commandTimeoutMs / 1000,
   },
   'max-event-streams': {
     kind: 'integer',
@@ -160,7 +148,7 @@ export const specs = {
     max: 100_000,
     unit: 'streams',
     description: 'live-update streams (/api/events, /api/telemetry/events) open at once; more get 503',
-    default: DEFAULT_EVENT_STREAM_LIMITS.maxStreams,
+    default: AGGREGATOR_DEFAULTS.eventStreams.maxStreams,
   },
   'max-event-streams-per-client': {
     kind: 'integer',
@@ -168,7 +156,7 @@ export const specs = {
     max: 100_000,
     unit: 'streams',
     description: 'live-update streams one client address may hold; more get 429',
-    default: DEFAULT_EVENT_STREAM_LIMITS.maxStreamsPerClient,
+    default: AGGREGATOR_DEFAULTS.eventStreams.maxStreamsPerClient,
   },
   ...inspectOptionSpec,
   'log-level': logLevelSpec,

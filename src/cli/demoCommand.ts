@@ -1,8 +1,9 @@
 import { rmSync } from 'node:fs';
 import { Aggregator } from '../aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
-import { SCHEMA_VERSION, SqliteStore } from '../aggregator/sqliteStore.ts';
-import { lockStore, StoreOpenError, storeAt } from '../aggregator/storeFile.ts';
+import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
+import { lockStore, StoreOpenError, storeAt } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
 import { ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../engine/simulatedEngine.ts';
@@ -18,7 +19,12 @@ import { StopSignals } from './stopSignals.ts';
 
 /** The demo's options: every rule and default in one place (help and checks come from here). */
 export const specs = {
-  port: { kind: 'port', min: 0, description: 'aggregator port (0: any free port)', default: 8080 },
+  port: {
+    kind: 'port',
+    min: 0,
+    description: 'aggregator port (0: any free port)',
+    default: AGGREGATOR_DEFAULTS.port,
+  },
   db: {
     kind: 'path',
     role: 'output-file',
@@ -99,7 +105,7 @@ export async function demoCommand(argv: string[]): Promise<number> {
   // when it is one (another application's file is never deleted).
   const db = options.db;
   const inspect = inspectUrl(options.inspect);
-  if (storeAt(db, SCHEMA_VERSION) === 'foreign')
+  if (storeAt(db) === 'foreign')
     throw new UsageError(
       `--db ${db} is not an engine-link store: the demo deletes its store at start; give it another file`,
     );

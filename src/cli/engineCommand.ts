@@ -1,180 +1,20 @@
 import { readFileSync } from 'node:fs';
-import { DurableOutbox } from '../engine/durableOutbox.ts';
-import { DEFAULT_OUTBOX_LIMITS } from '../engine/memoryOutbox.ts';
-import { OutboxInUseError } from '../engine/outboxLock.ts';
-import { OutboxOwnerError } from '../engine/outboxOwner.ts';
+import { DurableOutbox } from '../engine/outbox/durable/durableOutbox.ts';
+import { OutboxInUseError } from '../engine/outbox/durable/outboxLock.ts';
+import { OutboxOwnerError } from '../engine/outbox/durable/outboxOwner.ts';
 import { AuthRejectedError, ResilientDispatcher } from '../engine/resilientDispatcher.ts';
-import { MAX_SIMULATED_RATE, MAX_SIMULATED_TAGS, SimulatedEngine } from '../engine/simulatedEngine.ts';
-import { ENGINE_ID_PATTERN, ENGINE_ID_RULE } from '../protocol/engineId.ts';
+import { SimulatedEngine } from '../engine/simulatedEngine.ts';
 import { WebSocketConnector } from '../transport/webSocketTransport.ts';
-import {
-  type OptionSpecs,
-  parseOptions,
-  StartupError,
-  secretOptions,
-  secretWarnings,
-  UsageError,
-} from './args.ts';
-import { helpText } from './helpText.ts';
-import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
-import { createLogger, logLevelSpec } from './logger.ts';
-import { opcUaSettings, opcuaOptionSpecs, startOpcUa } from './opcuaOption.ts';
+import { parseOptions, StartupError, secretWarnings, UsageError } from './args.ts';
+import { engineSpecs, engineUsage } from './engineOptions.ts';
+import { inspectUrl, startInspection } from './inspectOption.ts';
+import { createLogger } from './logger.ts';
+import { opcUaSettings, startOpcUa } from './opcuaOption.ts';
 import { CatchUpProgress, showCatchUp } from './progress.ts';
 import { StopSignals } from './stopSignals.ts';
 
-/** The engine's options: every rule and default in one place (help and checks come from here). */
-export const specs = {
-  aggregator: {
-    kind: 'url',
-    protocols: ['ws:', 'wss:'],
-    description: "the aggregator's URL (wss:// when it serves TLS)",
-    default: 'ws://127.0.0.1:8080',
-  },
-  id: { kind: 'text', pattern: ENGINE_ID_PATTERN, rule: ENGINE_ID_RULE, description: 'engine id (required)' },
-  ...secretOptions('secret', 'token presented to the aggregator', 'ENGINE_LINK_SECRET'),
-  ca: {
-    kind: 'path',
-    role: 'input-file',
-    description: 'PEM file of the certificate(s) to trust for a wss:// aggregator',
-  },
-  simulate: { kind: 'flag', description: 'produce simulated samples (required)' },
-  rate: {
-    kind: 'number',
-    min: 0,
-    aboveMin: true,
-    max: MAX_SIMULATED_RATE,
-    unit: 'records/s',
-    description: 'sample records per second',
-    default: 100,
-  },
-  tags: {
-    kind: 'integer',
-    min: 1,
-    max: MAX_SIMULATED_TAGS,
-    unit: 'tags',
-    description: 'number of simulated tags',
-    default: 5,
-  },
-  'run-seconds': {
-    kind: 'duration',
-    unit: 's',
-    min: 0,
-    description: 'length of each simulated method run; 0: runs start only on a start command',
-    default: 0,
-  },
-  'fail-every': {
-    kind: 'integer',
-    min: 0,
-    max: 1_000_000,
-    unit: 'n',
-    description: 'every Nth run fails (0: none)',
-    default: 0,
-  },
-  'drain-timeout': {
-    kind: 'duration',
-    unit: 's',
-    min: 0,
-    description:
-      'on SIGINT/SIGTERM, wait this long for the backlog to be acknowledged (a second signal stops waiting)',
-    default: 10,
-  },
-  'rejected-retry': {
-    kind: 'duration',
-    unit: 's',
-    min: 0.1,
-    description:
-      'while the aggregator refuses this engine (its token or id), try again this often; records are kept',
-    default: 60,
-  },
-  'max-offline': {
-    kind: 'duration',
-    unit: 's',
-    min: 0,
-    description:
-      'the link may be down this long before the running method pauses (resumes when the link is back; 0: never)',
-    default: 0,
-  },
-  'heartbeat-timeout': {
-    kind: 'duration',
-    unit: 'ms',
-    min: 100,
-    description: 'silence before the link counts as dead',
-    default: 2500,
-  },
-  'max-records': {
-    kind: 'integer',
-    min: 10,
-    max: Number.MAX_SAFE_INTEGER,
-    unit: 'records',
-    conflicts: 'outbox',
-    description: 'in-memory outbox bound in records',
-    default: DEFAULT_OUTBOX_LIMITS.maxRecords,
-  },
-  'max-bytes': {
-    kind: 'integer',
-    min: 1024,
-    max: Number.MAX_SAFE_INTEGER,
-    unit: 'bytes',
-    conflicts: 'outbox',
-    description: 'in-memory outbox bound in bytes',
-    default: DEFAULT_OUTBOX_LIMITS.maxBytes,
-  },
-  outbox: {
-    kind: 'path',
-    role: 'directory',
-    description: 'directory of a durable outbox that survives a crash or restart (default: in memory)',
-  },
-  'outbox-sync': {
-    kind: 'enum',
-    values: ['always', 'batch'],
-    requires: 'outbox',
-    description: 'always: each record synced to disk before send() returns; batch: at most 100 ms at risk',
-    default: 'batch',
-  },
-  'outbox-max-bytes': {
-    kind: 'integer',
-    min: 64 * 1024,
-    max: Number.MAX_SAFE_INTEGER,
-    unit: 'bytes',
-    requires: 'outbox',
-    description: 'durable outbox bound on disk in bytes',
-    default: 1024 * 1024 * 1024,
-  },
-  'offline-sample-ms': {
-    kind: 'duration',
-    unit: 'ms',
-    min: 0,
-    description: 'while the link is down keep one sample per tag per this many ms (0: keep all)',
-    default: 0,
-  },
-  'progress-ms': {
-    kind: 'duration',
-    unit: 'ms',
-    min: 0,
-    description: 'print {"progress":{lastSeq,durableSeq,acked,state}} to stdout this often (0: never)',
-    default: 0,
-  },
-  'print-runs': {
-    kind: 'flag',
-    description:
-      'print {"start":{engineId,epoch,lastSeq}} once, then {"run":{event,runId,t,seq}} for each run start and end',
-  },
-  ...opcuaOptionSpecs,
-  ...inspectOptionSpec,
-  'log-level': logLevelSpec,
-} satisfies OptionSpecs;
-
-export const engineUsage = helpText(
-  'engine-link engine --aggregator ws://127.0.0.1:8080 --id sim-1 --simulate [options]',
-  'Runs an engine whose records reach the aggregator exactly once and in order, through outages.\n' +
-    'It keeps running whatever its link does (aggregator down, refused, unreachable), keeping every record.\n' +
-    'On SIGINT/SIGTERM it stops producing, waits for the backlog (a second signal stops waiting), says\n' +
-    'goodbye to the aggregator, and prints one JSON line with its counts.',
-  specs,
-);
-
 export async function engineCommand(argv: string[]): Promise<number> {
-  const options = parseOptions(argv, specs);
+  const options = parseOptions(argv, engineSpecs);
   if (options.help) {
     process.stdout.write(engineUsage);
     return 0;
@@ -196,7 +36,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
     catchUp.isBar ? catchUp.logDestination() : undefined,
   );
   catchUp.setLog(log);
-  for (const warning of secretWarnings(specs, options.given)) log.warn(warning);
+  for (const warning of secretWarnings(engineSpecs, options.given)) log.warn(warning);
   const outboxDir = options.outbox;
   const durable = outboxDir === undefined ? undefined : openOutbox(outboxDir, options.id, options);
   const inspector = startInspection(inspect, log);

@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { HardwareConfigurationError } from '../hardware/errors.ts';
+import { HARDWARE_RECOVERY_DEFAULTS } from '../hardware/hardwareRecoveryOptions.ts';
 import { type OptionSpecs, StartupError, secretOptions, UsageError } from './args.ts';
 import type { EngineOpcUa, EngineOpcUaOptions } from './opcuaHardware.ts';
 
@@ -66,7 +67,7 @@ export const opcuaOptionSpecs = {
     min: 0,
     requires: 'opcua',
     description: 'hardware faults masked this long (issue) before reconnecting',
-    default: 10_000,
+    default: HARDWARE_RECOVERY_DEFAULTS.reconnectAfterMs,
   },
   'opcua-error-after-ms': {
     kind: 'duration',
@@ -75,7 +76,7 @@ export const opcuaOptionSpecs = {
     requires: 'opcua',
     description:
       'reconnecting this long without success is an error: faults surface, pending writes are dropped',
-    default: 5 * 60 * 60 * 1000,
+    default: HARDWARE_RECOVERY_DEFAULTS.errorAfterMs,
   },
 } satisfies OptionSpecs;
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { EngineWithRun, RunView } from '../aggregator/aggregator.ts';
-import { MAX_RUNS_LIMIT } from '../aggregator/runRoutes.ts';
+import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
+import { MAX_RUNS_LIMIT } from '../aggregator/http/runRoutes.ts';
 import type { EngineTelemetry } from '../dashboard/engineTelemetry.ts';
 import { type OptionSpecs, parseOptions, secretOptions, secretWarnings, UsageError } from './args.ts';
 import { helpText } from './helpText.ts';
@@ -14,7 +15,7 @@ export const specs = {
     protocols: ['http:', 'https:', 'ws:', 'wss:'],
     description:
       "the aggregator's URL (ws:// and wss:// are taken as the same server's http:// and https://)",
-    default: 'http://127.0.0.1:8080',
+    default: `http://${AGGREGATOR_DEFAULTS.host}:${AGGREGATOR_DEFAULTS.port}`,
   },
   runs: {
     kind: 'integer',

@@ -1,6 +1,7 @@
 import type { Aggregator } from '../aggregator/aggregator.ts';
-import { EventStreamHub } from '../aggregator/eventStreamHub.ts';
-import { type Route, sendJson } from '../aggregator/httpApi.ts';
+import { EventStreamHub } from '../aggregator/http/eventStreamHub.ts';
+import { sendError, sendJson } from '../aggregator/http/httpErrors.ts';
+import type { Route } from '../aggregator/http/router.ts';
 import { TelemetryFeed } from './engineTelemetry.ts';
 import { loadDashboardAssets, sendAsset } from './staticAssets.ts';
 
@@ -37,7 +38,7 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
       handler: ({ response, params }) => {
         const asset = assets.get(params.file!);
         if (asset) sendAsset(response, asset);
-        else sendJson(response, 404, { error: 'not-found', path: `/dashboard/${params.file}` });
+        else sendError(response, 'notFound', { path: `/dashboard/${params.file}` });
       },
     },
     {
@@ -51,7 +52,7 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
       handler: ({ response, params }) => {
         const engine = telemetry.engine(params.id!);
         if (engine) sendJson(response, 200, engine);
-        else sendJson(response, 404, { error: 'unknown-engine', engineId: params.id });
+        else sendError(response, 'unknownEngine', { engineId: params.id });
       },
     },
     {

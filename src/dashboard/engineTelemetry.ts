@@ -1,6 +1,6 @@
 import { EventEmitter } from 'eventemitter3';
 import type { Aggregator } from '../aggregator/aggregator.ts';
-import type { StoredRecord } from '../aggregator/store.ts';
+import type { StoredRecord } from '../aggregator/store/recordStore.ts';
 import type { Json } from '../protocol/records.ts';
 import type { Clock, TimerHandle } from '../time/clock.ts';
 import { checkDuration } from '../time/timerBounds.ts';

@@ -1,11 +1,11 @@
+import { ENGINE_DEFAULTS } from './engineDefaults.ts';
+
 export interface BackoffOptions {
   /** Shortest wait before a retry, and the first retry's lower bound (ms). Default 500. */
   initialMs?: number;
   /** Longest wait between retries (ms). Default 10 000. */
   maxMs?: number;
 }
-
-export const DEFAULT_BACKOFF = { initialMs: 500, maxMs: 10_000 } as const;
 
 /**
  * Exponential backoff with full jitter above a floor: attempt n waits uniformly between `initialMs` and
@@ -19,8 +19,8 @@ export function retryDelay(
   random: () => number = Math.random,
   retryAfterMs: number | null = null,
 ): number {
-  const initialMs = options.initialMs ?? DEFAULT_BACKOFF.initialMs;
-  const maxMs = Math.max(initialMs, options.maxMs ?? DEFAULT_BACKOFF.maxMs);
+  const initialMs = options.initialMs ?? ENGINE_DEFAULTS.retry.initialMs;
+  const maxMs = Math.max(initialMs, options.maxMs ?? ENGINE_DEFAULTS.retry.maxMs);
   const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt + 1, 40));
   const delay = Math.round(initialMs + random() * (ceiling - initialMs));
   return retryAfterMs === null ? delay : Math.max(delay, retryAfterMs);

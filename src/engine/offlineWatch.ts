@@ -1,6 +1,7 @@
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
+import type { InspectionEvent } from 'xstate';
 import { offlineWatchMachine } from '../../machines/offlineWatch.ts';
-import type { Clock, TimerHandle } from '../time/clock.ts';
+import { MachineRuntime } from '../runtime/machineRuntime.ts';
+import type { Clock } from '../time/clock.ts';
 import type { OfflineInfo } from './resilientDispatcherOptions.ts';
 
 export interface OfflineWatchOptions {
@@ -17,49 +18,44 @@ export interface OfflineWatchOptions {
  * link went down) and tells the dispatcher when the link has been down too long, and when it is back.
  */
 export class OfflineWatch {
-  private readonly actor: Actor<typeof offlineWatchMachine>;
-  private timer: TimerHandle | undefined;
+  private readonly runtime: MachineRuntime<typeof offlineWatchMachine, 'limit'>;
   private downSince: number;
 
   constructor(options: OfflineWatchOptions) {
     const { clock, limitMs } = options;
     this.downSince = clock.now();
     const info = (): OfflineInfo => ({ offlineMs: clock.now() - this.downSince });
-    const machine = offlineWatchMachine.provide({
-      actions: {
+    this.runtime = new MachineRuntime(offlineWatchMachine, {
+      clock,
+      inspect: options.inspect,
+      actions: (runtime) => ({
         armLimit: () => {
           this.downSince = clock.now();
-          this.timer = clock.setTimeout(() => this.actor.send({ type: 'LIMIT_DUE' }), limitMs);
+          runtime.startTimer('limit', limitMs, { type: 'LIMIT_DUE' });
         },
-        cancelLimit: () => {
-          this.timer?.cancel();
-          this.timer = undefined;
-        },
+        cancelLimit: () => runtime.cancelTimer('limit'),
         reportOfflineTooLong: () => options.onTooLong(info()),
         reportOnlineAgain: () => options.onOnlineAgain(info()),
-      },
+      }),
     });
-    this.actor = createActor(machine, { inspect: options.inspect });
-    this.actor.start();
+    this.runtime.start();
   }
 
   /** The machine's state: `offline`, `offlineTooLong` or `online`. */
   get state(): string {
-    return String(this.actor.getSnapshot().value);
+    return this.runtime.state;
   }
 
   linkUp(): void {
-    this.actor.send({ type: 'LINK_UP' });
+    this.runtime.dispatch({ type: 'LINK_UP' });
   }
 
   linkDown(): void {
-    this.actor.send({ type: 'LINK_DOWN' });
+    this.runtime.dispatch({ type: 'LINK_DOWN' });
   }
 
   /** Cancels the timer; nothing more is reported. */
   stop(): void {
-    this.timer?.cancel();
-    this.timer = undefined;
-    this.actor.stop();
+    this.runtime.stop();
   }
 }

@@ -5,9 +5,8 @@ import { checkDuration } from '../time/timerBounds.ts';
 import type { Connector } from '../transport/sides.ts';
 import type { BackoffOptions } from './backoff.ts';
 import type { CommandHandler } from './commands.ts';
-import type { DurableOutboxOptions } from './durableOutbox.ts';
-import type { OutboxLimits } from './memoryOutbox.ts';
-import type { BackpressureInfo, GapInfo, Outbox } from './outbox.ts';
+import type { BackpressureInfo, GapInfo } from './outbox/outbox.ts';
+import type { OutboxOption } from './outbox/outboxFor.ts';
 
 export interface ResilientDispatcherOptions {
   engineId: string;
@@ -16,7 +15,7 @@ export interface ResilientDispatcherOptions {
   /** Bearer token presented at the upgrade. */
   token?: string;
   /** An outbox, limits for the default in-memory one, or `{ path, sync, ... }` for a durable one on disk. */
-  outbox?: Outbox | OutboxLimits | DurableOutboxOptions;
+  outbox?: OutboxOption;
   /** While the link is down, thin samples to one per tag per this many ms (offline sampling). Default off. */
   offlineSampleIntervalMs?: number;
   clock?: Clock;
@@ -52,8 +51,6 @@ export interface ResilientDispatcherOptions {
   onCommand?: CommandHandler;
 }
 
-export const DEFAULT_REJECTED_RETRY_MS = 60_000;
-
 /**
  * Options a constructor checks before anything starts: every duration (a RangeError naming the option
  * beyond what a timer can wait). The engine id is the aggregator's to judge (a refusal is a rejection);
@@ -70,7 +67,8 @@ export function checkDispatcherOptions(options: ResilientDispatcherOptions): voi
   checkDuration('maxOfflineMs', options.maxOfflineMs);
 }
 
-export type LinkState =
+/** The state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
+export type EngineLinkState =
   | 'connecting.opening'
   | 'connecting.greeting'
   | 'connected'
@@ -99,7 +97,7 @@ export interface OfflineInfo {
 }
 
 export interface ResilientDispatcherEvents {
-  state: [state: LinkState];
+  state: [state: EngineLinkState];
   backlog: [size: { records: number; bytes: number }];
   flushProgress: [progress: { sent: number; total: number }];
   gap: [gap: GapInfo];
@@ -129,5 +127,24 @@ export class AuthRejectedError extends Error {
     readonly retryInMs: number,
   ) {
     super(message);
+  }
+
+  /** The refusal of `engineId` as the dispatcher reports it: what was refused, that records are kept, when it tries again. */
+  static of(
+    engineId: string,
+    refusal: string,
+    status: number,
+    detail: string,
+    retryInMs: number,
+  ): AuthRejectedError {
+    const seconds = Math.round(retryInMs / 100) / 10;
+    return new AuthRejectedError(
+      `aggregator refused engine ${engineId}: ${refusal}. Records are kept; trying again in ` +
+        `${seconds} s (fix the ${status === 400 || status === 404 ? 'engine id or URL' : 'token'}, ` +
+        'or call reconnect() to try at once).',
+      status,
+      detail,
+      retryInMs,
+    );
   }
 }

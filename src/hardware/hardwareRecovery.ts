@@ -1,102 +1,45 @@
 import { EventEmitter } from 'eventemitter3';
-import { type Actor, createActor, type InspectionEvent } from 'xstate';
 import {
-  type HardwareRecoveryEvent,
   type HardwareRecoveryMachineState,
   type HardwareRecoveryState,
   hardwareRecoveryMachine,
 } from '../../machines/hardwareRecovery.ts';
-import { stateName } from '../../machines/stateName.ts';
-import { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
+import { MachineRuntime } from '../runtime/machineRuntime.ts';
+import { type Clock, systemClock } from '../time/clock.ts';
 import { checkDuration } from '../time/timerBounds.ts';
 import { HardwareError, HardwareUnavailableError, requireDirection } from './errors.ts';
 import type { HardwareLayer } from './hardwareLayer.ts';
-import { type PendingWrite, PendingWrites } from './pendingWrites.ts';
 import {
-  DEFAULT_RECONNECT_SCHEDULE_MS,
-  reconnectDelay,
-  validateReconnectSchedule,
-} from './reconnectBackoff.ts';
+  type ConnectionStatus,
+  HARDWARE_RECOVERY_DEFAULTS,
+  type HardwareRecoveryCounters,
+  type HardwareRecoveryEvents,
+  type HardwareRecoveryOptions,
+} from './hardwareRecoveryOptions.ts';
+import { HardwareWrites } from './hardwareWrites.ts';
+import { LastKnownGood } from './lastKnownGood.ts';
+import { reconnectDelay, validateReconnectSchedule } from './reconnectBackoff.ts';
 import type { HardwareRegister, HardwareValue } from './register.ts';
-import { sameValue } from './sameValue.ts';
 
-export interface HardwareRecoveryOptions {
-  /** Names the hardware in errors and in the state record sent to the aggregator. Default 'hardware'. */
-  name?: string;
-  clock?: Clock;
-  /** In `issue` this long without a successful read or write, the link reconnects. Default 10 s. */
-  reconnectAfterMs?: number;
-  /** In `reconnect` this long without a successful reconnect, the link is in `error`. Default 5 h. */
-  errorAfterMs?: number;
-  /** Waits before successive reconnect attempts; the last repeats. Default 0.5 s, 2 s, 10 s, 30 s, 2 min, 30 min. */
-  reconnectScheduleMs?: readonly number[];
-  /** Skip writes of the value last written successfully to the register. Default true. */
-  skipUnchangedWrites?: boolean;
-  /** Numbers within this of each other are the same value for that filter (per register: `tolerance`). Default 1e-9. */
-  floatTolerance?: number;
-  /** Which errors of the decorated layer are hardware faults (masked, counted). Default: `HardwareError`s. */
-  isHardwareFault?: (error: unknown) => boolean;
-  /** Receives the machine's inspection events (Stately inspector). */
-  inspect?: (event: InspectionEvent) => void;
-}
+export type {
+  ConnectionStatus,
+  HardwareFault,
+  HardwareRecoveryCounters,
+  HardwareRecoveryEvents,
+  HardwareRecoveryOptions,
+  ReconnectResult,
+} from './hardwareRecoveryOptions.ts';
 
-/** What the engine's connection-status tag shows. Connected while faults are masked. */
-export type ConnectionStatus = 'Connected' | 'Disconnected';
+type Timer = 'issue' | 'error' | 'reconnect';
 
-export type ReconnectResult = { attempt: number; ok: true } | { attempt: number; ok: false; error: unknown };
-
-export interface HardwareFault {
-  operation: 'read' | 'write';
-  registers: readonly string[];
-  error: unknown;
-  /** True when the engine was not told (a last-known-good value or a pending write stood in). */
-  masked: boolean;
-}
-
-export interface HardwareRecoveryEvents {
-  /** The link moved to another of the five states. */
-  state: [change: { from: HardwareRecoveryState; to: HardwareRecoveryState }];
-  connectionStatus: [status: ConnectionStatus];
-  /** Reconnect attempt number `attempt` (1 = the first after entering reconnect) will be made in `delayMs`. */
-  reconnectScheduled: [info: { attempt: number; delayMs: number }];
-  reconnectAttempt: [info: { attempt: number; state: 'reconnect' | 'error' }];
-  reconnectResult: [result: ReconnectResult];
-  /** The engine's connect() failed; the link stays disconnected. */
-  connectFailed: [error: unknown];
-  /** A read or write failed with a hardware fault. */
-  fault: [fault: HardwareFault];
-  /** A read had to be masked but no value was ever read from the register: it returned null. Once per register and episode. */
-  noLastKnownGood: [info: { register: string; state: HardwareRecoveryState }];
-  pendingWritesFlushed: [registers: readonly string[]];
-  /**
-   * Pending writes were given up: masking stopped (error), the engine disconnected, or the layer refused
-   * them with an error that is not a hardware fault (`rejected`, with that error: writing again cannot help).
-   */
-  pendingWritesDropped: [
-    info: { registers: readonly string[]; reason: 'error' | 'disconnected' | 'rejected'; error?: unknown },
-  ];
-}
-
-export interface HardwareRecoveryCounters {
-  /** Reads answered with a last-known-good value (or null) instead of the hardware's. */
-  maskedReads: number;
-  /** Writes not sent because the register already holds the value. */
-  skippedWrites: number;
-  /** Hardware faults seen on reads and writes. */
-  faults: number;
-}
-
-const DEFAULT_RECONNECT_AFTER_MS = 10_000;
-const DEFAULT_ERROR_AFTER_MS = 5 * 60 * 60 * 1000;
-
-function topLevel(state: HardwareRecoveryMachineState): HardwareRecoveryState {
+function topLevel(state: string): HardwareRecoveryState {
   return state.split('.')[0] as HardwareRecoveryState;
 }
 
 /**
- * Fault recovery around a hardware layer, as a decorator with the same interface (DESIGN.md promise 8).
- * The `hardwareRecovery` machine decides; this class carries out its actions and reports what the
- * hardware did as events.
+ * Fault recovery around a hardware layer, as a decorator with the same interface (README: Hardware
+ * recovery). The `hardwareRecovery` machine decides; this class carries out its actions and reports what
+ * the hardware did as events.
  *
  * - `ok`: reads and writes go to the hardware. A fault moves the link to `issue`.
  * - `issue`: reads and writes still go to the hardware; a failed read returns the register's
@@ -119,71 +62,69 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
   private readonly reconnectAfterMs: number;
   private readonly errorAfterMs: number;
   private readonly schedule: readonly number[];
-  private readonly skipUnchanged: boolean;
-  private readonly floatTolerance: number;
   private readonly isFault: (error: unknown) => boolean;
-  private readonly actor: Actor<typeof hardwareRecoveryMachine>;
+  private readonly runtime: MachineRuntime<typeof hardwareRecoveryMachine, Timer>;
+  private readonly writes: HardwareWrites;
 
-  private currentState: HardwareRecoveryMachineState = 'disconnected';
   private status: ConnectionStatus = 'Disconnected';
-  private readonly lastKnownGood = new Map<string, HardwareValue>();
-  private readonly reportedWithoutValue = new Set<string>();
-  private readonly pending = new PendingWrites();
-  /** The value last written successfully to each register, while it is known to be there. */
-  private readonly written = new Map<string, HardwareValue>();
-  /** The serial number of the latest write asked for, per register. */
-  private readonly latestWrite = new Map<string, number>();
-  private writeSerial = 0;
-  private flushing: Promise<void> | undefined;
+  private readonly lastKnownGood = new LastKnownGood();
   private connecting: Promise<void> | undefined;
   private closing: Promise<void> = Promise.resolve();
   private lastConnectError: unknown;
   /** Bumped when the engine disconnects: connects and reconnects started before are disowned. */
   private linkGeneration = 0;
   private readonly counts: HardwareRecoveryCounters = { maskedReads: 0, skippedWrites: 0, faults: 0 };
-  private readonly timers: Record<'issue' | 'error' | 'reconnect', TimerHandle | undefined> = {
-    issue: undefined,
-    error: undefined,
-    reconnect: undefined,
-  };
-  /** Announcements made by actions during a transition, emitted once the transition is complete. */
-  private actionNotices: Array<() => void> = [];
-  private readonly notices: Array<() => void> = [];
-  private announcing = false;
   private usableWaiters: Array<() => void> = [];
 
   constructor(inner: HardwareLayer, options: HardwareRecoveryOptions = {}) {
     super();
+    const defaults = HARDWARE_RECOVERY_DEFAULTS;
     this.inner = inner;
-    this.name = options.name ?? 'hardware';
+    this.name = options.name ?? defaults.name;
     this.clock = options.clock ?? systemClock;
-    this.reconnectAfterMs = options.reconnectAfterMs ?? DEFAULT_RECONNECT_AFTER_MS;
-    this.errorAfterMs = options.errorAfterMs ?? DEFAULT_ERROR_AFTER_MS;
-    this.schedule = options.reconnectScheduleMs ?? DEFAULT_RECONNECT_SCHEDULE_MS;
+    this.reconnectAfterMs = options.reconnectAfterMs ?? defaults.reconnectAfterMs;
+    this.errorAfterMs = options.errorAfterMs ?? defaults.errorAfterMs;
+    this.schedule = options.reconnectScheduleMs ?? defaults.reconnectScheduleMs;
     validateReconnectSchedule(this.schedule);
     checkDuration('reconnectAfterMs', this.reconnectAfterMs);
     checkDuration('errorAfterMs', this.errorAfterMs);
-    this.skipUnchanged = options.skipUnchangedWrites ?? true;
-    this.floatTolerance = options.floatTolerance ?? 1e-9;
     this.isFault = options.isHardwareFault ?? ((error) => error instanceof HardwareError);
-    this.actor = createActor(this.recoveryMachine(), { inspect: options.inspect });
-    this.actor.subscribe((snapshot) =>
-      this.observe(stateName(snapshot.value) as HardwareRecoveryMachineState),
-    );
-    this.actor.start();
-    this.announce();
+    this.writes = new HardwareWrites({
+      inner,
+      machineState: () => this.machineState,
+      counts: this.counts,
+      skipUnchanged: options.skipUnchangedWrites ?? defaults.skipUnchangedWrites,
+      floatTolerance: options.floatTolerance ?? defaults.floatTolerance,
+      isFault: this.isFault,
+      failed: (registers, error) => this.failed('write', registers, error),
+      succeeded: () => this.runtime.dispatch({ type: 'READ_WRITE_SUCCEEDED' }),
+      failedWhileFlushing: () => this.runtime.dispatch({ type: 'READ_WRITE_FAILED' }),
+      emit: this.emit.bind(this),
+    });
+    this.runtime = new MachineRuntime(hardwareRecoveryMachine, {
+      clock: this.clock,
+      inspect: options.inspect,
+      actions: (runtime) => this.actions(runtime),
+      onState: (next, previous) => {
+        const from = topLevel(previous ?? next);
+        const to = topLevel(next);
+        if (from !== to) this.emit('state', { from, to });
+        if (this.usable) for (const resolve of this.usableWaiters.splice(0)) resolve();
+      },
+    });
+    this.runtime.start();
     // A layer handed over already connected starts in ok.
-    if (inner.isConnected) this.send({ type: 'CONNECT_SUCCEEDED' });
+    if (inner.isConnected) this.runtime.dispatch({ type: 'CONNECT_SUCCEEDED' });
   }
 
   /** One of the five states: disconnected, ok, issue, reconnect, error. */
   get state(): HardwareRecoveryState {
-    return topLevel(this.currentState);
+    return topLevel(this.runtime.state);
   }
 
   /** The machine's state as a dotted path ('reconnect.waiting', 'error.connecting'). */
   get machineState(): HardwareRecoveryMachineState {
-    return this.currentState;
+    return this.runtime.state as HardwareRecoveryMachineState;
   }
 
   /** Connected in ok, issue and reconnect (faults are masked); Disconnected in disconnected and error. */
@@ -193,7 +134,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
 
   /** True in ok and issue: the hardware answered since the last (re)connect. */
   get isConnected(): boolean {
-    return this.currentState === 'ok' || this.currentState === 'issue';
+    return this.machineState === 'ok' || this.machineState === 'issue';
   }
 
   get registers(): ReadonlyMap<string, HardwareRegister> {
@@ -202,7 +143,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
 
   /** Writes waiting for the hardware, register name → latest value, oldest first. */
   get pendingWrites(): ReadonlyMap<string, HardwareValue> {
-    return this.pending.snapshot();
+    return this.writes.pending.snapshot();
   }
 
   get counters(): Readonly<HardwareRecoveryCounters> {
@@ -229,14 +170,14 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
    * reconnects by itself), and this resolves at once.
    */
   connect(): Promise<void> {
-    if (this.currentState !== 'disconnected') return Promise.resolve();
+    if (this.machineState !== 'disconnected') return Promise.resolve();
     this.connecting ??= this.connectFromDisconnected();
     return this.connecting;
   }
 
   /** Disconnects the hardware and stops recovering: timers cancelled, pending writes dropped. */
   async disconnect(): Promise<void> {
-    this.send({ type: 'DISCONNECT' });
+    this.runtime.dispatch({ type: 'DISCONNECT' });
     await this.closing;
   }
 
@@ -252,8 +193,8 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
       this.failed('read', [register], error);
       return this.masked(register);
     }
-    this.remember(register, value);
-    this.send({ type: 'READ_WRITE_SUCCEEDED' });
+    this.lastKnownGood.remember(register.name, value);
+    this.runtime.dispatch({ type: 'READ_WRITE_SUCCEEDED' });
     return value;
   }
 
@@ -270,9 +211,9 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
       return registers.map((register) => this.masked(register));
     }
     registers.forEach((register, i) => {
-      this.remember(register, values[i] ?? null);
+      this.lastKnownGood.remember(register.name, values[i] ?? null);
     });
-    this.send({ type: 'READ_WRITE_SUCCEEDED' });
+    this.runtime.dispatch({ type: 'READ_WRITE_SUCCEEDED' });
     return values;
   }
 
@@ -320,7 +261,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
   /** After a hardware fault: tells the machine, then either masks (returns) or throws. */
   private failed(operation: 'read' | 'write', registers: readonly HardwareRegister[], error: unknown): void {
     this.counts.faults++;
-    this.send({ type: 'READ_WRITE_FAILED' });
+    this.runtime.dispatch({ type: 'READ_WRITE_FAILED' });
     const masked = this.state === 'issue' || this.state === 'reconnect';
     const names = registers.map((r) => r.name);
     this.emit('fault', { operation, registers: names, error, masked });
@@ -336,22 +277,9 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
 
   private masked(register: HardwareRegister): HardwareValue {
     this.counts.maskedReads++;
-    if (this.lastKnownGood.has(register.name)) return this.lastKnownGood.get(register.name)!;
-    if (!this.reportedWithoutValue.has(register.name)) {
-      this.reportedWithoutValue.add(register.name);
-      this.emit('noLastKnownGood', { register: register.name, state: this.state });
-    }
-    return null;
-  }
-
-  private remember(register: HardwareRegister, value: HardwareValue): void {
-    this.lastKnownGood.set(register.name, value);
-    this.reportedWithoutValue.delete(register.name);
-  }
-
-  private isUnchanged(register: HardwareRegister, value: HardwareValue): boolean {
-    if (!this.skipUnchanged || !this.written.has(register.name)) return false;
-    return sameValue(this.written.get(register.name)!, value, register.tolerance ?? this.floatTolerance);
+    const { value, report } = this.lastKnownGood.standIn(register.name);
+    if (report) this.emit('noLastKnownGood', { register: register.name, state: this.state });
+    return value;
   }
 
   private async writeAll(
@@ -360,123 +288,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
   ): Promise<void> {
     for (const register of registers) requireDirection(register, 'write');
     this.requireUsable('write', registers);
-    const writes: PendingWrite[] = [];
-    registers.forEach((register, i) => {
-      const value = values[i]!;
-      const serial = ++this.writeSerial;
-      this.latestWrite.set(register.name, serial);
-      if (this.isUnchanged(register, value)) {
-        // The hardware holds this value already: an older pending value must not overwrite it.
-        this.pending.delete(register.name);
-        this.counts.skippedWrites++;
-      } else {
-        writes.push({ register, value, serial });
-      }
-    });
-    if (writes.length === 0) return;
-    // In reconnect nothing touches the hardware; while pending writes are being flushed, new ones
-    // join the queue so that the hardware sees every register's values in order.
-    if (this.state === 'reconnect' || this.flushing) {
-      for (const write of writes) this.pending.set(write);
-      return;
-    }
-    for (const write of writes) {
-      this.pending.delete(write.register.name);
-      this.written.delete(write.register.name);
-    }
-    try {
-      await this.writeToHardware(writes);
-    } catch (error) {
-      if (!this.isFault(error)) throw error;
-      this.failed(
-        'write',
-        writes.map((w) => w.register),
-        error,
-      );
-      this.keepPending(writes);
-      return;
-    }
-    this.wrote(writes);
-    this.send({ type: 'READ_WRITE_SUCCEEDED' });
-  }
-
-  private writeToHardware(writes: readonly PendingWrite[]): Promise<void> {
-    if (writes.length === 1) return this.inner.write(writes[0]!.value, writes[0]!.register);
-    return this.inner.writeBatch(
-      writes.map((w) => w.value),
-      writes.map((w) => w.register),
-    );
-  }
-
-  private isLatest(write: PendingWrite): boolean {
-    return this.latestWrite.get(write.register.name) === write.serial;
-  }
-
-  private wrote(writes: readonly PendingWrite[]): void {
-    for (const write of writes) if (this.isLatest(write)) this.written.set(write.register.name, write.value);
-  }
-
-  private keepPending(writes: readonly PendingWrite[]): void {
-    for (const write of writes) if (this.isLatest(write)) this.pending.set(write);
-  }
-
-  /**
-   * Writes pending values while the link is ok; stops at the first fault (the rest stay pending). When
-   * the layer refuses a batch with an error that is not a fault, the writes go one at a time, and each
-   * refused one is dropped and reported (`pendingWritesDropped`, reason `rejected`).
-   */
-  private flushPendingWrites(): void {
-    if (this.flushing || this.pending.size === 0) return;
-    this.flushing = this.flushWhileOk();
-  }
-
-  private async flushWhileOk(): Promise<void> {
-    let oneByOne = false;
-    try {
-      // Let the transition that asked for the flush complete first.
-      await null;
-      while (this.currentState === 'ok' && this.pending.size > 0) {
-        const taken = oneByOne ? [this.pending.takeOldest()!] : this.pending.takeAll();
-        const writes = taken.filter((write) => {
-          if (!this.isUnchanged(write.register, write.value)) return true;
-          this.counts.skippedWrites++;
-          return false;
-        });
-        if (writes.length === 0) continue;
-        for (const write of writes) this.written.delete(write.register.name);
-        try {
-          await this.writeToHardware(writes);
-        } catch (error) {
-          const latest = writes.filter((write) => this.isLatest(write));
-          if (!this.isFault(error)) {
-            if (writes.length > 1) {
-              this.pending.restore(latest);
-              oneByOne = true;
-            } else if (latest.length > 0)
-              this.emit('pendingWritesDropped', {
-                registers: [latest[0]!.register.name],
-                reason: 'rejected',
-                error,
-              });
-            continue;
-          }
-          this.pending.restore(latest);
-          this.counts.faults++;
-          this.send({ type: 'READ_WRITE_FAILED' });
-          const names = writes.map((w) => w.register.name);
-          this.emit('fault', { operation: 'write', registers: names, error, masked: true });
-          return;
-        }
-        this.wrote(writes);
-        this.emit(
-          'pendingWritesFlushed',
-          writes.map((w) => w.register.name),
-        );
-        this.send({ type: 'READ_WRITE_SUCCEEDED' });
-      }
-    } finally {
-      this.flushing = undefined;
-    }
+    await this.writes.write(values, registers, this.state === 'reconnect');
   }
 
   // Connecting.
@@ -490,7 +302,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
       } catch (error) {
         if (generation === this.linkGeneration) {
           this.lastConnectError = error;
-          this.send({ type: 'CONNECT_FAILED' });
+          this.runtime.dispatch({ type: 'CONNECT_FAILED' });
         }
         throw error;
       }
@@ -498,7 +310,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
         this.releaseDisowned();
         throw new HardwareUnavailableError({ hardware: this.name, operation: 'connect', state: this.state });
       }
-      this.send({ type: 'CONNECT_SUCCEEDED' });
+      this.runtime.dispatch({ type: 'CONNECT_SUCCEEDED' });
     } finally {
       this.connecting = undefined;
     }
@@ -507,7 +319,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
   private attemptReconnect(failedAttempts: number): void {
     const attempt = failedAttempts + 1;
     const generation = this.linkGeneration;
-    this.actionNotices.push(() =>
+    this.runtime.afterTransition(() =>
       this.emit('reconnectAttempt', { attempt, state: this.state === 'error' ? 'error' : 'reconnect' }),
     );
     const reconnect = async () => {
@@ -523,113 +335,66 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
       () => {
         if (generation !== this.linkGeneration) return this.releaseDisowned();
         this.emit('reconnectResult', { attempt, ok: true });
-        this.send({ type: 'RECONNECT_SUCCEEDED' });
+        this.runtime.dispatch({ type: 'RECONNECT_SUCCEEDED' });
       },
       (error: unknown) => {
         if (generation !== this.linkGeneration) return;
         this.emit('reconnectResult', { attempt, ok: false, error });
-        this.send({ type: 'RECONNECT_FAILED' });
+        this.runtime.dispatch({ type: 'RECONNECT_FAILED' });
       },
     );
   }
 
   /** A connect the engine gave up on (by disconnecting) succeeded after all: undo it. */
   private releaseDisowned(): void {
-    if (this.currentState !== 'disconnected') return;
+    if (this.machineState !== 'disconnected') return;
     this.inner.disconnect().catch(() => {});
   }
 
-  // The machine and its actions.
-
-  private send(event: HardwareRecoveryEvent): void {
-    this.actor.send(event);
-    this.announce();
-  }
-
-  /** Called after every transition: the new state, then what the actions announced. */
-  private observe(next: HardwareRecoveryMachineState): void {
-    const from = this.state;
-    this.currentState = next;
-    const to = this.state;
-    const batch = this.actionNotices;
-    this.actionNotices = [];
-    if (from !== to) this.notices.push(() => this.emit('state', { from, to }));
-    this.notices.push(...batch);
-    if (this.usable) for (const resolve of this.usableWaiters.splice(0)) resolve();
-  }
-
-  /** Emits queued notices in order; a listener that causes another transition queues behind them. */
-  private announce(): void {
-    if (this.announcing) return;
-    this.announcing = true;
-    try {
-      for (let notice = this.notices.shift(); notice; notice = this.notices.shift()) notice();
-    } finally {
-      this.announcing = false;
-    }
-  }
+  // The machine's actions.
 
   private setStatus(status: ConnectionStatus): void {
     if (this.status === status) return;
     this.status = status;
-    this.actionNotices.push(() => this.emit('connectionStatus', status));
+    this.runtime.afterTransition(() => this.emit('connectionStatus', status));
   }
 
-  private recoveryMachine() {
-    return hardwareRecoveryMachine.provide({
-      actions: {
-        setStatusConnected: () => this.setStatus('Connected'),
-        setStatusDisconnected: () => this.setStatus('Disconnected'),
-        reportConnectFailed: () => {
-          const error = this.lastConnectError;
-          this.actionNotices.push(() => this.emit('connectFailed', error));
-        },
-        flushPendingWrites: () => this.flushPendingWrites(),
-        armIssueTimer: () => {
-          this.timers.issue = this.clock.setTimeout(
-            () => this.send({ type: 'ISSUE_TIMEOUT' }),
-            this.reconnectAfterMs,
-          );
-        },
-        cancelIssueTimer: () => this.cancelTimer('issue'),
-        armErrorTimer: () => {
-          this.timers.error = this.clock.setTimeout(
-            () => this.send({ type: 'ERROR_TIMEOUT' }),
-            this.errorAfterMs,
-          );
-        },
-        cancelErrorTimer: () => this.cancelTimer('error'),
-        scheduleReconnect: (_, { attempt }) => {
-          const delayMs = reconnectDelay(attempt, this.schedule);
-          this.cancelTimer('reconnect');
-          this.timers.reconnect = this.clock.setTimeout(() => this.send({ type: 'RECONNECT_DUE' }), delayMs);
-          this.actionNotices.push(() => this.emit('reconnectScheduled', { attempt: attempt + 1, delayMs }));
-        },
-        attemptReconnect: (_, { attempt }) => this.attemptReconnect(attempt),
-        stopConnecting: () => {
-          this.cancelTimer('reconnect');
-          this.linkGeneration++;
-        },
-        closeHardware: () => {
-          const inner = this.inner;
-          this.closing = (async () => inner.disconnect())();
-          // disconnect() reports a failure to close; nobody else waits for it.
-          this.closing.catch(() => {});
-        },
-        forgetWrittenValues: () => this.written.clear(),
-        stopMasking: (_, { reason }) => {
-          const dropped = this.pending.takeAll().map((w) => w.register.name);
-          this.lastKnownGood.clear();
-          this.reportedWithoutValue.clear();
-          if (dropped.length === 0) return;
-          this.actionNotices.push(() => this.emit('pendingWritesDropped', { registers: dropped, reason }));
-        },
+  private actions(runtime: MachineRuntime<typeof hardwareRecoveryMachine, Timer>) {
+    return {
+      setStatusConnected: () => this.setStatus('Connected'),
+      setStatusDisconnected: () => this.setStatus('Disconnected'),
+      reportConnectFailed: () => {
+        const error = this.lastConnectError;
+        runtime.afterTransition(() => this.emit('connectFailed', error));
       },
-    });
-  }
-
-  private cancelTimer(name: 'issue' | 'error' | 'reconnect'): void {
-    this.timers[name]?.cancel();
-    this.timers[name] = undefined;
+      flushPendingWrites: () => this.writes.flushPending(),
+      armIssueTimer: () => runtime.startTimer('issue', this.reconnectAfterMs, { type: 'ISSUE_TIMEOUT' }),
+      cancelIssueTimer: () => runtime.cancelTimer('issue'),
+      armErrorTimer: () => runtime.startTimer('error', this.errorAfterMs, { type: 'ERROR_TIMEOUT' }),
+      cancelErrorTimer: () => runtime.cancelTimer('error'),
+      scheduleReconnect: (_: unknown, { attempt }: { attempt: number }) => {
+        const delayMs = reconnectDelay(attempt, this.schedule);
+        runtime.startTimer('reconnect', delayMs, { type: 'RECONNECT_DUE' });
+        runtime.afterTransition(() => this.emit('reconnectScheduled', { attempt: attempt + 1, delayMs }));
+      },
+      attemptReconnect: (_: unknown, { attempt }: { attempt: number }) => this.attemptReconnect(attempt),
+      stopConnecting: () => {
+        runtime.cancelTimer('reconnect');
+        this.linkGeneration++;
+      },
+      closeHardware: () => {
+        const inner = this.inner;
+        this.closing = (async () => inner.disconnect())();
+        // disconnect() reports a failure to close; nobody else waits for it.
+        this.closing.catch(() => {});
+      },
+      forgetWrittenValues: () => this.writes.forgetWritten(),
+      stopMasking: (_: unknown, { reason }: { reason: 'error' | 'disconnected' }) => {
+        const dropped = this.writes.pending.takeAll().map((w) => w.register.name);
+        this.lastKnownGood.forget();
+        if (dropped.length === 0) return;
+        runtime.afterTransition(() => this.emit('pendingWritesDropped', { registers: dropped, reason }));
+      },
+    };
   }
 }

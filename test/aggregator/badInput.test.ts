@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Aggregator, type AggregatorEvents } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { sealFrame } from '../../src/protocol/codec.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';

@@ -2,13 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import {
-  Aggregator,
-  type AggregatorEvents,
-  DEFAULT_HEARTBEAT_TIMEOUT_MS,
-} from '../../src/aggregator/aggregator.ts';
-import { MAX_WAITING_MESSAGES } from '../../src/aggregator/engineSessionRuntime.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { Aggregator, type AggregatorEvents } from '../../src/aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../../src/aggregator/aggregatorDefaults.ts';
+import { MAX_WAITING_MESSAGES } from '../../src/aggregator/session/linkConnection.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
@@ -286,7 +283,7 @@ describe('engine sessions over the in-memory network', () => {
 
   it('closes a connection that never says hello after the heartbeat timeout', async () => {
     const engine = await connect();
-    await clock.advance(DEFAULT_HEARTBEAT_TIMEOUT_MS - 1);
+    await clock.advance(AGGREGATOR_DEFAULTS.heartbeatTimeoutMs - 1);
     expect(engine.closeInfo).toBeUndefined();
     await clock.advance(1);
     expect((await engine.closed()).code).toBe(CloseCode.HeartbeatTimeout);

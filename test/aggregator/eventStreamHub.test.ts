@@ -1,8 +1,8 @@
 import { createServer, type Server, ServerResponse } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { EventStreamHub } from '../../src/aggregator/eventStreamHub.ts';
-import { EventStreamSlots } from '../../src/aggregator/eventStreamSlots.ts';
+import { EventStreamHub } from '../../src/aggregator/http/eventStreamHub.ts';
+import { EventStreamSlots } from '../../src/aggregator/http/eventStreamSlots.ts';
 import { type HeldStream, openEventStream } from '../support/eventStreamClient.ts';
 
 /** The hub's promises, over real sockets in this process: one encoding per update, coalescing, slow clients cut off. */

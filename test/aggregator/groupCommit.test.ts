@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { type CommitUnit, type FlushScheduler, GroupCommit } from '../../src/aggregator/groupCommit.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import type { Store } from '../../src/aggregator/store.ts';
+import { type CommitUnit, type FlushScheduler, GroupCommit } from '../../src/aggregator/store/groupCommit.ts';
+import { SequenceGapError } from '../../src/aggregator/store/recordStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import type { Store } from '../../src/aggregator/store/store.ts';
 import { ErrorCode, ProtocolError } from '../../src/protocol/errors.ts';
 import type { Item } from '../../src/protocol/records.ts';
 
@@ -23,6 +24,13 @@ function samples(n: number, from = 0): Item[] {
   return Array.from({ length: n }, (_, i) => ['s', 'temp', 1_700_000_000_000 + from + i, 20 + i, 'degC']);
 }
 
+/** What a unit was told: a protocol error's code, the store's refusal of a sequence gap, or the message. */
+function failure(error: unknown): string {
+  if (error instanceof ProtocolError) return error.code;
+  if (error instanceof SequenceGapError) return 'sequence-gap';
+  return (error as Error).message;
+}
+
 /** A unit that ingests a frame and logs what happened to it. */
 function frameUnit(
   store: Store,
@@ -40,8 +48,7 @@ function frameUnit(
       return store.ingest(engineId, 'ep', from, items).persistedSeq;
     },
     committed: (seq) => log.push(`committed ${name} ${seq}`),
-    failed: (error) =>
-      log.push(`failed ${name} ${error instanceof ProtocolError ? error.code : (error as Error).message}`),
+    failed: (error) => log.push(`failed ${name} ${failure(error)}`),
   };
 }
 

@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { sendJson } from '../../src/aggregator/httpApi.ts';
+import { sendJson } from '../../src/aggregator/http/router.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { CloseCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';

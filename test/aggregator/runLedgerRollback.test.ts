@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../src/engine/runTracker.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';

@@ -3,8 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SCHEMA_VERSION, SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import { ErrorCode, ProtocolError } from '../../src/protocol/errors.ts';
+import { SequenceGapError } from '../../src/aggregator/store/recordStore.ts';
+import { SCHEMA_VERSION } from '../../src/aggregator/store/sqliteSchema.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { samples } from './support.ts';
 
@@ -139,16 +140,16 @@ describe('SqliteStore', () => {
     } catch (e) {
       error = e;
     }
-    expect(error).toBeInstanceOf(ProtocolError);
-    expect((error as ProtocolError).code).toBe(ErrorCode.SequenceGap);
-    expect((error as ProtocolError).message).toMatch(
+    expect(error).toBeInstanceOf(SequenceGapError);
+    expect(error).toMatchObject({ engineId: 'eng-1', epoch: 'ep1', from: 8, persistedSeq: 5 });
+    expect((error as SequenceGapError).message).toMatch(
       /start at 8, but only up to 5 is persisted: 6\.\.7 are missing/,
     );
     expect(contents()).toEqual(before);
     expect(store.highWaterMark('eng-1', 'ep1')).toBe(5);
 
     // A new stream must start at 1: nothing (not even the stream or the engine) is created otherwise.
-    expect(() => store.ingest('eng-2', 'ep1', 2, samples(1))).toThrow(/sequence-gap/);
+    expect(() => store.ingest('eng-2', 'ep1', 2, samples(1))).toThrow(SequenceGapError);
     expect(contents()).toEqual(before);
     // And the store still takes the next frame.
     expect(store.ingest('eng-1', 'ep1', 6, samples(1, 5)).persistedSeq).toBe(6);

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { EngineCredentials } from '../../src/aggregator/engineCredentials.ts';
-import { engineTokens, hashToken, parseTokenFile, TokenFileError } from '../../src/aggregator/tokens.ts';
+import { EngineCredentials } from '../../src/aggregator/auth/engineCredentials.ts';
+import { engineTokens, hashToken, parseTokenFile, TokenFileError } from '../../src/aggregator/auth/tokens.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest();
 

@@ -3,8 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import { WalCheckpointer } from '../../src/aggregator/walCheckpointer.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import { WalCheckpointer } from '../../src/aggregator/store/walCheckpointer.ts';
 import { samples } from './support.ts';
 
 const dirs: string[] = [];

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { dashboardRoutes } from '../../src/dashboard/dashboardRoutes.ts';
 import { DASHBOARD_FILES } from '../../src/dashboard/staticAssets.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';

@@ -4,7 +4,7 @@ import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { dashboardRoutes } from '../../src/dashboard/dashboardRoutes.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../../src/engine/simulatedEngine.ts';

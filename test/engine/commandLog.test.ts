@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { PendingCommands } from '../../src/aggregator/pendingCommands.ts';
+import { PendingCommands } from '../../src/aggregator/session/pendingCommands.ts';
 import { CommandLog } from '../../src/engine/commands.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 

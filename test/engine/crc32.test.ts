@@ -1,6 +1,6 @@
 import zlib from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { crc32, tableCrc32 } from '../../src/engine/crc32.ts';
+import { crc32, tableCrc32 } from '../../src/engine/outbox/durable/crc32.ts';
 import { seededRandom } from '../support/seededRandom.ts';
 
 /** The CRC the durable outbox writes is the standard CRC-32 (zlib, gzip), whichever Node computes it. */

@@ -1,7 +1,7 @@
 import { readdirSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DurableOutbox, type DurableOutboxOptions } from '../../src/engine/durableOutbox.ts';
-import type { GapInfo, StorageInfo } from '../../src/engine/outbox.ts';
+import { DurableOutbox, type DurableOutboxOptions } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import type { GapInfo, StorageInfo } from '../../src/engine/outbox/outbox.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import {

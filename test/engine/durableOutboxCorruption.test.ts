@@ -1,11 +1,11 @@
 import fs from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
-import type { GapInfo } from '../../src/engine/outbox.ts';
-import { segmentNumber } from '../../src/engine/outboxSegment.ts';
-import { isItemKind } from '../../src/engine/segmentRecord.ts';
-import { SegmentScanner } from '../../src/engine/segmentScanner.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import { segmentNumber } from '../../src/engine/outbox/durable/segment.ts';
+import { isItemKind } from '../../src/engine/outbox/durable/segmentEntry.ts';
+import { SegmentScanner } from '../../src/engine/outbox/durable/segmentScanner.ts';
+import type { GapInfo } from '../../src/engine/outbox/outbox.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { seededRandom } from '../support/seededRandom.ts';
 import {

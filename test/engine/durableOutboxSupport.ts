@@ -2,8 +2,8 @@ import fs, { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import type { Outbox } from '../../src/engine/outbox.ts';
-import type { OutboxFileSystem } from '../../src/engine/outboxFileSystem.ts';
+import type { OutboxFileSystem } from '../../src/engine/outbox/durable/fileSystem.ts';
+import type { Outbox } from '../../src/engine/outbox/outbox.ts';
 import { type EngineRecord, encodeRecord, type Item, itemSpan } from '../../src/protocol/records.ts';
 
 /** A fresh outbox directory path (not yet created) in its own temporary folder. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { MemoryOutbox } from '../../src/engine/memoryOutbox.ts';
-import type { GapInfo } from '../../src/engine/outbox.ts';
+import { MemoryOutbox } from '../../src/engine/outbox/memoryOutbox.ts';
+import type { GapInfo } from '../../src/engine/outbox/outbox.ts';
 import { type EngineRecord, encodeRecord, type Item } from '../../src/protocol/records.ts';
 
 const sample = (i: number): EngineRecord => ({ kind: 'sample', tag: `tag${i % 3}`, value: i, t: 1000 + i });

@@ -4,8 +4,8 @@ import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
-import { LOCK_FILE, OutboxInUseError } from '../../src/engine/outboxLock.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import { LOCK_FILE, OutboxInUseError } from '../../src/engine/outbox/durable/outboxLock.ts';
 
 /** Two engines must never share a durable outbox: they would number different records alike. */
 describe('outbox lock', () => {

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { AuthRejectedError, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
 import { nextEvent } from '../support/until.ts';

@@ -2,8 +2,8 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import { type LinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import { type EngineLinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
 import { seededRandom } from '../support/seededRandom.ts';
@@ -161,8 +161,10 @@ describe('the link through the proxy modes', () => {
     });
     return { store, proxy, engine };
   }
-  const reach = (engine: ResilientDispatcher, state: LinkState) =>
-    engine.state === state ? Promise.resolve() : nextEvent<LinkState>(engine, 'state', (s) => s === state);
+  const reach = (engine: ResilientDispatcher, state: EngineLinkState) =>
+    engine.state === state
+      ? Promise.resolve()
+      : nextEvent<EngineLinkState>(engine, 'state', (s) => s === state);
   let n = 0;
   function produce(engine: ResilientDispatcher, count: number) {
     for (let i = 0; i < count; i++) {

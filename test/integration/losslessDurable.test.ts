@@ -1,6 +1,6 @@
 import fs from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DurableOutbox } from '../../src/engine/durableOutbox.ts';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { controllableFileSystem, tempOutboxPath } from '../engine/durableOutboxSupport.ts';

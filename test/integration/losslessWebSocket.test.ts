@@ -1,10 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import {
   AuthRejectedError,
-  type LinkState,
+  type EngineLinkState,
   ResilientDispatcher,
 } from '../../src/engine/resilientDispatcher.ts';
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
@@ -70,8 +70,10 @@ function produce(engine: ResilientDispatcher, n: number): void {
     engine.send({ kind: 'sample', tag: `t${i % 3}`, value: counter++, unit: 'bar' });
 }
 
-const reach = (engine: ResilientDispatcher, state: LinkState) =>
-  engine.state === state ? Promise.resolve(state) : nextEvent<LinkState>(engine, 'state', (s) => s === state);
+const reach = (engine: ResilientDispatcher, state: EngineLinkState) =>
+  engine.state === state
+    ? Promise.resolve(state)
+    : nextEvent<EngineLinkState>(engine, 'state', (s) => s === state);
 
 function expectExactlyOnce(r: WsRig, n: number): void {
   const rows = r.store.records('ws-1', { epoch: r.engine.stats.epoch });
@@ -126,7 +128,7 @@ describe('lossless link over WebSocket', () => {
     const cutAt = Date.now();
     r.proxy.blackhole();
     produce(r.engine, 2000);
-    await nextEvent<LinkState>(r.engine, 'state', (s) => s.startsWith('buffering'));
+    await nextEvent<EngineLinkState>(r.engine, 'state', (s) => s.startsWith('buffering'));
     await lostAtAggregator;
     // Both sides noticed through their own heartbeat, not through any close.
     expect(Date.now() - cutAt).toBeLessThan(HEARTBEAT.heartbeatTimeoutMs * 5);
@@ -143,7 +145,7 @@ describe('lossless link over WebSocket', () => {
     const port = r.server.port;
     await r.server.close();
     await r.aggregator.close();
-    await nextEvent<LinkState>(r.engine, 'state', (s) => s.startsWith('buffering'));
+    await nextEvent<EngineLinkState>(r.engine, 'state', (s) => s.startsWith('buffering'));
     produce(r.engine, 2500);
     Object.assign(r, await startAggregator(r.dbPath, port));
     expect(await r.engine.drain(10_000)).toBe(true);

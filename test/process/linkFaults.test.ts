@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { PHASE_PAUSED_OFFLINE } from '../../src/engine/simulatedEngine.ts';
 import { waitFor } from '../../src/faults/waitFor.ts';
 import type { EngineSlot } from '../../src/soak/engineSlot.ts';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { waitFor } from '../../src/faults/waitFor.ts';
 import { cliProcesses, startAggregatorCli } from '../support/childProcess.ts';
 import { rawRequest } from '../support/rawHttp.ts';
 import { tempDbPath } from '../support/tempDb.ts';
@@ -107,6 +108,12 @@ describe('cross-site requests and DNS rebinding', () => {
       // The aggregator's own page (same origin) and the CLI (no Origin) are served.
       const own = await post({ 'content-type': 'application/json; charset=utf-8', origin: url });
       expect(own).toMatchObject({ status: 200, json: { id: 'cross-site-1', ok: true } });
+      // The command's answer and the record of the run it started travel separately: the record is
+      // committed once it arrives, which may be just after the answer.
+      await waitFor(
+        'the run the command started is stored',
+        async () => (await runsOf(url, auth)).length > 0,
+      );
       expect(await runsOf(url, auth)).toHaveLength(1);
       const localhost = await rawRequest(`${url}/api/engines`, {
         headers: { ...auth, host: `localhost:${port}` },

@@ -1,9 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
+import { engineTokens, hashToken } from '../../src/aggregator/auth/tokens.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
-import { engineTokens, hashToken } from '../../src/aggregator/tokens.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { Connector } from '../../src/transport/sides.ts';

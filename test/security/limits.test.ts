@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator, type AggregatorEvents } from '../../src/aggregator/aggregator.ts';
-import { MAX_QUEUED_FRAMES } from '../../src/aggregator/engineSessionRuntime.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { MAX_QUEUED_FRAMES } from '../../src/aggregator/session/frameIngest.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { CloseCode, ErrorCode, type ProtocolError } from '../../src/protocol/errors.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';

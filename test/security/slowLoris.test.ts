@@ -2,7 +2,7 @@ import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
 import { HandEngine, samples } from '../aggregator/support.ts';

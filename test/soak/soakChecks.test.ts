@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { REASON_NOT_RUNNING } from '../../machines/runReconciliation.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { compareRuns, expectedRuns, type Lifetime } from '../../src/soak/expectedRuns.ts';
 import { planFaults } from '../../src/soak/faultPlan.ts';

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../../src/engine/simulatedEngine.ts';
 import { HardwareRecovery } from '../../src/hardware/hardwareRecovery.ts';

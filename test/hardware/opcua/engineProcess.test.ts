@@ -1,6 +1,6 @@
 import { type AddressInfo, createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
 import type { HardwareStateValue } from '../../../src/hardware/reportHardwareState.ts';
 import { type CliProcess, runCli } from '../../support/childProcess.ts';
 import { tempDbPath } from '../../support/tempDb.ts';

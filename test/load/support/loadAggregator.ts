@@ -5,7 +5,7 @@
 // Args: <port> <db> <engines>
 import { Aggregator } from '../../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../../src/aggregator/server.ts';
-import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
 import { serveParent, tellParent } from './ipc.ts';
 
 const [portArg, db, enginesArg] = process.argv.slice(2) as [string, string, string];

@@ -1,8 +1,8 @@
 import { expect } from 'vitest';
 import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
 import { Aggregator, type CommandOutcome } from '../../../src/aggregator/aggregator.ts';
-import type { EngineSessionEvents } from '../../../src/aggregator/engineSessionRuntime.ts';
-import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
+import type { EngineSessionEvents } from '../../../src/aggregator/session/engineView.ts';
+import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
 import { encodeRecordsFrame } from '../../../src/protocol/codec.ts';
 import type { AggregatorMessage } from '../../../src/protocol/messages.ts';
 import type { Item } from '../../../src/protocol/records.ts';

@@ -4,7 +4,7 @@ import {
   runReconciliationMachine,
 } from '../../../machines/runReconciliation.ts';
 import { Aggregator, type RunView } from '../../../src/aggregator/aggregator.ts';
-import { SqliteStore } from '../../../src/aggregator/sqliteStore.ts';
+import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../../src/engine/runTracker.ts';
 import type { RunSnapshot } from '../../../src/protocol/messages.ts';

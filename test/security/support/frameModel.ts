@@ -1,8 +1,8 @@
-import type { StoredGap, StoredRecord } from '../../../src/aggregator/store.ts';
+import type { StoredGap, StoredRecord } from '../../../src/aggregator/store/recordStore.ts';
 
 /**
  * What the aggregator should do with each frame, worked out independently of its code: the protocol as
- * DESIGN.md states it (errors that keep the link, errors that close it and with which code, acks after
+ * the README states it (Protocol v1, Limits: errors that keep the link, errors that close it and with which code, acks after
  * commit, exactly-once by sequence number), and what the store should then hold.
  */
 

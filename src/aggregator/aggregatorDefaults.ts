@@ -1,0 +1,30 @@
+import { DEFAULT_MAX_FRAME_BYTES } from '../protocol/codec.ts';
+import { HEARTBEAT_DEFAULTS } from '../protocol/heartbeat.ts';
+
+/**
+ * Every default of the aggregator side, in one object: `Aggregator`'s options, the server's and the
+ * store's. The constructors fall back on these, and the CLI's options take their defaults from here, so a
+ * default is written once (README: CLI, Limits).
+ */
+export const AGGREGATOR_DEFAULTS = {
+  host: '127.0.0.1',
+  port: 8080,
+  /** Ping period towards engines (told to them in the welcome). */
+  heartbeatMs: HEARTBEAT_DEFAULTS.intervalMs,
+  /** Silence after which an engine is unavailable. */
+  heartbeatTimeoutMs: HEARTBEAT_DEFAULTS.timeoutMs,
+  /** Largest frame accepted from an engine. */
+  maxFrameBytes: DEFAULT_MAX_FRAME_BYTES,
+  /** Most items in one records frame; a larger frame closes the link with 1008. */
+  maxRecordsPerFrame: 10_000,
+  /** The wait asked of engines refused for the engine limit or told `busy` (jittered up to 2x). */
+  busyRetryAfterMs: 5000,
+  /** How long a run may stay unconfirmed before it is declared interrupted ("engine lost"). */
+  abandonAfterMs: 24 * 60 * 60 * 1000,
+  /** How long a command waits for the engine's answer. */
+  commandTimeoutMs: 10_000,
+  /** How long a client may take to send its request headers (and TLS handshake) before 408. */
+  headersTimeoutMs: 10_000,
+  /** Live-update streams open at once, in all and from one client address. */
+  eventStreams: { maxStreams: 256, maxStreamsPerClient: 16 },
+} as const;

@@ -1,0 +1,375 @@
+import { EventEmitter } from 'eventemitter3';
+import type { Logger } from 'pino';
+import type { InspectionEvent } from 'xstate';
+import {
+  REASON_ENGINE_LOST,
+  type RunReconciliationEvent,
+  type RunState,
+  runReconciliationMachine,
+} from '../../../machines/runReconciliation.ts';
+import type { RunSnapshot } from '../../protocol/messages.ts';
+import type { Item } from '../../protocol/records.ts';
+import { MachineRuntime } from '../../runtime/machineRuntime.ts';
+import type { Clock } from '../../time/clock.ts';
+import type { RunQuery, StoredRun } from '../store/runStore.ts';
+import type { Store } from '../store/store.ts';
+import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
+
+/** A run as the API shows it. */
+export interface RunView extends StoredRun {
+  outcome: 'completed' | 'failed' | 'interrupted' | null;
+  /** Records the engine wrote during the run (from its start record to its end, or to now). */
+  records: number;
+}
+
+export interface RunLedgerEvents {
+  run: [run: RunView];
+}
+
+export interface RunLedgerOptions {
+  store: Store;
+  clock: Clock;
+  /** How long a run may stay unconfirmed before it is declared interrupted ("engine lost"). */
+  abandonAfterMs: number;
+  logger: Logger;
+  /** Receives the inspection events of every run's machine (Stately inspector). */
+  inspect?: (event: InspectionEvent) => void;
+}
+
+interface LiveRun {
+  run: StoredRun;
+  runtime: MachineRuntime<typeof runReconciliationMachine, 'abandon'>;
+  /** Sequence number of the end record being applied, for `persistRun`. */
+  endSeq: number | null;
+}
+
+/** What the hello snapshot told, kept until the engine has caught up. */
+interface EngineHello {
+  epoch: string;
+  lastSeq: number;
+  snapshot: RunSnapshot | undefined;
+}
+
+/**
+ * Runs one `runReconciliation` actor per run that is not settled (active, unconfirmed; interrupted ones
+ * are brought back from the store when news of them arrives) and persists every state they enter.
+ * Run records are applied inside the transaction that stores them, so a run's state never runs ahead of
+ * or behind the records that justify it, whatever moment the aggregator is killed at. Memory follows
+ * the store: a transaction that rolls back (or fails to commit) puts back every run it changed, and
+ * `run` events go out only once their transaction has committed.
+ */
+export class RunLedger extends EventEmitter<RunLedgerEvents> {
+  private readonly store: Store;
+  private readonly clock: Clock;
+  private readonly abandonAfterMs: number;
+  private readonly logger: Logger;
+  private readonly inspect: RunLedgerOptions['inspect'];
+  private readonly live = new Map<string, LiveRun>();
+  private readonly hellos = new Map<string, EngineHello>();
+
+  constructor(options: RunLedgerOptions) {
+    super();
+    this.store = options.store;
+    this.clock = options.clock;
+    this.abandonAfterMs = options.abandonAfterMs;
+    this.logger = options.logger;
+    this.inspect = options.inspect;
+  }
+
+  /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. In a transaction. */
+  load(): void {
+    for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
+      const live = this.restore(run);
+      if (run.state === 'active') this.send(live, { type: 'LINK_LOST' });
+    }
+  }
+
+  /**
+   * Applies the run records among freshly persisted items (those above `markBefore`). In the ingest
+   * transaction. `linkUp`: the link the items came on is still the engine's link (a run they start is
+   * active; otherwise it starts unconfirmed, its outcome unknown until the engine is back).
+   */
+  recordsPersisted(
+    engineId: string,
+    epoch: string,
+    from: number,
+    items: readonly Item[],
+    markBefore: number,
+    linkUp: boolean,
+  ): void {
+    for (const record of runRecordsIn(from, items, markBefore))
+      this.applyRecord({ engineId, epoch, linkUp }, record);
+  }
+
+  /** The engine is no longer reachable: what it runs is unconfirmed. */
+  linkLost(engineId: string): void {
+    try {
+      this.store.transaction(() => {
+        for (const live of this.liveOf(engineId)) this.send(live, { type: 'LINK_LOST' });
+      });
+    } catch (error) {
+      this.logger.error(
+        { err: error, engineId },
+        'could not record that the runs of the engine are unconfirmed',
+      );
+    }
+  }
+
+  /** The engine said hello: a new epoch settles its old runs; its snapshot confirms the run it is running. */
+  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void {
+    this.hellos.set(engineId, { epoch, lastSeq, snapshot });
+    const current = snapshot?.current?.runId;
+    this.store.transaction(() => {
+      for (const live of this.liveOf(engineId)) {
+        if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+        else if (live.run.id === current) this.send(live, { type: 'ENGINE_RUNNING' });
+      }
+      if (current === undefined) return;
+      // A run declared interrupted (engine lost) that the engine is running after all is reopened.
+      const stored = this.store.run(current, engineId);
+      if (
+        stored?.state === 'interrupted' &&
+        stored.reason === REASON_ENGINE_LOST &&
+        stored.epoch === epoch &&
+        !this.live.has(key(engineId, current))
+      ) {
+        this.remember(key(engineId, current));
+        this.send(this.restore(stored), { type: 'ENGINE_RUNNING' });
+      }
+    });
+  }
+
+  /**
+   * The engine's backlog (up to its hello) is persisted. A run that had started by then, has no end
+   * record, and is not the one the engine said it runs, will never end: it was interrupted.
+   */
+  caughtUp(engineId: string): void {
+    const hello = this.hellos.get(engineId);
+    if (!hello) return;
+    const current = hello.snapshot?.current?.runId;
+    this.store.transaction(() => {
+      for (const live of this.liveOf(engineId)) {
+        if (live.run.epoch !== hello.epoch || live.run.startSeq > hello.lastSeq) continue;
+        const running = hello.snapshot === undefined || live.run.id === current;
+        this.send(live, { type: running ? 'ENGINE_RUNNING' : 'ENGINE_NOT_RUNNING' });
+      }
+    });
+  }
+
+  /** The engine's run that is not settled (the newest), if any. */
+  currentRun(engineId: string): RunView | undefined {
+    let newest: StoredRun | undefined;
+    for (const live of this.liveOf(engineId))
+      if (!newest || live.run.startedAt >= newest.startedAt) newest = live.run;
+    return newest && this.view(newest);
+  }
+
+  list(query: RunQuery = {}): RunView[] {
+    return this.store.runs(query).map((run) => this.view(run));
+  }
+
+  get(runId: string): RunView | undefined {
+    const run = this.store.run(runId);
+    return run && this.view(run);
+  }
+
+  view(run: StoredRun): RunView {
+    const end = run.endSeq ?? this.store.highWaterMark(run.engineId, run.epoch);
+    const outcome =
+      run.state === 'completed' || run.state === 'failed' || run.state === 'interrupted' ? run.state : null;
+    return { ...run, outcome, records: this.store.countRecords(run.engineId, run.epoch, run.startSeq, end) };
+  }
+
+  /** Stops every timer and actor (the aggregator is closing). */
+  stop(): void {
+    for (const live of this.live.values()) live.runtime.stop();
+    this.live.clear();
+  }
+
+  private applyRecord(link: { engineId: string; epoch: string; linkUp: boolean }, record: RunRecord) {
+    const { engineId, epoch } = link;
+    const { runId, seq, name, data } = record;
+    if (!runId) {
+      this.logger.warn({ engineId, seq, name }, 'run record without a runId ignored');
+      return;
+    }
+    const existing = this.live.get(key(engineId, runId));
+    switch (name) {
+      case RUN_EVENTS.started: {
+        if (existing || this.store.run(runId, engineId)) {
+          this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
+          return;
+        }
+        const live = this.start(newRun(engineId, epoch, record, this.clock.now()));
+        // The run is as the engine's link is now, not as it was when the record was sent.
+        this.send(live, { type: link.linkUp ? 'ENGINE_RUNNING' : 'LINK_LOST' });
+        // The engine already came back with a new epoch: once the records that came with this one are
+        // committed (an end may be among them), the run is over.
+        if (!link.linkUp && this.hellos.get(engineId)?.epoch !== epoch)
+          this.store.afterCommit(() => this.settleEpochsBefore(engineId));
+        return;
+      }
+      case RUN_EVENTS.completed:
+      case RUN_EVENTS.failed: {
+        const live = existing ?? this.reopen(engineId, epoch, record);
+        if (live) this.send(live, endEvent(record), seq);
+        return;
+      }
+      case RUN_EVENTS.phase: {
+        if (!existing || typeof data.phase !== 'string') return;
+        this.remember(key(engineId, runId));
+        existing.run.phase = data.phase;
+        this.store.saveRun(existing.run);
+        this.announce(existing.run);
+        return;
+      }
+      default:
+        this.logger.debug({ engineId, name }, 'unknown run record ignored');
+    }
+  }
+
+  /** Interrupts the live runs of the engine's epochs before its current one (it restarted). */
+  private settleEpochsBefore(engineId: string): void {
+    const epoch = this.hellos.get(engineId)?.epoch;
+    try {
+      this.store.transaction(() => {
+        for (const live of this.liveOf(engineId))
+          if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+      });
+    } catch (error) {
+      this.logger.error({ err: error, engineId }, 'could not interrupt the runs of a restarted engine');
+    }
+  }
+
+  /** A run whose end arrives while it is not live: interrupted earlier (reopened), or never seen start. */
+  private reopen(engineId: string, epoch: string, record: RunRecord): LiveRun | undefined {
+    const runId = record.runId!;
+    const stored = this.store.run(runId, engineId);
+    if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) {
+      this.remember(key(engineId, runId));
+      return this.restore(stored);
+    }
+    if (stored) {
+      this.logger.warn({ engineId, runId, state: stored.state }, 'end record for a settled run ignored');
+      return undefined;
+    }
+    // Its start record never reached us (an older epoch lost with an engine restart): start it from the end.
+    return this.start(newRun(engineId, epoch, record, this.clock.now()));
+  }
+
+  /** A new run, in `starting`: the caller tells it at once how the engine's link stands, or how it ended. */
+  private start(run: StoredRun): LiveRun {
+    this.remember(key(run.engineId, run.id));
+    const live = this.create(run, undefined);
+    live.runtime.start();
+    return live;
+  }
+
+  /** Sends an event to a run's actor, after noting how the run stood (see `remember`). */
+  private send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
+    this.remember(key(live.run.engineId, live.run.id));
+    if (endSeq !== undefined) live.endSeq = endSeq;
+    // A failed action (the run could not be saved) throws here and fails the transaction: the records that
+    // would have justified the state are not stored either, and are sent again.
+    live.runtime.dispatch(event);
+  }
+
+  /**
+   * Notes how the run stands now (live or not, its record), to be put back should the transaction that
+   * is about to change it roll back or fail to commit.
+   */
+  private remember(runKey: string): void {
+    const live = this.live.get(runKey);
+    const saved = live && { run: { ...live.run }, endSeq: live.endSeq };
+    this.store.onRollback(() => {
+      const current = this.live.get(runKey);
+      if (current) {
+        current.runtime.stop();
+        this.live.delete(runKey);
+      }
+      if (saved) this.restore(saved.run).endSeq = saved.endSeq;
+    });
+  }
+
+  /** Tells listeners (and the log) of a run's new state once it is committed. */
+  private announce(run: StoredRun): void {
+    const snapshot = { ...run };
+    this.store.afterCommit(() => {
+      this.logger.info(
+        { engineId: snapshot.engineId, runId: snapshot.id, state: snapshot.state, reason: snapshot.reason },
+        `run ${snapshot.id} ${snapshot.state}`,
+      );
+      try {
+        this.emit('run', this.view(snapshot));
+      } catch (error) {
+        this.logger.error({ err: error, runId: snapshot.id }, 'a run listener failed');
+      }
+    });
+  }
+
+  private restore(run: StoredRun): LiveRun {
+    const snapshot = runReconciliationMachine.resolveState({
+      value: run.state,
+      context: { reason: run.reason, endedAt: run.endedAt },
+    });
+    const live = this.create(run, snapshot);
+    live.runtime.start();
+    if (run.state === 'unconfirmed') this.scheduleAbandon(live);
+    return live;
+  }
+
+  private create(
+    run: StoredRun,
+    snapshot: ReturnType<typeof runReconciliationMachine.resolveState> | undefined,
+  ) {
+    const live: LiveRun = { run: { ...run }, runtime: undefined as never, endSeq: null };
+    live.runtime = new MachineRuntime(runReconciliationMachine, {
+      clock: this.clock,
+      inspect: this.inspect,
+      snapshot,
+      actions: (runtime) => ({
+        persistRun: ({ context }, { state }) => this.persist(live, state, context.reason, context.endedAt),
+        scheduleAbandon: () => this.scheduleAbandon(live),
+        cancelAbandon: () => runtime.cancelTimer('abandon'),
+      }),
+    });
+    this.live.set(key(run.engineId, run.id), live);
+    return live;
+  }
+
+  private persist(live: LiveRun, state: RunState, reason: string | null, endedAt: number | null): void {
+    const run = live.run;
+    run.state = state;
+    run.reason = reason;
+    run.endedAt = endedAt;
+    if (live.endSeq !== null) run.endSeq = live.endSeq;
+    run.since = this.clock.now();
+    this.store.saveRun(run);
+    if (state === 'completed' || state === 'failed') {
+      live.runtime.cancelTimer('abandon');
+      this.live.delete(key(run.engineId, run.id));
+    }
+    if (state === 'interrupted') this.live.delete(key(run.engineId, run.id));
+    this.announce(run);
+  }
+
+  /** ABANDON_DUE once the run has been unconfirmed for the abandon period (counted from its `since`). */
+  private scheduleAbandon(live: LiveRun): void {
+    const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
+    live.runtime.startTimer('abandon', remaining, () => {
+      try {
+        this.store.transaction(() => this.send(live, { type: 'ABANDON_DUE' }));
+      } catch (error) {
+        this.logger.error({ err: error, runId: live.run.id }, 'could not interrupt an abandoned run');
+      }
+    });
+  }
+
+  private *liveOf(engineId: string): Iterable<LiveRun> {
+    for (const live of [...this.live.values()]) if (live.run.engineId === engineId) yield live;
+  }
+}
+
+function key(engineId: string, runId: string): string {
+  return `${engineId}\n${runId}`;
+}

@@ -1,0 +1,42 @@
+/** The runs half of the store: one row per run, written by the run ledger in the transactions of the records that justify it. */
+export interface RunStore {
+  /** Inserts or replaces a run. */
+  saveRun(run: StoredRun): void;
+  /** Runs, newest start first, filtered. */
+  runs(query?: RunQuery): StoredRun[];
+  /** One run of an engine (or of any engine when `engineId` is omitted). */
+  run(runId: string, engineId?: string): StoredRun | undefined;
+}
+
+export type StoredRunState = 'active' | 'unconfirmed' | 'completed' | 'failed' | 'interrupted';
+
+/** A run as the aggregator keeps it: engine times for start and end, aggregator time for `since`. */
+export interface StoredRun {
+  id: string;
+  engineId: string;
+  /** The engine epoch the run started in. */
+  epoch: string;
+  state: StoredRunState;
+  /** Engine time the run started (ms since the Unix epoch). */
+  startedAt: number;
+  /** Engine time the run ended (null while it has not). */
+  endedAt: number | null;
+  /** Why it failed or was interrupted. */
+  reason: string | null;
+  /** The method or recipe the engine named when it started the run. */
+  method: string | null;
+  /** Latest phase the engine reported (running, paused, ...). */
+  phase: string;
+  /** Sequence number of the start record, and of the end record once it came. */
+  startSeq: number;
+  endSeq: number | null;
+  /** Aggregator time the run entered `state`. */
+  since: number;
+}
+
+export interface RunQuery {
+  engineId?: string;
+  states?: readonly StoredRunState[];
+  epoch?: string;
+  limit?: number;
+}
