@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
+import { REASON_ENGINE_LOST } from '../../../machines/runReconciliation.ts';
 import { Aggregator, type CommandOutcome } from '../../../src/aggregator/aggregator.ts';
 import type { EngineSessionEvents } from '../../../src/aggregator/session/engineView.ts';
 import { SqliteStore } from '../../../src/aggregator/store/sqliteStore.ts';
@@ -25,6 +26,9 @@ const HEARTBEAT_MS = 1000;
 const HEARTBEAT_TIMEOUT_MS = 2500;
 /** Records the store holds before the aggregator starts. */
 const SEEDED = 20;
+/** The run the engine is on. */
+const RUN = 'run-0';
+const SNAPSHOT = { current: { runId: RUN, phase: 'running', startedAt: 0 } };
 
 const STATE_OF_LINK: Record<string, string> = {
   offline: 'offline',
@@ -73,6 +77,21 @@ function seededStore(): SqliteStore {
   for (let seq = 1; seq <= SEEDED; seq++) items.push(['s', 'T', seq, seq]);
   store.touchEngine(ENGINE, EPOCH, 0);
   store.ingest(ENGINE, EPOCH, 1, items);
+  // The run the engine runs throughout (it says so in every hello): active when the aggregator stopped.
+  store.saveRun({
+    id: RUN,
+    engineId: ENGINE,
+    epoch: EPOCH,
+    state: 'active',
+    startedAt: 0,
+    endedAt: null,
+    reason: null,
+    method: null,
+    phase: 'running',
+    startSeq: 1,
+    endSeq: null,
+    since: 0,
+  });
   return store;
 }
 
@@ -165,13 +184,27 @@ async function cause(rt: SessionRuntime, event: EngineSessionEvent): Promise<boo
     case 'HELLO': {
       if (linked) {
         // A second hello on the same link: told it is one too many, nothing else.
-        link!.transport.send({ type: 'hello', v: 1, engineId: ENGINE, epoch: EPOCH, lastSeq: rt.lastSeq });
+        link!.transport.send({
+          type: 'hello',
+          v: 1,
+          engineId: ENGINE,
+          epoch: EPOCH,
+          lastSeq: rt.lastSeq,
+          snapshot: SNAPSHOT,
+        });
         break;
       }
       const fresh = await connect(rt);
       rt.base = persisted(rt) - event.persistedSeq;
       rt.lastSeq = event.lastSeq + rt.base;
-      fresh.transport.send({ type: 'hello', v: 1, engineId: ENGINE, epoch: EPOCH, lastSeq: rt.lastSeq });
+      fresh.transport.send({
+        type: 'hello',
+        v: 1,
+        engineId: ENGINE,
+        epoch: EPOCH,
+        lastSeq: rt.lastSeq,
+        snapshot: SNAPSHOT,
+      });
       break;
     }
     case 'PERSISTED': {
@@ -262,7 +295,9 @@ async function checkStep(
   if (state === 'catchingUp' || state === 'available') expect(pings(), 'pings').toBeGreaterThan(before);
   else {
     expect(pings(), 'pings').toBe(before);
-    expect(rt.clock.pendingTimers, 'timers left while not linked').toBe(0);
+    // None left while not linked, but the unconfirmed run's abandon timer.
+    const abandon = rt.aggregator.run(RUN)!.state === 'unconfirmed' ? 1 : 0;
+    expect(rt.clock.pendingTimers, 'timers left while not linked').toBe(abandon);
   }
   // A command left waiting for an available engine, to see what becomes of it.
   if (state === 'available') {
@@ -298,9 +333,16 @@ async function invariants(rt: SessionRuntime): Promise<void> {
   // Available means caught up with what the engine held at hello; catching up means not yet.
   if (state === 'available') expect(view.persistedSeq).toBeGreaterThanOrEqual(view.targetSeq);
   if (state === 'catchingUp') expect(view.persistedSeq).toBeLessThan(view.targetSeq);
-  // Offline and unavailable: no link is open.
-  if (state === 'offline' || state === 'unavailable') expect(rt.network.openLinks).toBe(0);
-  else expect(rt.network.openLinks).toBe(1);
+  // Offline and unavailable: no link is open, and the run the engine is on is not taken as running: it is
+  // unconfirmed (or, unconfirmed too long, interrupted as lost). Linked: the engine says it runs it.
+  const run = rt.aggregator.run(RUN)!;
+  if (state === 'offline' || state === 'unavailable') {
+    expect(rt.network.openLinks).toBe(0);
+    expect(run.state === 'unconfirmed' || run.reason === REASON_ENGINE_LOST, `run ${run.state}`).toBe(true);
+  } else {
+    expect(rt.network.openLinks).toBe(1);
+    expect(run.state).toBe('active');
+  }
 }
 
 const noLink = 'no link: nothing of the engine reaches the aggregator';

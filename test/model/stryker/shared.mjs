@@ -7,13 +7,14 @@
  *   the modules are loaded, so a mutant in a machine definition is never seen.) Of those files only
  *   the ones that import the mutated file run (`vitest.related`), and of those only the tests that cover
  *   the mutant (`perTest`), except for static mutants, which reload and run them all.
- * - The HTML and JSON reports and the incremental files go to reports/mutation/ (not committed).
+ * - The HTML and JSON reports and the incremental files go to reports/mutation/ (not committed), named
+ *   after the pass (`name`); `tests` names its vitest config.
  */
-export function passConfig(name) {
+export function passConfig(name, tests = name) {
   return {
     testRunner: 'vitest',
     plugins: ['@stryker-mutator/vitest-runner'],
-    vitest: { configFile: `test/model/stryker/vitest.${name}.config.ts`, related: true },
+    vitest: { configFile: `test/model/stryker/vitest.${tests}.config.ts`, related: true },
     coverageAnalysis: 'perTest',
     concurrency: 2,
     timeoutMS: 10_000,
