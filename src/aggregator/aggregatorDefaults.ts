@@ -25,6 +25,16 @@ export const AGGREGATOR_DEFAULTS = {
   commandTimeoutMs: 10_000,
   /** How long a client may take to send its request headers (and TLS handshake) before 408. */
   headersTimeoutMs: 10_000,
-  /** Live-update streams open at once, in all and from one client address. */
-  eventStreams: { maxStreams: 256, maxStreamsPerClient: 16 },
+  /**
+   * Live-update streams: how many may be open at once, in all and from one client address; the bytes a
+   * stream may leave unsent before its client is disconnected; streams written to per turn of the event
+   * loop in a fan-out; how long a snapshot is reused for streams opening after it.
+   */
+  eventStreams: {
+    maxStreams: 256,
+    maxStreamsPerClient: 16,
+    maxBufferedBytes: 1024 * 1024,
+    streamsPerTurn: 200,
+    snapshotMaxAgeMs: 100,
+  },
 } as const;

@@ -213,9 +213,11 @@ describe.sequential('real network faults (network namespaces)', () => {
       });
     }
     for (const { aggregatorMs, engineMs } of detections) {
-      // Nothing told either side: no detection before the timeouts (a FIN or RST would be faster) ...
-      expect(aggregatorMs).toBeGreaterThanOrEqual(2500);
-      expect(engineMs).toBeGreaterThanOrEqual(2500);
+      // Nothing told either side: no detection before the timeouts (a FIN or RST would be told at
+      // once). The 3 s count from the last frame heard, which may be up to a ping interval (1 s)
+      // before the black hole; CI once measured 2,499 ms against a bound of 2,500.
+      expect(aggregatorMs).toBeGreaterThanOrEqual(2000);
+      expect(engineMs).toBeGreaterThanOrEqual(2000);
       // ... and both at them: 3 s after the last frame heard, plus polling (50 ms) and timer lateness
       // on a busy 2-core machine (measured 3.05-3.3 s idle, up to 3.9 s with other test suites running).
       expect(aggregatorMs).toBeLessThanOrEqual(4000);

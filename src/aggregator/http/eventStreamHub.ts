@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 import type { EventStreamSlots } from './eventStreamSlots.ts';
 import { sendError } from './httpErrors.ts';
 
@@ -47,6 +48,7 @@ export class EventStreamHub {
   private readonly options: EventStreamHubOptions;
   private readonly maxBufferedBytes: number;
   private readonly streamsPerTurn: number;
+  private readonly snapshotMaxAgeMs: number;
   private readonly streams = new Set<Stream>();
   private pending: Pending[] = [];
   private readonly pendingByKey = new Map<string, Pending>();
@@ -58,8 +60,9 @@ export class EventStreamHub {
 
   constructor(options: EventStreamHubOptions) {
     this.options = options;
-    this.maxBufferedBytes = options.maxBufferedBytes ?? 1024 * 1024;
-    this.streamsPerTurn = options.streamsPerTurn ?? 200;
+    this.maxBufferedBytes = options.maxBufferedBytes ?? AGGREGATOR_DEFAULTS.eventStreams.maxBufferedBytes;
+    this.streamsPerTurn = options.streamsPerTurn ?? AGGREGATOR_DEFAULTS.eventStreams.streamsPerTurn;
+    this.snapshotMaxAgeMs = options.snapshotMaxAgeMs ?? AGGREGATOR_DEFAULTS.eventStreams.snapshotMaxAgeMs;
   }
 
   /** Streams open now. */
@@ -88,7 +91,7 @@ export class EventStreamHub {
     response.write('retry: 1000\n\n');
     if (this.streams.size === 0) this.start();
     const now = Date.now();
-    if (!this.snapshot || now - this.snapshot.at > (this.options.snapshotMaxAgeMs ?? 100)) {
+    if (!this.snapshot || now - this.snapshot.at > this.snapshotMaxAgeMs) {
       const { event, data } = this.options.snapshot();
       this.snapshot = { text: encode(event, data), at: now };
     }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'eventemitter3';
 import { encodeGap, type GapReason, type Item, itemSpan, type RecordClass } from '../../protocol/records.ts';
+import { firstAbove } from './firstAbove.ts';
 import type { Outbox, OutboxBatch, OutboxEvents } from './outbox.ts';
 import { MEMORY_OUTBOX_DEFAULTS, type OutboxLimits } from './outboxDefaults.ts';
 import { applyOverflowPolicy, type HeldItem } from './overflowPolicy.ts';
@@ -129,14 +130,8 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
 
   /** The first sealed chunk holding a sequence number above `seq` (chunks are in sequence order). */
   private chunkAfter(seq: number): Chunk | undefined {
-    let lo = this.head;
-    let hi = this.chunks.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.chunks[mid]!.lastSeq <= seq) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.chunks[lo];
+    const chunks = this.chunks;
+    return chunks[firstAbove(this.head, chunks.length, (i) => chunks[i]!.lastSeq, seq)];
   }
 
   private seal(): Chunk {

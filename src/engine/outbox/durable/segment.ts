@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { firstAbove } from '../firstAbove.ts';
 import { EntryKind } from './segmentEntry.ts';
 
 /** A sparse index entry is taken at most every this many bytes: about 650 samples apart. */
@@ -84,13 +85,8 @@ export class OutboxSegment {
 
   /** An offset at which reading finds every item covering `seq` or later: the nearest index entry before it. */
   offsetFor(seq: number): number {
-    let lo = 0;
-    let hi = this.indexSeqs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.indexSeqs[mid]! <= seq) lo = mid + 1;
-      else hi = mid;
-    }
+    const seqs = this.indexSeqs;
+    const lo = firstAbove(0, seqs.length, (i) => seqs[i]!, seq);
     return lo === 0 ? 0 : this.indexOffsets[lo - 1]!;
   }
 

@@ -1,4 +1,5 @@
 import type { GapItem } from '../../../protocol/records.ts';
+import { firstAbove } from '../firstAbove.ts';
 import { EntryBuffer, WRITE_CHUNK_BYTES } from './entryBuffer.ts';
 import { type OutboxFileSystem, syncDirectory, tryUnlink } from './fileSystem.ts';
 import { OutboxSegment } from './segment.ts';
@@ -145,14 +146,8 @@ export class SegmentWriter {
 
   /** The first segment holding records after `afterSeq` (undefined: none). */
   segmentAfter(afterSeq: number): OutboxSegment | undefined {
-    let lo = 0;
-    let hi = this.list.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.list[mid]!.endSeq <= afterSeq) lo = mid + 1;
-      else hi = mid;
-    }
-    return this.list[lo];
+    const list = this.list;
+    return list[firstAbove(0, list.length, (i) => list[i]!.endSeq, afterSeq)];
   }
 
   /** How many segments, from the oldest, hold only records up to `seq` (the one being written excepted). */

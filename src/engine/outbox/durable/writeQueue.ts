@@ -1,3 +1,4 @@
+import { firstAbove } from '../firstAbove.ts';
 import type { OutboxBatch } from '../outbox.ts';
 import { ENTRY_OVERHEAD_BYTES } from './segmentEntry.ts';
 
@@ -35,13 +36,7 @@ export class WriteQueue {
   ): OutboxBatch | undefined {
     const seqs = this.seqs;
     // The last waiting record starting at or before afterSeq + 1 (a gap may span it), else the first.
-    let lo = 0;
-    let hi = seqs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (seqs[mid]! <= afterSeq + 1) lo = mid + 1;
-      else hi = mid;
-    }
+    const lo = firstAbove(0, seqs.length, (i) => seqs[i]!, afterSeq + 1);
     const first = Math.max(0, lo - 1);
     let last = first;
     let bytes = 0;
