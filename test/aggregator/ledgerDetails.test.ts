@@ -1,3 +1,5 @@
+import { Writable } from 'node:stream';
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator, type RunView } from '../../src/aggregator/aggregator.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
@@ -19,18 +21,46 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
+type LogLine = { level: number; msg: string } & Record<string, unknown>;
+
 function aggregatorOn(path: string, clock: SimulatedClock, network: MemoryNetwork) {
-  const aggregator = new Aggregator({ store: new SqliteStore(path), clock, abandonAfterMs: ABANDON_MS });
+  const logs: LogLine[] = [];
+  const logger = pino(
+    { level: 'debug' },
+    new Writable({
+      write(chunk, _encoding, done) {
+        logs.push(JSON.parse(String(chunk)));
+        done();
+      },
+    }),
+  );
+  const aggregator = new Aggregator({
+    store: new SqliteStore(path),
+    clock,
+    abandonAfterMs: ABANDON_MS,
+    logger,
+  });
   network.listen(aggregator);
   const announced: RunView[] = [];
   aggregator.on('run', (run) => announced.push(run));
-  return { aggregator, announced };
+  return { aggregator, announced, logs };
+}
+
+/** What the log says of runs (level, message and the fields named). */
+function said(logs: LogLine[], fields: string[]) {
+  return logs
+    .filter((line) => /run/.test(line.msg))
+    .map((line) => ({
+      level: line.level,
+      msg: line.msg,
+      ...Object.fromEntries(fields.filter((f) => f in line).map((f) => [f, line[f]])),
+    }));
 }
 
 async function rig(path = ':memory:') {
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
-  let { aggregator, announced } = aggregatorOn(path, clock, network);
+  let { aggregator, announced, logs } = aggregatorOn(path, clock, network);
   const engine = new ResilientDispatcher({
     engineId: 'e',
     connector: network,
@@ -55,12 +85,15 @@ async function rig(path = ':memory:') {
     get announced() {
       return announced;
     },
+    get logs() {
+      return logs;
+    },
     /** The aggregator process dies and a new one starts on the same store. */
     async restart() {
       network.refuseConnects();
       network.closeAll();
       await aggregator.close();
-      ({ aggregator, announced } = aggregatorOn(path, clock, network));
+      ({ aggregator, announced, logs } = aggregatorOn(path, clock, network));
     },
     synced: () => engine.state === 'connected' && engine.stats.backlog === 0,
   };
@@ -96,6 +129,38 @@ describe('an aggregator that restarts', () => {
   });
 });
 
+describe('an aggregator that restarts with settled runs', () => {
+  it('leaves them settled: none is the current run, a second start of one is ignored', async () => {
+    const rt = await rig(tempDbPath());
+    rt.runs.started('r1');
+    rt.runs.completed();
+    await until('completed', () => rt.aggregator.run('r1')?.state === 'completed', rt.clock);
+    await rt.restart();
+    expect(rt.aggregator.engine('e')?.currentRun).toBeNull();
+    rt.network.refuseConnects(false);
+    await until('back', rt.synced, rt.clock);
+    rt.engine.send({ kind: 'event', name: 'run.started', data: { runId: 'r1' } });
+    await until('sent', rt.synced, rt.clock);
+    expect(rt.aggregator.run('r1')?.state).toBe('completed');
+    expect(rt.aggregator.engine('e')?.currentRun).toBeNull();
+  });
+});
+
+describe('a run listener that throws', () => {
+  it('is logged, and the run is kept', async () => {
+    const rt = await rig();
+    rt.aggregator.on('run', () => {
+      throw new Error('listener broke');
+    });
+    rt.runs.started('r1');
+    await until('sent', rt.synced, rt.clock);
+    expect(rt.aggregator.run('r1')?.state).toBe('active');
+    expect(rt.logs.filter((line) => line.msg === 'a run listener failed')).toMatchObject([
+      { level: 50, runId: 'r1', err: { message: 'listener broke' } },
+    ]);
+  });
+});
+
 describe('run records', () => {
   it('a phase is kept and announced; one for no run or without a phase is ignored', async () => {
     const rt = await rig();
@@ -118,6 +183,19 @@ describe('run records', () => {
     await until('sent', rt.synced, rt.clock);
     expect(rt.aggregator.listRuns().map((r) => [r.id, r.state, r.method])).toEqual([['r1', 'active', 'mix']]);
     expect(rt.announced).toHaveLength(1);
+    // Each is told in the log, with what identifies it (the run's state once the group is committed).
+    expect(said(rt.logs, ['engineId', 'runId', 'seq', 'name', 'state', 'reason'])).toEqual([
+      { level: 40, msg: 'run record without a runId ignored', engineId: 'e', seq: 2, name: 'run.completed' },
+      { level: 20, msg: 'unknown run record ignored', engineId: 'e', name: 'run.rewound' },
+      {
+        level: 40,
+        msg: 'run started twice: the second start is ignored',
+        engineId: 'e',
+        runId: 'r1',
+        seq: 4,
+      },
+      { level: 30, msg: 'run r1 active', engineId: 'e', runId: 'r1', state: 'active', reason: null },
+    ]);
   });
 
   it('an end for a run that ended already is ignored', async () => {
@@ -130,6 +208,13 @@ describe('run records', () => {
     await until('sent', rt.synced, rt.clock);
     expect(rt.aggregator.run('r1')).toEqual(done);
     expect(done).toMatchObject({ state: 'completed', outcome: 'completed', reason: null });
+    expect(said(rt.logs, ['engineId', 'runId', 'state']).at(-1)).toEqual({
+      level: 40,
+      msg: 'end record for a settled run ignored',
+      engineId: 'e',
+      runId: 'r1',
+      state: 'completed',
+    });
   });
 
   it('each run says its outcome, and the current run is the newest open one', async () => {

@@ -5,7 +5,7 @@ import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { encodeRecordsFrame } from '../../src/protocol/codec.ts';
-import type { AggregatorMessage } from '../../src/protocol/messages.ts';
+import type { AggregatorMessage, RunSnapshot } from '../../src/protocol/messages.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { EngineTransport } from '../../src/transport/sides.ts';
@@ -52,7 +52,7 @@ function world(options: { maxRecordsPerFrame?: number } = {}) {
 type World = ReturnType<typeof world>;
 
 /** A hand-driven engine: connects, says hello, sends frames, keeps what it is told. */
-async function engine(w: World, engineId: string, epoch = 'ep-1', lastSeq = 0) {
+async function engine(w: World, engineId: string, epoch = 'ep-1', lastSeq = 0, snapshot?: RunSnapshot) {
   const transport: EngineTransport = w.network.connect({ engineId });
   const received: AggregatorMessage[] = [];
   let closed: { code: number; reason: string } | undefined;
@@ -61,7 +61,7 @@ async function engine(w: World, engineId: string, epoch = 'ep-1', lastSeq = 0) {
     closed = { code, reason };
   });
   await settle();
-  transport.send({ type: 'hello', v: 1, engineId, epoch, lastSeq });
+  transport.send({ type: 'hello', v: 1, engineId, epoch, lastSeq, ...(snapshot && { snapshot }) });
   await settle();
   return {
     transport,
@@ -101,6 +101,33 @@ describe('one group of frames', () => {
     await settle();
     await settle();
     expect(w.aggregator.run('r1')?.state).toBe('active');
+  });
+});
+
+describe('runs', () => {
+  const started = (seq: number, runId: string) => `["e","run.started",${seq},{"runId":"${runId}"}]`;
+
+  it("one engine's lost link leaves another engine's runs as they are", async () => {
+    const w = world();
+    const a = await engine(w, 'a');
+    const b = await engine(w, 'b');
+    a.records(1, [started(1, 'ra')]);
+    b.records(1, [started(1, 'rb')]);
+    await settle();
+    a.transport.send({ type: 'bye' });
+    await settle();
+    expect(w.aggregator.run('ra')?.state).toBe('unconfirmed');
+    expect(w.aggregator.run('rb')?.state).toBe('active');
+  });
+
+  it('a run started just after the backlog, in the frame that completes it, is not taken for one the engine no longer runs', async () => {
+    const w = world();
+    // The engine holds 2 records and runs nothing; record 3, in the same frame, starts a run.
+    const e = await engine(w, 'e', 'ep-1', 2, { current: null });
+    e.records(1, [...samples(1, 2), started(3, 'fresh')]);
+    await settle();
+    expect(w.aggregator.engine('e')?.link).toBe('available');
+    expect(w.aggregator.run('fresh')?.state).toBe('active');
   });
 });
 

@@ -32,6 +32,7 @@ export default defineConfig({
       'test/aggregator/httpApi.test.ts',
       'test/aggregator/sessionDetails.test.ts',
       'test/aggregator/ledgerDetails.test.ts',
+      'test/aggregator/runRecords.test.ts',
       'test/aggregator/sessionRunHooks.test.ts',
       'test/runtime/machineRuntime.test.ts',
       'test/hardware/rejectedPendingWrites.test.ts',
