@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { HardwareUnavailableError, RegisterDirectionError } from '../../src/hardware/errors.ts';
 import type { HardwareFault } from '../../src/hardware/hardwareRecovery.ts';
-import { inIssue, inReconnect, pump, setpoint, setup, valve } from './support.ts';
+import { inIssue, inReconnect, pump, setpoint, setup, temperature, valve } from './support.ts';
 
 /**
  * What the hardware recovery promises beyond its states (those are the model's): writes of a batch
@@ -62,5 +63,40 @@ describe('hardware recovery details', () => {
     await rt.recovery.connect();
     expect(rt.hardware.calls.connect).toBe(calls);
     expect(rt.recovery.counters.faults).toBe(1);
+  });
+
+  it('names the option it refuses', () => {
+    expect(() => setup({ reconnectAfterMs: -1 })).toThrow(/^reconnectAfterMs must be/);
+    expect(() => setup({ errorAfterMs: Number.NaN })).toThrow(/^errorAfterMs must be/);
+  });
+
+  it('a batch read says what it was refused, passes on an error that is no fault, and ends an issue', async () => {
+    const rt = setup({ isHardwareFault: (error) => !(error instanceof Error && /bug/.test(error.message)) });
+    await expect(rt.recovery.readBatch([temperature])).rejects.toMatchObject({
+      constructor: HardwareUnavailableError,
+      operation: 'read',
+      registers: ['temperature'],
+    });
+    await rt.recovery.connect();
+    rt.hardware.readBatch = async () => {
+      throw new Error('a bug');
+    };
+    await expect(rt.recovery.readBatch([temperature])).rejects.toThrow('a bug');
+    expect(rt.recovery.state).toBe('ok');
+    delete (rt.hardware as Partial<typeof rt.hardware>).readBatch;
+    await inIssue(rt);
+    rt.hardware.repairLink();
+    expect(await rt.recovery.readBatch([temperature])).toEqual([21.5]);
+    expect(rt.recovery.state).toBe('ok');
+  });
+
+  it('a write to a register that cannot be written says it was a write', async () => {
+    const rt = setup();
+    await rt.recovery.connect();
+    await expect(rt.recovery.write(1, temperature)).rejects.toMatchObject({
+      constructor: RegisterDirectionError,
+      operation: 'write',
+      register: 'temperature',
+    });
   });
 });
