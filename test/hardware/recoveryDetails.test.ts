@@ -99,4 +99,24 @@ describe('hardware recovery details', () => {
       register: 'temperature',
     });
   });
+
+  it('pending writes dropped on a disconnect are told once, by name; nothing is told when none are pending', async () => {
+    const rt = setup();
+    const dropped: Array<{ registers: readonly string[]; reason: string }> = [];
+    const statuses: string[] = [];
+    rt.recovery.on('pendingWritesDropped', (event) => dropped.push(event));
+    rt.recovery.on('connectionStatus', (status) => statuses.push(status));
+    await inReconnect(rt);
+    await rt.recovery.write(12, setpoint);
+    await rt.recovery.disconnect();
+    expect(dropped).toEqual([{ registers: ['setpoint'], reason: 'disconnected' }]);
+    rt.hardware.repairLink();
+    rt.hardware.failConnects = false;
+    await rt.recovery.connect();
+    await rt.recovery.disconnect();
+    await rt.recovery.disconnect();
+    expect(dropped).toHaveLength(1);
+    // Each change of status told once.
+    expect(statuses).toEqual(['Connected', 'Disconnected', 'Connected', 'Disconnected']);
+  });
 });
