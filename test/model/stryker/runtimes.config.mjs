@@ -10,8 +10,13 @@ import { passConfig } from './shared.mjs';
 export const RUNTIME_GROUPS = {
   // runReconciliation: the run ledger and its run records.
   runLedger: ['src/aggregator/runs/*.ts'],
-  // hardwareRecovery: the hardware recovery decorator.
-  hardwareRecovery: ['src/hardware/hardwareRecovery.ts'],
+  // hardwareRecovery: the hardware recovery decorator, with the pending writes and last known good values
+  // it keeps.
+  hardwareRecovery: [
+    'src/hardware/hardwareRecovery.ts',
+    'src/hardware/hardwareWrites.ts',
+    'src/hardware/lastKnownGood.ts',
+  ],
   // engineLink: the dispatcher, its link to the aggregator (AggregatorLink) and send window; the offline watch.
   dispatcher: [
     'src/engine/resilientDispatcher.ts',

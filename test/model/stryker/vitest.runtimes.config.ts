@@ -38,6 +38,7 @@ export default defineConfig({
       'test/hardware/rejectedPendingWrites.test.ts',
       'test/hardware/reportHardwareState.test.ts',
       'test/hardware/recoveryDetails.test.ts',
+      'test/hardware/pendingWrites.test.ts',
       'test/integration/losslessDurable.test.ts',
       'test/integration/runsAcrossOutages.test.ts',
       'test/security/limits.test.ts',
