@@ -2,6 +2,7 @@
 import { parseArgs } from 'node:util';
 import { formatReport } from '../src/soak/soakReport.ts';
 import { runSoak } from '../src/soak/soakRunner.ts';
+import { numberOption } from './numberOption.ts';
 
 const usage = `Usage: npm run soak -- [--seed N] [--minutes M] [--engines K] [options]
 
@@ -24,13 +25,7 @@ Options:
 `;
 
 function number(value: string | undefined, name: string, fallback: number, min: number): number {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n < min) {
-    process.stderr.write(`--${name} must be a number >= ${min} (got "${value}")\n\n${usage}`);
-    process.exit(2);
-  }
-  return n;
+  return numberOption(value, name, min, usage) ?? fallback;
 }
 
 let values: Record<string, string | boolean | undefined>;

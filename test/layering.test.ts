@@ -72,6 +72,16 @@ interface Rule {
 
 const SQLITE = /^src\/aggregator\/store\/(sqlite\w*|storeFile|walCheckpointer)\.ts$/;
 
+/** The package's public entry files (package.json `exports`), one per subpath. */
+const PUBLIC_ENTRIES = {
+  '.': 'src/index.ts',
+  engine: 'src/engine/index.ts',
+  aggregator: 'src/aggregator/index.ts',
+  hardware: 'src/hardware/index.ts',
+  machines: 'machines/index.ts',
+  opcua: 'src/hardware/opcua/index.ts',
+};
+
 const rules: Rule[] = [
   {
     dir: 'machines',
@@ -141,6 +151,8 @@ const rules: Rule[] = [
     dir: 'src/aggregator',
     what: 'does not import the engine, the CLI or the dashboard',
     allowed: (spec) => !under('src/engine', 'src/cli', 'src/dashboard')(spec),
+    // The public entry (engine-link/aggregator) offers the dashboard's routes with the aggregator.
+    except: (file) => file === PUBLIC_ENTRIES.aggregator,
     refuses: ['src/engine/resilientDispatcher.ts', 'src/cli/args.ts', 'src/dashboard/dashboardRoutes.ts'],
   },
   {
@@ -224,7 +236,58 @@ const rules: Rule[] = [
       (!spec.startsWith('src/engine/') || spec === 'src/engine/dispatcher.ts'),
     refuses: ['src/engine/resilientDispatcher.ts', 'src/engine/outbox/outbox.ts', 'src/transport/sides.ts'],
   },
+  {
+    dir: 'src/simulation',
+    what: 'runs the real engine, aggregator, store and hardware code; never the CLI, the HTTP API, the dashboard or the process-level test tools',
+    allowed: (spec) =>
+      !under('src/cli', 'src/dashboard', 'src/aggregator/http', 'src/faults', 'src/soak')(spec),
+    refuses: [
+      'src/cli/main.ts',
+      'src/aggregator/http/router.ts',
+      'src/faults/netnsLab.ts',
+      'src/soak/soakRunner.ts',
+    ],
+  },
+  {
+    dir: 'src',
+    what: 'nothing outside the simulation imports it (it is a test tool)',
+    allowed: (spec) => !under('src/simulation')(spec),
+    except: (file) => file.startsWith('src/simulation/'),
+    refuses: ['src/simulation/simulation.ts'],
+  },
 ];
+
+describe('public entry files', () => {
+  const exportsMap = (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string; default: string } | string>;
+    }
+  ).exports;
+
+  it('are the package.json exports, one file per subpath', () => {
+    const entries = Object.fromEntries(
+      Object.entries(exportsMap)
+        .filter(([, target]) => typeof target !== 'string')
+        .map(([subpath, target]) => [
+          subpath === '.' ? '.' : subpath.slice(2),
+          (target as { default: string }).default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'),
+        ]),
+    );
+    expect(entries).toEqual(PUBLIC_ENTRIES);
+  });
+
+  it.each(
+    Object.values(PUBLIC_ENTRIES),
+  )('%s only re-exports, and nothing of the CLI or the test tools', (file) => {
+    const text = readFileSync(join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+    const statements = text
+      .split(';')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0);
+    expect(statements.filter((statement) => !statement.startsWith('export '))).toEqual([]);
+    expect(imports(file).filter(under('src/cli', 'src/faults', 'src/soak'))).toEqual([]);
+  });
+});
 
 describe('layering', () => {
   it('finds the files it checks', () => {

@@ -21,6 +21,7 @@ export class CommandError extends Error {
   }
 }
 
+/** How an engine answered a command: its result, or the error code and message it failed with. */
 export type CommandAnswer =
   | { ok: true; result: unknown }
   | { ok: false; error: { code: string; message: string } };

@@ -59,6 +59,30 @@ export class SimulatedClock implements Clock {
     await settle();
   }
 
+  /** When the next timer falls due (undefined: none is scheduled). */
+  get nextDueAt(): number | undefined {
+    return this.nextDue(Number.POSITIVE_INFINITY)?.due;
+  }
+
+  /**
+   * Runs, synchronously and in due order, every timer due up to `until` (timers those timers schedule
+   * included), then moves time to `until`: what Node's timers phase does with expired timers, for a
+   * scheduler that lets promises and immediates settle itself. Returns how many timers ran.
+   */
+  runDue(until: number): number {
+    let ran = 0;
+    for (;;) {
+      const next = this.nextDue(until);
+      if (!next) break;
+      this.timers.splice(this.timers.indexOf(next), 1);
+      this.current = next.due;
+      ran++;
+      next.callback();
+    }
+    this.current = Math.max(this.current, until);
+    return ran;
+  }
+
   private nextDue(limit: number): PendingTimer | undefined {
     this.timers = this.timers.filter((timer) => !timer.cancelled);
     let best: PendingTimer | undefined;

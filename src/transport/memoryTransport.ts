@@ -8,7 +8,7 @@ import { type CloseInfo, type FrameDecoder, Transport } from './transport.ts';
 const ABNORMAL = 1006;
 
 /** What a link needs of each end. */
-interface Peer {
+export interface Peer {
   receive(text: string): void;
   closed(info: CloseInfo): void;
 }
@@ -66,10 +66,16 @@ class MemoryLink {
   }
 }
 
+/** What carries an end's frames and closes to the other end: a memory link, or the simulation's network. */
+export interface FrameCarrier {
+  carry(from: Peer, text: string): void;
+  hangUp(from: Peer, code: number, reason: string): void;
+}
+
 /** One end of a memory link; which messages it reads depends on the decoder it is given. */
-class MemoryEnd<In, Out extends EngineMessage | AggregatorMessage> extends Transport<In, Out> {
+export class MemoryEnd<In, Out extends EngineMessage | AggregatorMessage> extends Transport<In, Out> {
   constructor(
-    private readonly link: MemoryLink,
+    private readonly link: FrameCarrier,
     decode: FrameDecoder<In>,
     maxFrameBytes: number,
   ) {
@@ -100,6 +106,7 @@ export type MemoryEngineTransport = MemoryEnd<AggregatorMessage, EngineMessage>;
 /** The aggregator's end of a memory link. */
 export type MemoryAggregatorTransport = MemoryEnd<EngineMessage, AggregatorMessage>;
 
+/** Options of the `MemoryNetwork`. */
 export interface MemoryNetworkOptions {
   clock?: Clock;
   maxFrameBytes?: number;
@@ -132,6 +139,7 @@ export class MemoryNetwork implements Connector {
     this.acceptor = acceptor;
   }
 
+  /** @internal */
   connect(request: ConnectRequest): MemoryEngineTransport {
     const link = new MemoryLink(this, this.maxFrameBytes);
     queueMicrotask(() => this.open(link, request));

@@ -1,8 +1,6 @@
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { SoakReport } from '../../src/soak/soakReport.ts';
+import { runScript } from '../support/scriptProcess.ts';
 
 /**
  * The CI-sized soak, as a person runs it (`npm run soak -- --seed 3 --minutes 2 --engines 3`): three
@@ -11,24 +9,17 @@ import type { SoakReport } from '../../src/soak/soakReport.ts';
  * killed with SIGKILL and restarted). It must exit 0, and its summary must show every record persisted
  * exactly once and in order, and every run as the engines ran it.
  */
-const root = resolve(import.meta.dirname, '../..');
-
 describe('soak', () => {
   it('two minutes of seeded faults: every record once, in order; every run as it happened', async () => {
-    const child = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'scripts/soak.ts', '--seed', '3', '--minutes', '2', '--engines', '3', '--quiet'],
-      { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-    });
-    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-      stderr += chunk;
-    });
-    const [code] = (await once(child, 'close')) as [number | null];
+    const { code, stdout, stderr } = await runScript('soak.ts', [
+      '--seed',
+      '3',
+      '--minutes',
+      '2',
+      '--engines',
+      '3',
+      '--quiet',
+    ]);
     const summary = stdout.replace(/^SOAK_RESULT .*$/m, '').trim();
     const resultLine = /^SOAK_RESULT (.*)$/m.exec(stdout);
     expect(resultLine, `no SOAK_RESULT line\n${stdout}\n${stderr.slice(-4000)}`).not.toBeNull();

@@ -282,6 +282,7 @@ export function openOutboxDirectory(
   dir: string,
   engineId: string | undefined,
   ceilingStep: number,
+  nameEpoch: () => string = newEpoch,
 ): OpenedOutbox {
   files.mkdirSync(dir, { recursive: true });
   const lock = lockOutbox(dir);
@@ -298,7 +299,7 @@ export function openOutboxDirectory(
     metaFile: opened.file,
     meta: opened.meta,
     scan,
-    epoch: opened.meta?.epoch ?? scan.epoch ?? newEpoch(),
+    epoch: opened.meta?.epoch ?? scan.epoch ?? nameEpoch(),
     recovered: recover(opened.meta, scan, ceilingStep),
   };
 }
