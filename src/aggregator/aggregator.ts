@@ -95,6 +95,8 @@ export interface AggregatorOptions {
   /**
    * When the group commit runs (default: after the current turn of the event loop). The simulation
    * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
+   *
+   * @internal
    */
   groupCommitSchedule?: FlushScheduler;
 }
