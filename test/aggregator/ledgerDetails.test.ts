@@ -1,5 +1,3 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator, type RunView } from '../../src/aggregator/aggregator.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
@@ -7,6 +5,7 @@ import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../src/engine/runTracker.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
+import { capturedLogger, type LogLine } from '../support/logCapture.ts';
 import { tempDbPath } from '../support/tempDb.ts';
 import { until } from '../support/until.ts';
 
@@ -21,19 +20,8 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-type LogLine = { level: number; msg: string } & Record<string, unknown>;
-
 function aggregatorOn(path: string, clock: SimulatedClock, network: MemoryNetwork) {
-  const logs: LogLine[] = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { logger, lines: logs } = capturedLogger();
   const aggregator = new Aggregator({
     store: new SqliteStore(path),
     clock,

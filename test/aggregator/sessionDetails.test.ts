@@ -1,5 +1,3 @@
-import { Writable } from 'node:stream';
-import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
@@ -9,6 +7,7 @@ import type { AggregatorMessage, RunSnapshot } from '../../src/protocol/messages
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { EngineTransport } from '../../src/transport/sides.ts';
+import { capturedLogger } from '../support/logCapture.ts';
 
 /**
  * What an engine's session at the aggregator promises beyond its link states (those are the model's):
@@ -33,16 +32,7 @@ function world(options: { maxRecordsPerFrame?: number } = {}) {
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
   const store = new FlakyStore(':memory:');
-  const logs: Array<{ level: number; msg: string } & Record<string, unknown>> = [];
-  const logger = pino(
-    { level: 'debug' },
-    new Writable({
-      write(chunk, _encoding, done) {
-        logs.push(JSON.parse(String(chunk)));
-        done();
-      },
-    }),
-  );
+  const { logger, lines: logs } = capturedLogger();
   const aggregator = new Aggregator({ store, clock, logger, ...options });
   network.listen(aggregator);
   cleanups.push(() => aggregator.close());

@@ -169,6 +169,18 @@ function sendRecords(link: EngineLink, from: number, to: number): void {
   link.transport.sendText(encodeRecordsFrame(from, items.join(',')));
 }
 
+/** The engine's hello: its epoch, last sequence number, and the run it is on. */
+function sayHello(rt: SessionRuntime, link: EngineLink): void {
+  link.transport.send({
+    type: 'hello',
+    v: 1,
+    engineId: ENGINE,
+    epoch: EPOCH,
+    lastSeq: rt.lastSeq,
+    snapshot: SNAPSHOT,
+  });
+}
+
 async function cause(rt: SessionRuntime, event: EngineSessionEvent): Promise<boolean> {
   const state = stateOf(rt);
   const linked = state === 'catchingUp' || state === 'available';
@@ -184,27 +196,13 @@ async function cause(rt: SessionRuntime, event: EngineSessionEvent): Promise<boo
     case 'HELLO': {
       if (linked) {
         // A second hello on the same link: told it is one too many, nothing else.
-        link!.transport.send({
-          type: 'hello',
-          v: 1,
-          engineId: ENGINE,
-          epoch: EPOCH,
-          lastSeq: rt.lastSeq,
-          snapshot: SNAPSHOT,
-        });
+        sayHello(rt, link!);
         break;
       }
       const fresh = await connect(rt);
       rt.base = persisted(rt) - event.persistedSeq;
       rt.lastSeq = event.lastSeq + rt.base;
-      fresh.transport.send({
-        type: 'hello',
-        v: 1,
-        engineId: ENGINE,
-        epoch: EPOCH,
-        lastSeq: rt.lastSeq,
-        snapshot: SNAPSHOT,
-      });
+      sayHello(rt, fresh);
       break;
     }
     case 'PERSISTED': {
