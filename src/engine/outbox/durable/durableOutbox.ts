@@ -71,6 +71,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   private readonly states: HeldStates;
   private backpressure = false;
   private closed = false;
+  /** The sequence number of the record `append` is syncing (0: none; -1: it was made to wait instead). */
+  private appending = 0;
+  private appendingClass: RecordClass = 'sample';
+  private appendingKey: string | undefined;
+  /** `numberWaiting` is numbering the records that waited. */
+  private numbering = false;
   /** This process's hold on the directory (see outboxLock.ts). */
   private readonly lock: { release(): void };
 
@@ -174,7 +180,8 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   get records(): number {
     const head = this.writer.segments[0];
     const acked = head ? head.records - head.heldAfter(this.ackedSeq).records : 0;
-    return this.writer.records - acked + this.queue.length + (this.fallback?.tail.records ?? 0);
+    const inMemory = this.fallback ? this.fallback.tail.records + this.fallback.waiting.length : 0;
+    return this.writer.records - acked + this.queue.length + inMemory;
   }
 
   /** Bytes held: segment files, records waiting to be written, and records held in memory. */
@@ -183,7 +190,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   }
 
   get dropped(): number {
-    return this.droppedOnDisk + (this.fallback?.tail.dropped ?? 0);
+    return this.droppedOnDisk + (this.fallback ? this.fallback.tail.dropped + this.fallback.refused : 0);
   }
 
   get coalesced(): number {
@@ -198,18 +205,74 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   append(encodedItem: string, recordClass: RecordClass, stateKey?: string): number {
     if (this.closed) throw new Error(`outbox ${this.path} is closed`);
     const seq = this.lastSeq + 1;
-    if (recordClass === 'state' && stateKey !== undefined) this.states.appended(stateKey, seq, this.ackedSeq);
-    if (this.fallback) {
+    const fallback = this.fallback;
+    if (fallback) {
+      if (!this.numbering && (fallback.waiting.length > 0 || !this.numberable(seq))) {
+        // No number can be handed out safely yet: the record waits for one (see `numberWaiting`).
+        fallback.hold({ text: encodedItem, recordClass, stateKey });
+        if (fallback.waiting.length % 256 === 1) this.numberWaiting(fallback);
+        return 0;
+      }
+      this.heldState(recordClass, stateKey, seq);
       this.lastSeq = seq;
-      this.fallback.tail.append(encodedItem, recordClass, stateKey);
+      fallback.tail.append(encodedItem, recordClass, stateKey);
       this.meta.keepAhead(this.lastSeq);
       return seq;
     }
     this.queue.push(encodedItem, seq);
     this.lastSeq = seq;
+    this.appending = seq;
+    this.appendingClass = recordClass;
+    this.appendingKey = stateKey;
     this.schedule.accepted(seq);
+    // The disk failed on this very record, and a restart would not skip its number: it waits for one.
+    const waits = this.appending < 0;
+    this.appending = 0;
+    if (waits) return 0;
+    this.heldState(recordClass, stateKey, seq);
     if (this.overBound(1)) this.relieve();
     return seq;
+  }
+
+  private heldState(recordClass: RecordClass, stateKey: string | undefined, seq: number): void {
+    if (recordClass === 'state' && stateKey !== undefined) this.states.appended(stateKey, seq, this.ackedSeq);
+  }
+
+  /**
+   * Whether `seq` may be handed out from memory: a restart resumes above it (it is within what the disk
+   * accounts for, see `accountedSeq`).
+   */
+  private numberable(seq: number): boolean {
+    return seq <= this.accountedSeq();
+  }
+
+  /**
+   * Numbers the records waiting, in order, once the meta file notes that numbers up to them are handed
+   * out from memory (or, `fallback` gone, the disk works again). Each goes through `append`.
+   */
+  private numberWaiting(fallback: DiskFallback): void {
+    const waiting = fallback.waiting;
+    if (waiting.length === 0) return;
+    if (this.fallback === fallback && !this.numberable(this.lastSeq + waiting.length)) {
+      if (!this.meta.secure(this.lastSeq + waiting.length)) return;
+    }
+    const records = waiting.splice(0);
+    this.numbering = this.fallback === fallback;
+    try {
+      for (const { text, recordClass, stateKey } of records) this.append(text, recordClass, stateKey);
+    } finally {
+      this.numbering = false;
+    }
+  }
+
+  /**
+   * The highest sequence number a restart would skip (recovery.ts): what is synced, the last reserve
+   * entry, what this run's recovery accounted for, and the ceiling when the meta file says records are
+   * held in memory.
+   */
+  private accountedSeq(): number {
+    const ceiling = this.meta.inMemoryOnDisk ? this.meta.ceilingSeq : 0;
+    return Math.max(this.durableSeq, this.schedule.reserveSeq, this.recovery.lastSeq, ceiling);
   }
 
   appendGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): void {
@@ -340,6 +403,13 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     if (this.fallback) return;
     this.schedule.cancel();
     const { limits, retry } = this.fallbackOptions;
+    // A restart must know that records were in memory: then only the ceiling bounds what was handed out.
+    // When the meta file cannot say so, the record being appended is refused unless it reached the segment
+    // or a restart would skip its number anyway (else it could be handed out again: see `numberable`).
+    const kept = Math.max(this.accountedSeq(), this.writer.writtenSeq);
+    const waits = !this.meta.secure(this.lastSeq) && this.appending > kept;
+    const text = waits ? this.queue.dropLast() : undefined;
+    if (waits) this.lastSeq--;
     const fallback = new DiskFallback(
       { clock: this.clock, epoch: this.epoch, limits, retry, events: this },
       this.writer.writtenSeq,
@@ -348,8 +418,10 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     );
     this.fallback = fallback;
     this.writer.closeActive();
-    // A restart must know that records were in memory: then only the ceiling bounds what was handed out.
-    this.meta.raise(this.lastSeq);
+    if (text !== undefined) {
+      fallback.hold({ text, recordClass: this.appendingClass, stateKey: this.appendingKey });
+      this.appending = -1;
+    }
     this.emit('storage', { durable: false, error, heldInMemory: fallback.tail.records });
     const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
     this.appendEvent('outbox.disk-unavailable', {
@@ -372,11 +444,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     } catch {
       this.writer.closeActive();
       fallback.failed();
+      this.numberWaiting(fallback); // the meta file may work even so
       if (again && !this.closed) fallback.scheduleRetry(() => this.retryDisk(true));
       return;
     }
     this.fallback = undefined;
-    this.droppedOnDisk += fallback.tail.dropped;
+    this.droppedOnDisk += fallback.tail.dropped + fallback.refused;
     this.coalescedOnDisk += fallback.tail.coalesced;
     fallback.end();
     this.durableSeq = this.writer.writtenSeq;
@@ -387,9 +460,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     }
     this.emit('synced', this.durableSeq);
     this.emit('storage', { durable: true, heldInMemory: 0 });
+    this.numberWaiting(fallback);
     if (this.closed) return;
     const unavailableMs = this.clock.now() - fallback.since;
-    this.appendEvent('outbox.disk-restored', { recordsWritten, unavailableMs });
+    const restored: Record<string, Json> = { recordsWritten, unavailableMs };
+    if (fallback.refused > 0) restored.recordsRefused = fallback.refused;
+    this.appendEvent('outbox.disk-restored', restored);
   }
 
   /** An event record of the outbox's own (what happened to its disk), numbered like any other. */
