@@ -31,6 +31,7 @@ export type EngineLinkEvent =
   | { type: 'RECONNECT' }
   | { type: 'STOP' };
 
+/** What the engine's link machine remembers: attempts, the last failure, what the aggregator asked. */
 export interface EngineLinkContext {
   /** Failed connection attempts since the link was last up (bounded). */
   attempt: number;
@@ -77,6 +78,10 @@ function connectionAttempt<Failure extends string>(onFailure: Failure) {
   } as const;
 }
 
+/**
+ * The engine's link to its aggregator: connecting, connected, flushing the backlog, buffering while down
+ * (waiting, reconnecting), rejected, stopped. Runs in `AggregatorLink`.
+ */
 export const engineLinkMachine = setup({
   types: {
     context: {} as EngineLinkContext,
@@ -194,4 +199,5 @@ export const engineLinkMachine = setup({
   },
 });
 
+/** The type of `engineLinkMachine`. */
 export type EngineLinkMachine = typeof engineLinkMachine;

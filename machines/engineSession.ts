@@ -20,6 +20,7 @@ export type EngineSessionEvent =
   /** The engine said goodbye and closed the link cleanly. */
   | { type: 'GOODBYE' };
 
+/** What an engine session machine remembers. */
 export interface EngineSessionContext {
   /** The engine's last sequence number when it said hello: the end of its backlog. */
   targetSeq: number;
@@ -27,6 +28,9 @@ export interface EngineSessionContext {
   lostReason: string | null;
 }
 
+/**
+ * The aggregator's view of one engine: offline, catching up, available, unavailable. Runs in `EngineSession`.
+ */
 export const engineSessionMachine = setup({
   types: {
     context: {} as EngineSessionContext,
@@ -109,4 +113,5 @@ export const engineSessionMachine = setup({
   },
 });
 
+/** The type of `engineSessionMachine`. */
 export type EngineSessionMachine = typeof engineSessionMachine;

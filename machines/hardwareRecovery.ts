@@ -40,6 +40,7 @@ export type HardwareRecoveryEvent =
   /** The engine disconnects from the hardware. */
   | { type: 'DISCONNECT' };
 
+/** What the hardware recovery machine remembers. */
 export interface HardwareRecoveryContext {
   /** Failed reconnect attempts since the link entered `reconnect` (bounded). */
   attempt: number;
@@ -82,6 +83,10 @@ function reconnectAttempts<Waiting extends object, Connecting extends object>(al
   } as const;
 }
 
+/**
+ * One hardware connection: ok, issue (faults masked), reconnect, error, disconnected. Runs in
+ * `HardwareRecovery`.
+ */
 export const hardwareRecoveryMachine = setup({
   types: {
     context: {} as HardwareRecoveryContext,
@@ -176,6 +181,7 @@ export const hardwareRecoveryMachine = setup({
   },
 });
 
+/** The type of `hardwareRecoveryMachine`. */
 export type HardwareRecoveryMachine = typeof hardwareRecoveryMachine;
 
 /** The five states of the link, as the engine and the aggregator see them. */

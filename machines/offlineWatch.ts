@@ -17,6 +17,10 @@ export type OfflineWatchEvent =
   /** The link has been down for the limit. */
   | { type: 'LIMIT_DUE' };
 
+/**
+ * Watches an engine's outages against `maxOfflineMs`: tells `offlineTooLong` once per outage and
+ * `onlineAgain` after it. Runs in `OfflineWatch`.
+ */
 export const offlineWatchMachine = setup({
   types: {
     events: {} as OfflineWatchEvent,
@@ -57,4 +61,5 @@ export const offlineWatchMachine = setup({
   },
 });
 
+/** The type of `offlineWatchMachine`. */
 export type OfflineWatchMachine = typeof offlineWatchMachine;

@@ -31,6 +31,7 @@ export type RunReconciliationEvent =
   /** The engine stayed unavailable for the abandon period. */
   | { type: 'ABANDON_DUE' };
 
+/** What a run's reconciliation machine remembers. */
 export interface RunReconciliationContext {
   /** Why the run was interrupted or failed (null otherwise). */
   reason: string | null;
@@ -38,10 +39,17 @@ export interface RunReconciliationContext {
   endedAt: number | null;
 }
 
+/** Why a run is interrupted: the engine came back with a new epoch and no end for it. */
 export const REASON_ENGINE_RESTARTED = 'engine restarted during the run';
+/** Why a run is interrupted: the engine stayed away longer than `abandonAfterMs`. */
 export const REASON_ENGINE_LOST = 'engine lost';
+/** Why a run is interrupted: the engine caught up, holds no end for it, and does not run it. */
 export const REASON_NOT_RUNNING = 'engine no longer runs it and sent no end';
 
+/**
+ * One run as the aggregator reconciles it across outages: active, unconfirmed, completed, failed,
+ * interrupted. Runs in `RunLedger`.
+ */
 export const runReconciliationMachine = setup({
   types: {
     context: {} as RunReconciliationContext,
@@ -137,5 +145,7 @@ export const runReconciliationMachine = setup({
   },
 });
 
+/** The type of `runReconciliationMachine`. */
 export type RunReconciliationMachine = typeof runReconciliationMachine;
+/** The states a run is persisted in. */
 export type RunState = 'active' | 'unconfirmed' | 'completed' | 'failed' | 'interrupted';

@@ -65,6 +65,16 @@ interface Rule {
 
 const SQLITE = /^src\/aggregator\/store\/(sqlite\w*|storeFile|walCheckpointer)\.ts$/;
 
+/** The package's public entry files (package.json `exports`), one per subpath. */
+const PUBLIC_ENTRIES = {
+  '.': 'src/index.ts',
+  engine: 'src/engine/index.ts',
+  aggregator: 'src/aggregator/index.ts',
+  hardware: 'src/hardware/index.ts',
+  machines: 'machines/index.ts',
+  opcua: 'src/hardware/opcua/index.ts',
+};
+
 const rules: Rule[] = [
   {
     dir: 'machines',
@@ -134,6 +144,8 @@ const rules: Rule[] = [
     dir: 'src/aggregator',
     what: 'does not import the engine, the CLI or the dashboard',
     allowed: (spec) => !under('src/engine', 'src/cli', 'src/dashboard')(spec),
+    // The public entry (engine-link/aggregator) offers the dashboard's routes with the aggregator.
+    except: (file) => file === PUBLIC_ENTRIES.aggregator,
     refuses: ['src/engine/resilientDispatcher.ts', 'src/cli/args.ts', 'src/dashboard/dashboardRoutes.ts'],
   },
   {
@@ -237,6 +249,38 @@ const rules: Rule[] = [
     refuses: ['src/simulation/simulation.ts'],
   },
 ];
+
+describe('public entry files', () => {
+  const exportsMap = (
+    JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      exports: Record<string, { types: string; default: string } | string>;
+    }
+  ).exports;
+
+  it('are the package.json exports, one file per subpath', () => {
+    const entries = Object.fromEntries(
+      Object.entries(exportsMap)
+        .filter(([, target]) => typeof target !== 'string')
+        .map(([subpath, target]) => [
+          subpath === '.' ? '.' : subpath.slice(2),
+          (target as { default: string }).default.replace(/^\.\/dist\//, '').replace(/\.js$/, '.ts'),
+        ]),
+    );
+    expect(entries).toEqual(PUBLIC_ENTRIES);
+  });
+
+  it.each(
+    Object.values(PUBLIC_ENTRIES),
+  )('%s only re-exports, and nothing of the CLI or the test tools', (file) => {
+    const text = readFileSync(join(root, file), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '');
+    const statements = text
+      .split(';')
+      .map((part) => part.trim())
+      .filter((part) => part.length > 0);
+    expect(statements.filter((statement) => !statement.startsWith('export '))).toEqual([]);
+    expect(imports(file).filter(under('src/cli', 'src/faults', 'src/soak'))).toEqual([]);
+  });
+});
 
 describe('layering', () => {
   it('finds the files it checks', () => {

@@ -13,19 +13,30 @@ import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
-import { type FlushScheduler, GroupCommit } from './store/groupCommit.ts';
+import { type CommittedGroup, type FlushScheduler, GroupCommit } from './store/groupCommit.ts';
 import type { EngineSummary } from './store/recordStore.ts';
 import type { RunQuery } from './store/runStore.ts';
 import type { Store } from './store/store.ts';
 
 export type { CommandOutcome, EngineAvailability, EngineView, RunView };
+/**
+ * The aggregator's events (eventemitter3, typed): the sessions' (`engineState`, `persisted`, `progress`,
+ * `protocolError`), runs, links accepted and refused, group commits and commands.
+ */
 export type AggregatorEvents = EngineSessionEvents & {
   run: [run: RunView];
   /** An engine's link was accepted (aggregator time). */
   connection: [{ engineId: string; at: number }];
   /** An engine's link was refused at the upgrade (or, past the engine limit, closed at once). */
   refused: [{ engineId: string; status: number; message: string }];
+  /** A group of frames was committed (or rolled back): frames in it, and its transaction's wall time. */
+  commit: [group: CommittedGroup];
+  /** A command was answered: delivered (`ok`, `failed`, `timeout`, `outcome-unknown`) or refused at once. */
+  command: [{ engineId: string; outcome: CommandOutcomeName }];
 };
+
+/** How a command ended, as the `command` event and the metrics name it. */
+export type CommandOutcomeName = CommandOutcome['status'] | CommandRefusal['error'] | 'unknown-engine';
 
 /** An engine as the API shows it: its link, and the run it is on. */
 export type EngineWithRun = EngineView & { currentRun: RunView | null };
@@ -39,6 +50,7 @@ export interface CommandRefusal {
   since: number;
 }
 
+/** A command or lookup named an engine the aggregator has never seen (the HTTP API answers 404). */
 export class UnknownEngineError extends Error {
   override readonly name = 'UnknownEngineError';
   constructor(readonly engineId: string) {
@@ -46,6 +58,10 @@ export class UnknownEngineError extends Error {
   }
 }
 
+/**
+ * Options of the `Aggregator`: the store (required), the engines' authentication, the heartbeat, limits and
+ * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
+ */
 export interface AggregatorOptions {
   store: Store;
   clock?: Clock;
@@ -79,6 +95,8 @@ export interface AggregatorOptions {
   /**
    * When the group commit runs (default: after the current turn of the event loop). The simulation
    * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
+   *
+   * @internal
    */
   groupCommitSchedule?: FlushScheduler;
 }
@@ -116,8 +134,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly sessions = new Map<string, EngineSession>();
   private readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
+  /** @internal */
   readonly runs: RunLedger;
-  /** Commits the frames of every engine read in one turn of the event loop together. */
+  /**
+   * Commits the frames of every engine read in one turn of the event loop together.
+   *
+   * @internal
+   */
   readonly groupCommit: GroupCommit;
   private closed = false;
 
@@ -143,6 +166,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       schedule: options.groupCommitSchedule,
       onCallbackError: (error) =>
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
+      onGroup: (group) => this.emit('commit', group),
     });
     this.runs = new RunLedger({
       store: this.store,
@@ -172,6 +196,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return n;
   }
 
+  /**
+   * Decides at the upgrade whether an engine may link: its id, its token, the engine limit. A refusal is told
+   * as a `refused` event too.
+   *
+   * @internal
+   */
   authorize(request: ConnectRequest): AuthDecision {
     const decision = this.decide(request);
     if (!decision.ok)
@@ -183,6 +213,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return decision;
   }
 
+  /**
+   * Takes an engine link the server authorised (`authorize`): gives it to the engine's session, replacing an
+   * earlier link of the same engine. Used by the aggregator's handler.
+   *
+   * @internal
+   */
   accept(transport: AggregatorTransport, request: ConnectRequest): void {
     if (this.closed) {
       transport.close(CloseCode.GoingAway, 'aggregator shutting down');
@@ -247,6 +283,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
+  /** One engine, with the run it is on (undefined: never seen). */
   engine(engineId: string): EngineWithRun | undefined {
     const view = this.sessions.get(engineId)?.view();
     return view && this.withRun(view);
@@ -257,6 +294,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     return this.runs.list(query);
   }
 
+  /** One run (undefined: unknown). */
   run(runId: string): RunView | undefined {
     return this.runs.get(runId);
   }
@@ -270,16 +308,20 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     request: { id: string; name: string; args?: unknown },
   ): CommandRefusal | Promise<CommandOutcome> {
     const session = this.sessions.get(engineId);
-    if (!session) throw new UnknownEngineError(engineId);
+    if (!session) {
+      this.emit('command', { engineId, outcome: 'unknown-engine' });
+      throw new UnknownEngineError(engineId);
+    }
     const view = session.view();
-    if (view.link !== 'available')
-      return {
-        error: view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable',
-        engineId,
-        link: view.link,
-        since: view.since,
-      };
-    return session.command(request.id, request.name, request.args);
+    if (view.link !== 'available') {
+      const error = view.link === 'catching-up' ? 'engine-catching-up' : 'engine-unavailable';
+      this.emit('command', { engineId, outcome: error });
+      return { error, engineId, link: view.link, since: view.since };
+    }
+    return session.command(request.id, request.name, request.args).then((outcome) => {
+      this.emit('command', { engineId, outcome: outcome.status });
+      return outcome;
+    });
   }
 
   /** Closes every link (1001 going away), stops every timer, then closes the store. */

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createSecureContext } from 'node:tls';
 import { Aggregator } from '../aggregator/aggregator.ts';
 import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
+import { AggregatorMetrics } from '../aggregator/aggregatorMetrics.ts';
 import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/auth/tokens.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
 import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
@@ -19,6 +20,7 @@ import {
 import { helpText } from './helpText.ts';
 import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
+import { processMetrics } from './metricsServer.ts';
 import { StopSignals } from './stopSignals.ts';
 
 /** The aggregator's options: every rule and default in one place (help and checks come from here). */
@@ -253,6 +255,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     server = await startAggregatorServer({
       aggregator,
       routes: dashboardRoutes(aggregator),
+      metrics: processMetrics(new AggregatorMetrics(aggregator)),
       host: options.host,
       port: options.port,
       tls,
@@ -280,6 +283,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     log.warn('links and API are not encrypted: give --cert and --key to serve https:// and wss://');
   process.stdout.write(`engine-link aggregator listening on ${server.url} (engines: ${server.wsUrl})\n`);
   process.stdout.write(`dashboard: ${server.url}/\n`);
+  log.info(`metrics: ${server.url}/metrics${apiToken === undefined ? '' : ' (with the API token)'}`);
   // SIGHUP rereads the token file; a file that no longer parses keeps the tokens in force.
   const reload = () => {
     try {

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { aggregatorCommand, specs as aggregatorSpecs, aggregatorUsage } from './aggregatorCommand.ts';
 import { type OptionSpecs, StartupError, UsageError } from './args.ts';
 import { demoCommand, specs as demoSpecs, demoUsage } from './demoCommand.ts';
@@ -34,11 +34,18 @@ Commands:
 Run 'engine-link <command> --help' for a command's options, 'engine-link --version' for the version.
 `;
 
+/**
+ * engine-link's version, from its package.json: two folders up from the sources (src/cli/), three from
+ * the built code (dist/src/cli/).
+ */
 export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
-    version: string;
-  };
-  return pkg.version;
+  for (const up of ['../../package.json', '../../../package.json']) {
+    const url = new URL(up, import.meta.url);
+    if (!existsSync(url)) continue;
+    const pkg = JSON.parse(readFileSync(url, 'utf8')) as { name?: string; version: string };
+    if (pkg.name === 'engine-link') return pkg.version;
+  }
+  throw new Error('engine-link: its package.json is missing');
 }
 
 const VERSION_FLAGS = new Set(['--version', '-V']);

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { EngineMetrics } from '../engine/engineMetrics.ts';
 import { DurableOutbox } from '../engine/outbox/durable/durableOutbox.ts';
 import { OutboxInUseError } from '../engine/outbox/durable/outboxLock.ts';
 import { OutboxOwnerError } from '../engine/outbox/durable/outboxOwner.ts';
@@ -9,6 +10,7 @@ import { parseOptions, StartupError, secretWarnings, UsageError } from './args.t
 import { engineSpecs, engineUsage } from './engineOptions.ts';
 import { inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger } from './logger.ts';
+import { type MetricsServer, processMetrics, startMetricsServer } from './metricsServer.ts';
 import { opcUaSettings, startOpcUa } from './opcuaOption.ts';
 import { CatchUpProgress, showCatchUp } from './progress.ts';
 import { StopSignals } from './stopSignals.ts';
@@ -63,6 +65,21 @@ export async function engineCommand(argv: string[]): Promise<number> {
     inspect: inspector?.inspect,
   });
   const outbox = dispatcher.outbox;
+  let metrics: MetricsServer | undefined;
+  if (options['metrics-port'] !== undefined) {
+    try {
+      metrics = await startMetricsServer(processMetrics(new EngineMetrics(dispatcher)), {
+        host: options['metrics-host'],
+        port: options['metrics-port'],
+      });
+    } catch (error) {
+      await dispatcher.close();
+      await opcua?.stop();
+      inspector?.stop();
+      throw error;
+    }
+    log.info({ url: metrics.url }, `metrics: ${metrics.url}`);
+  }
   if (outbox instanceof DurableOutbox) {
     const { recovery } = outbox;
     log.info(
@@ -136,6 +153,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
   } catch (error) {
     // A start-up error: nothing was produced; let the process end.
     if (progress) clearInterval(progress);
+    await metrics?.close();
     await dispatcher.close();
     await opcua?.stop();
     inspector?.stop();
@@ -163,6 +181,7 @@ export async function engineCommand(argv: string[]): Promise<number> {
   // offline, not unavailable), and the summary line says what was left unacknowledged.
   const drained = await Promise.race([dispatcher.drain(drainMs), signals.second.then(() => false)]);
   await dispatcher.close();
+  await metrics?.close();
   signals.dispose();
   inspector?.stop();
   if (!drained) {

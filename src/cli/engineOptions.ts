@@ -140,6 +140,18 @@ export const engineSpecs = {
     description: 'print {"progress":{lastSeq,durableSeq,acked,state}} to stdout this often (0: never)',
     default: 0,
   },
+  'metrics-port': {
+    kind: 'port',
+    min: 0,
+    description:
+      'serve Prometheus metrics at http://<metrics-host>:<port>/metrics (default: off; 0: any free port)',
+  },
+  'metrics-host': {
+    kind: 'host',
+    requires: 'metrics-port',
+    description: 'address the metrics are served on',
+    default: '127.0.0.1',
+  },
   'print-runs': {
     kind: 'flag',
     description:

@@ -1,7 +1,9 @@
+#!/usr/bin/env node
 import { cliMain } from './cliMain.ts';
 
 /**
- * The CLI's entry point (bin/engine-link.js). Once the command is done the process exits with its status;
+ * The CLI's entry point: the package's bin (built to dist/src/cli/main.js; from the sources,
+ * scripts/cli.mjs). Once the command is done the process exits with its status;
  * should anything still hold it a second later (a socket left open on a failure path), it exits anyway:
  * a finished command never hangs.
  */

@@ -5,8 +5,13 @@ import type { Route } from '../aggregator/http/router.ts';
 import { TelemetryFeed } from './engineTelemetry.ts';
 import { loadDashboardAssets, sendAsset } from './staticAssets.ts';
 
+/** Options of `dashboardRoutes`. */
 export interface DashboardRoutesOptions {
-  /** Default: a feed over the aggregator with its default limits. */
+  /**
+   * Default: a feed over the aggregator with its default limits.
+   *
+   * @internal
+   */
   telemetry?: TelemetryFeed;
 }
 

@@ -1,5 +1,6 @@
 import { ENGINE_DEFAULTS } from './engineDefaults.ts';
 
+/** How the link waits between connection attempts (`retry` of the dispatcher's options). */
 export interface BackoffOptions {
   /** Shortest wait before a retry, and the first retry's lower bound (ms). Default 500. */
   initialMs?: number;

@@ -22,7 +22,10 @@ export class CommandError extends Error {
   }
 }
 
-export type CommandAnswer = NonNullable<JournalEntry['answer']>;
+/** How an engine answered a command: its result, or the error code and message it failed with. */
+export type CommandAnswer =
+  | { ok: true; result: unknown }
+  | { ok: false; error: { code: string; message: string } };
 
 /** The code of the answer to an id whose run a restart interrupted (see CommandLog). */
 export const INTERRUPTED = 'interrupted-by-restart';

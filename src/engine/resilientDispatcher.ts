@@ -3,6 +3,7 @@ import { type EngineRecord, encodeRecord, InvalidRecordError } from '../protocol
 import { type Clock, systemClock } from '../time/clock.ts';
 import { checkDuration } from '../time/timerBounds.ts';
 import { AggregatorLink } from './aggregatorLink.ts';
+import { BacklogAge } from './backlogAge.ts';
 import type { CommandHandler } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
 import { ENGINE_DEFAULTS } from './engineDefaults.ts';
@@ -45,7 +46,11 @@ export { AuthRejectedError };
 export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents> implements EngineDispatcher {
   readonly engineId: string;
   readonly outbox: Outbox;
-  /** Thins samples while the link is down, when `offlineSampleIntervalMs` is set. */
+  /**
+   * Thins samples while the link is down, when `offlineSampleIntervalMs` is set.
+   *
+   * @internal
+   */
   readonly offlineSampler: OfflineSampler | undefined;
   private readonly options: ResilientDispatcherOptions;
   private readonly clock: Clock;
@@ -57,6 +62,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
   private releaseProcess: (() => void) | undefined;
 
   private produced = 0;
+  /** When records entered the outbox, coarsely (see backlogAgeMs). */
+  private readonly backlogAge = new BacklogAge();
   private pumpQueued = false;
   private backlogQueued = false;
   private readonly stoppedWaiters: Array<() => void> = [];
@@ -119,6 +126,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
         for (const resolve of this.stoppedWaiters.splice(0)) resolve();
       },
     });
+    this.backlogAge.appended(this.outbox.ackedSeq + 1, this.clock.now());
     this.releaseProcess = holdProcess();
     this.link.start();
   }
@@ -128,6 +136,16 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
     return this.link.state;
   }
 
+  /**
+   * How long the oldest record not yet acknowledged has waited (ms; 0 when none waits): an upper bound,
+   * off by at most 100 ms for the last hours (coarser over longer outages). A durable outbox's backlog from
+   * an earlier process counts from this dispatcher's start.
+   */
+  get backlogAgeMs(): number {
+    return this.backlogAge.ageMs(this.outbox.ackedSeq + 1, this.outbox.lastSeq, this.clock.now());
+  }
+
+  /** What the dispatcher has produced, numbered, had acknowledged, dropped and still holds, now. */
   get stats(): DispatcherStats {
     return {
       engineId: this.engineId,
@@ -156,7 +174,8 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       this.queueBacklogEvent();
       return;
     }
-    this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
+    const seq = this.outbox.append(item, record.kind, record.kind === 'state' ? record.key : undefined);
+    this.backlogAge.appended(seq, now);
     this.produced++;
     if (linkUp) {
       if (this.pumpQueued) return;

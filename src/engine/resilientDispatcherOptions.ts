@@ -8,6 +8,7 @@ import type { CommandHandler } from './commands.ts';
 import type { BackpressureInfo, GapInfo } from './outbox/outbox.ts';
 import type { OutboxOption } from './outbox/outboxFor.ts';
 
+/** Options of the `ResilientDispatcher` (README, "Dispatcher options"); defaults are `ENGINE_DEFAULTS`. */
 export interface ResilientDispatcherOptions {
   engineId: string;
   /** How to reach the aggregator (WebSocketConnector, MemoryNetwork, ...). */
@@ -67,18 +68,25 @@ export function checkDispatcherOptions(options: ResilientDispatcherOptions): voi
   checkDuration('maxOfflineMs', options.maxOfflineMs);
 }
 
-/** The state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
-export type EngineLinkState =
-  | 'connecting.opening'
-  | 'connecting.greeting'
-  | 'connected'
-  | 'flushing'
-  | 'buffering.waiting'
-  | 'buffering.reconnecting.opening'
-  | 'buffering.reconnecting.greeting'
-  | 'rejected'
-  | 'stopped';
+/** Every state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
+export const ENGINE_LINK_STATES = [
+  'connecting.opening',
+  'connecting.greeting',
+  'connected',
+  'flushing',
+  'buffering.waiting',
+  'buffering.reconnecting.opening',
+  'buffering.reconnecting.greeting',
+  'rejected',
+  'stopped',
+] as const;
 
+/** The state of the engine's link machine (engineLink), as a dotted path: what the `state` event tells. */
+export type EngineLinkState = (typeof ENGINE_LINK_STATES)[number];
+
+/**
+ * Counts of a dispatcher (`stats`): what it produced, numbered, had acknowledged, dropped and still holds.
+ */
 export interface DispatcherStats {
   engineId: string;
   epoch: string;
@@ -96,6 +104,7 @@ export interface OfflineInfo {
   offlineMs: number;
 }
 
+/** The dispatcher's events (eventemitter3, typed). */
 export interface ResilientDispatcherEvents {
   state: [state: EngineLinkState];
   backlog: [size: { records: number; bytes: number }];

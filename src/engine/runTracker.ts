@@ -23,10 +23,12 @@ export class RunTracker {
     this.clock = clock;
   }
 
+  /** The run in progress (null: none). */
   get currentRun(): Readonly<CurrentRun> | null {
     return this.current;
   }
 
+  /** Starts a run: sends `run.started` (an event record, never dropped). */
   started(runId: string, method?: string): void {
     if (this.current)
       throw new Error(`run ${this.current.runId} is still running; end it before starting ${runId}`);
@@ -35,16 +37,19 @@ export class RunTracker {
     this.event('run.started', { runId, ...(method ? { method } : {}) }, t);
   }
 
+  /** The current run entered a phase (paused, running, ...): sends `run.phase`. */
   phase(phase: string): void {
     const run = this.requireRun('change phase');
     run.phase = phase;
     this.event('run.phase', { runId: run.runId, phase });
   }
 
+  /** The current run completed: sends `run.completed`. */
   completed(): void {
     this.end('completed');
   }
 
+  /** The current run failed: sends `run.failed` with the reason. */
   failed(reason: string): void {
     this.end('failed', reason);
   }
@@ -59,6 +64,10 @@ export class RunTracker {
     });
   }
 
+  /**
+   * The current run and the last run's outcome, for the dispatcher's `snapshot` option (sent with every
+   * hello).
+   */
   snapshot(): RunSnapshot {
     return { current: this.current ? { ...this.current } : null, last: this.last ? { ...this.last } : null };
   }

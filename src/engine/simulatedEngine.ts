@@ -4,6 +4,7 @@ import { CommandError, type EngineCommand } from './commands.ts';
 import type { EngineDispatcher } from './dispatcher.ts';
 import { RunTracker } from './runTracker.ts';
 
+/** Options of the `SimulatedEngine`. */
 export interface SimulatedEngineOptions {
   /** Sample records per second, spread over the tags. Default 100. */
   rate?: number;
@@ -39,6 +40,7 @@ export const MAX_SIMULATED_TAGS = 10_000;
  * their turn: the engine never spends seconds in one burst.
  */
 const MAX_SAMPLES_PER_TICK = 20_000;
+/** The commands a simulated engine answers. */
 export const SIMULATED_COMMANDS = ['start', 'stop', 'pause', 'resume', 'ping'] as const;
 /** The phase of a run paused because the link has been down too long (`pauseForOutage`). */
 export const PHASE_PAUSED_OFFLINE = 'paused-offline';
@@ -102,6 +104,7 @@ export class SimulatedEngine {
     return this.produced;
   }
 
+  /** Starts sampling (and running methods, with `runSeconds`). */
   start(): void {
     if (this.running) return;
     this.running = true;

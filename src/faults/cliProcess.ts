@@ -4,7 +4,12 @@ import { createWriteStream } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 
-const bin = resolve(import.meta.dirname, '../../bin/engine-link.js');
+/**
+ * The CLI from its sources (scripts/cli.mjs: tsx in the same process, so a namespace prefix still execs
+ * node itself): the tests run the code as it is, never a stale build. The built bin is run by the
+ * package's consumer test (test/package/).
+ */
+export const CLI_FROM_SOURCE = resolve(import.meta.dirname, '../../scripts/cli.mjs');
 
 export interface CliProcess {
   child: ChildProcessWithoutNullStreams;
@@ -36,7 +41,7 @@ export interface CliOptions {
 /** Runs `engine-link <args>` as a child process, as a user would (optionally inside a network namespace). */
 export function spawnCli(args: readonly string[], options: CliOptions = {}): CliProcess {
   const prefix = options.prefix ?? [];
-  const [command, ...argv] = [...prefix, process.execPath, bin, ...args];
+  const [command, ...argv] = [...prefix, process.execPath, CLI_FROM_SOURCE, ...args];
   const child = spawn(command!, argv, {
     env: { ...process.env, ...options.env },
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),

@@ -42,8 +42,12 @@ export function requireDirection(register: HardwareRegister, operation: 'read' |
     throw new RegisterDirectionError(register.name, operation);
 }
 
+/** What was being done when hardware failed or was unavailable. */
 export type HardwareOperation = 'read' | 'write' | 'command' | 'connect';
 
+/**
+ * What a `HardwareUnavailableError` tells: the operation, the register, the recovery state and since when.
+ */
 export interface HardwareUnavailableDetails {
   /** The hardware layer's name (`HardwareRecoveryOptions.name`). */
   hardware: string;

@@ -13,12 +13,17 @@ import type { HardwareRegister, HardwareValue } from './register.ts';
 export interface HardwareLayer {
   /** The registers this layer offers, by name. */
   readonly registers: ReadonlyMap<string, HardwareRegister>;
+  /** Whether the layer holds a working connection to its hardware. */
   readonly isConnected: boolean;
+  /** Opens the connection to the hardware (rejects with a `HardwareError` when it cannot). */
   connect(): Promise<void>;
+  /** Closes the connection. */
   disconnect(): Promise<void>;
+  /** Reads one register. */
   read(register: HardwareRegister): Promise<HardwareValue>;
   /** One value per register, in the order given. */
   readBatch(registers: readonly HardwareRegister[]): Promise<HardwareValue[]>;
+  /** Writes one register. */
   write(value: HardwareValue, register: HardwareRegister): Promise<void>;
   /** Writes `values[i]` to `registers[i]`, in order. */
   writeBatch(values: readonly HardwareValue[], registers: readonly HardwareRegister[]): Promise<void>;

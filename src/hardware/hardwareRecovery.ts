@@ -146,6 +146,7 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
     return this.writes.pending.snapshot();
   }
 
+  /** Counts of what recovery did: faults seen, values masked, writes kept pending, reconnects. */
   get counters(): Readonly<HardwareRecoveryCounters> {
     return { ...this.counts };
   }
@@ -181,6 +182,10 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
     await this.closing;
   }
 
+  /**
+   * Reads from the hardware; while recovering, the last-known-good value (or `null`, reported once); in
+   * `error` or `disconnected`, `HardwareUnavailableError`.
+   */
   async read(register: HardwareRegister): Promise<HardwareValue> {
     requireDirection(register, 'read');
     this.requireUsable('read', [register]);
@@ -217,6 +222,10 @@ export class HardwareRecovery extends EventEmitter<HardwareRecoveryEvents> imple
     return values;
   }
 
+  /**
+   * Writes to the hardware; while recovering, keeps the value as a pending write (the latest per register
+   * wins); in `error` or `disconnected`, `HardwareUnavailableError`.
+   */
   async write(value: HardwareValue, register: HardwareRegister): Promise<void> {
     await this.writeAll([value], [register]);
   }

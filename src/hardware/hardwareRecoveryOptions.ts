@@ -3,6 +3,7 @@ import type { HardwareRecoveryState } from '../../machines/hardwareRecovery.ts';
 import type { Clock } from '../time/clock.ts';
 import { DEFAULT_RECONNECT_SCHEDULE_MS } from './reconnectBackoff.ts';
 
+/** Options of `HardwareRecovery`; defaults are `HARDWARE_RECOVERY_DEFAULTS`. */
 export interface HardwareRecoveryOptions {
   /** Names the hardware in errors and in the state record sent to the aggregator. Default 'hardware'. */
   name?: string;
@@ -36,8 +37,10 @@ export const HARDWARE_RECOVERY_DEFAULTS = {
 /** What the engine's connection-status tag shows. Connected while faults are masked. */
 export type ConnectionStatus = 'Connected' | 'Disconnected';
 
+/** How one reconnect attempt ended (the `reconnectResult` event). */
 export type ReconnectResult = { attempt: number; ok: true } | { attempt: number; ok: false; error: unknown };
 
+/** A fault `HardwareRecovery` saw (the `fault` event): the operation, the register and the error. */
 export interface HardwareFault {
   operation: 'read' | 'write';
   registers: readonly string[];
@@ -46,6 +49,7 @@ export interface HardwareFault {
   masked: boolean;
 }
 
+/** The events of `HardwareRecovery` (eventemitter3, typed). */
 export interface HardwareRecoveryEvents {
   /** The link moved to another of the five states. */
   state: [change: { from: HardwareRecoveryState; to: HardwareRecoveryState }];
@@ -70,6 +74,7 @@ export interface HardwareRecoveryEvents {
   ];
 }
 
+/** What `HardwareRecovery` has done so far. */
 export interface HardwareRecoveryCounters {
   /** Reads answered with a last-known-good value (or null) instead of the hardware's. */
   maskedReads: number;

@@ -6,6 +6,10 @@ export type RegisterDirection = 'read' | 'write' | 'readWrite';
 /** What a register holds. `null` is "no value" (a masked read with no last-known-good value returns it). */
 export type HardwareValue = number | string | boolean | null;
 
+/**
+ * A register of a hardware layer: its name, whether it is read, written or both, and its tolerance for
+ * unchanged-value filtering.
+ */
 export interface HardwareRegister {
   readonly name: string;
   readonly direction: RegisterDirection;

@@ -7,6 +7,7 @@ export interface SimulatedRegister extends HardwareRegister {
   readonly value?: HardwareValue;
 }
 
+/** Options of `SimulatedHardware`. */
 export interface SimulatedHardwareOptions {
   /** Start connected. Default false. */
   connected?: boolean;
@@ -66,6 +67,7 @@ export class SimulatedHardware implements HardwareLayer {
     this.connected = options.connected ?? false;
   }
 
+  /** Whether it is connected and its link not broken. */
   get isConnected(): boolean {
     return this.connected;
   }
@@ -125,6 +127,7 @@ export class SimulatedHardware implements HardwareLayer {
     this.values.set(name, value);
   }
 
+  /** Connects (fails while the link is broken or connects are made to fail). */
   async connect(): Promise<void> {
     this.calls.connect++;
     if (this.holding) return new Promise<void>((resolve, reject) => this.held.push({ resolve, reject }));
@@ -132,11 +135,13 @@ export class SimulatedHardware implements HardwareLayer {
     this.connected = true;
   }
 
+  /** Disconnects. */
   async disconnect(): Promise<void> {
     this.calls.disconnect++;
     this.connected = false;
   }
 
+  /** Reads a register's value (fails while reads are made to fail or the link is broken). */
   async read(register: HardwareRegister): Promise<HardwareValue> {
     this.calls.read++;
     return this.readNow(register);
@@ -147,6 +152,7 @@ export class SimulatedHardware implements HardwareLayer {
     return registers.map((register) => this.readNow(register));
   }
 
+  /** Writes a register's value (fails while writes are made to fail or the link is broken). */
   async write(value: HardwareValue, register: HardwareRegister): Promise<void> {
     this.calls.write++;
     this.checkWrite(register);

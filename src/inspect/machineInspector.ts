@@ -1,13 +1,12 @@
 import { createInspector } from '@statelyai/inspect';
 import type { InspectionEvent } from 'xstate';
-import {
-  WebSocketInspectorAdapter,
-  type WebSocketInspectorAdapterOptions,
-} from './webSocketInspectorAdapter.ts';
+import type { WebSocketInspectorAdapterOptions } from './inspectorOptions.ts';
+import { WebSocketInspectorAdapter } from './webSocketInspectorAdapter.ts';
 
 /** What the runtimes take as their `inspect` option: XState's inspection callback. */
 export type InspectFunction = (event: InspectionEvent) => void;
 
+/** What `createMachineInspector` gives: the `inspect` function for the runtimes, and how to stop it. */
 export interface MachineInspector {
   /** The receiver's URL. */
   readonly url: string;

@@ -1,16 +1,8 @@
 import type { StatelyInspectionEvent } from '@statelyai/inspect';
 import WebSocket from 'ws';
+import type { WebSocketInspectorAdapterOptions } from './inspectorOptions.ts';
 
-export interface WebSocketInspectorAdapterOptions {
-  /** The receiver: `engine-link inspector`, `@statelyai/inspect/server`, or any WebSocket server. */
-  url: string;
-  /** Events kept while the receiver cannot be reached; the oldest go first. Default 1000. */
-  maxBufferedEvents?: number;
-  /** Waits between reconnect attempts: from `initial`, doubling up to `max`. Default 1 s to 10 s. */
-  retryMs?: { initial: number; max: number };
-  /** Told when the receiver connects or goes away (for a log line). */
-  onStatus?: (status: { connected: boolean; url: string; error?: Error }) => void;
-}
+export type { WebSocketInspectorAdapterOptions };
 
 /**
  * Carries Stately inspection events to a WebSocket receiver as JSON text frames, the wire format of

@@ -19,8 +19,13 @@
  *                                             the engine cannot know after a crash how many it had used)
  */
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** The value of a sample. */
 export type SampleValue = number | string | boolean | null;
 
+/**
+ * A record an engine sends: a sample (a tag's value), a state (a key's latest value wins) or an event (never
+ * dropped). `t` is the engine's time, ms since the Unix epoch (default: now).
+ */
 export type EngineRecord =
   | { kind: 'sample'; tag: string; value: SampleValue; unit?: string; t?: number }
   | { kind: 'state'; key: string; value: Json; t?: number }
@@ -42,15 +47,25 @@ export type GapReason =
   | 'unsynced'
   | 'renumbered';
 
+/** A sample on the wire: `["s", tag, t, value, unit?]`. */
 export type SampleItem = ['s', string, number, SampleValue] | ['s', string, number, SampleValue, string];
+/** A thinned sample on the wire: `["f", tag, t, value, windowStart, windowEnd, samples, unit?]`. */
 export type ThinnedSampleItem =
   | ['f', string, number, SampleValue, number, number, number]
   | ['f', string, number, SampleValue, number, number, number, string];
+/** A state on the wire: `["st", key, t, value]`. */
 export type StateItem = ['st', string, number, Json];
+/** An event on the wire: `["e", name, t, data?]`. */
 export type EventItem = ['e', string, number] | ['e', string, number, Json];
+/** A gap on the wire: `["g", fromSeq, toSeq, count, reason]`. */
 export type GapItem = ['g', number, number, number, GapReason];
+/**
+ * A record or gap as it travels and waits in the outbox: a compact JSON array, one sequence number each (a
+ * gap: a range).
+ */
 export type Item = SampleItem | ThinnedSampleItem | StateItem | EventItem | GapItem;
 
+/** Every reason a gap can give for sequence numbers that will never come. */
 export const GAP_REASONS: readonly GapReason[] = [
   'overflow',
   'coalesced',
@@ -60,6 +75,10 @@ export const GAP_REASONS: readonly GapReason[] = [
   'renumbered',
 ];
 
+/**
+ * A record `send()` refuses (a bad name, value, unit or nesting, or one too large for a frame); nothing was
+ * stored.
+ */
 export class InvalidRecordError extends TypeError {
   override readonly name = 'InvalidRecordError';
 }

@@ -5,9 +5,11 @@ import { MAX_TIMER_MS } from './timerBounds.ts';
  * advance a simulated clock instead of sleeping.
  */
 export interface TimerHandle {
+  /** Cancels the timer (nothing happens if it already ran). */
   cancel(): void;
 }
 
+/** The clock everything that waits or stamps takes: `systemClock`, or a `SimulatedClock` in tests. */
 export interface Clock {
   /** Milliseconds since the Unix epoch. */
   now(): number;
@@ -15,6 +17,10 @@ export interface Clock {
   setTimeout(callback: () => void, ms: number): TimerHandle;
 }
 
+/**
+ * The real clock: `Date.now()` and unref'd Node timers (a timer never keeps the process alive), waits capped
+ * at what a Node timer can wait.
+ */
 export const systemClock: Clock = {
   now: () => Date.now(),
   setTimeout(callback, ms) {

@@ -106,6 +106,7 @@ export type MemoryEngineTransport = MemoryEnd<AggregatorMessage, EngineMessage>;
 /** The aggregator's end of a memory link. */
 export type MemoryAggregatorTransport = MemoryEnd<EngineMessage, AggregatorMessage>;
 
+/** Options of the `MemoryNetwork`. */
 export interface MemoryNetworkOptions {
   clock?: Clock;
   maxFrameBytes?: number;
@@ -138,6 +139,7 @@ export class MemoryNetwork implements Connector {
     this.acceptor = acceptor;
   }
 
+  /** @internal */
   connect(request: ConnectRequest): MemoryEngineTransport {
     const link = new MemoryLink(this, this.maxFrameBytes);
     queueMicrotask(() => this.open(link, request));

@@ -15,6 +15,7 @@ export interface ConnectRequest {
 
 /** Opens links to an aggregator. Each call starts one attempt; the transport reports open or close. */
 export interface Connector {
+  /** @internal */
   connect(request: ConnectRequest): EngineTransport;
 }
 
@@ -22,7 +23,11 @@ export type AuthDecision =
   | { ok: true }
   | { ok: false; status: number; message: string; retryAfterMs?: number };
 
-/** The aggregator as a transport sees it: a gatekeeper, then a home for accepted connections. */
+/**
+ * The aggregator as a transport sees it: a gatekeeper, then a home for accepted connections.
+ *
+ * @internal
+ */
 export interface Acceptor {
   authorize(request: ConnectRequest): AuthDecision;
   accept(transport: AggregatorTransport, request: ConnectRequest): void;

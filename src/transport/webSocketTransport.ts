@@ -52,6 +52,7 @@ function toText(data: RawData): string {
   return Buffer.from(data).toString('utf8');
 }
 
+/** Options of the `WebSocketConnector`. */
 export interface WebSocketConnectorOptions {
   maxFrameBytes?: number;
   handshakeTimeoutMs?: number;
@@ -179,6 +180,7 @@ export class WebSocketConnector implements Connector {
     checkDuration('handshakeTimeoutMs', options.handshakeTimeoutMs, 1);
   }
 
+  /** @internal */
   connect(request: ConnectRequest): WebSocketEngineTransport {
     return new WebSocketEngineTransport(this.url, request, this.options);
   }

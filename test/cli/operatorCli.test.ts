@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { CLI_FROM_SOURCE } from '../../src/faults/cliProcess.ts';
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
 import { InspectionReceiver } from '../inspect/support.ts';
 import { type CliProcess, runCli } from '../support/childProcess.ts';
@@ -227,8 +227,9 @@ describe('catch-up progress', () => {
   it('is a bar redrawn in place on a terminal', async () => {
     const { proxy, url } = await refusedLink();
     // `script` gives the engine a pseudo-terminal, as when a person runs it.
-    const bin = resolve(import.meta.dirname, '../../bin/engine-link.js');
-    const command = [process.execPath, bin, ...engineArgs(url)].map((arg) => `'${arg}'`).join(' ');
+    const command = [process.execPath, CLI_FROM_SOURCE, ...engineArgs(url)]
+      .map((arg) => `'${arg}'`)
+      .join(' ');
     const child: ChildProcess = spawn('script', ['-qfec', command, '/dev/null'], {
       detached: true,
       stdio: ['pipe', 'pipe', 'pipe'],

@@ -42,7 +42,8 @@ describe('dashboard routes', () => {
     expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(page.headers.get('content-security-policy')).toContain("script-src 'self'");
     const html = await page.text();
-    expect(html).toContain('<script type="module" src="/dashboard/app.js"></script>');
+    // Relative, so that the page also works mounted under a prefix (createAggregatorHandler).
+    expect(html).toContain('<script type="module" src="dashboard/app.js"></script>');
     for (const file of DASHBOARD_FILES.filter((name) => name !== 'index.html')) {
       const response = await fetch(`${server.url}/dashboard/${file}`);
       expect(response.status, file).toBe(200);

@@ -41,7 +41,11 @@ function bearer(request: IncomingMessage): string | undefined {
  */
 export function apiTokenGuard(
   token: string,
-  options: { secure: boolean },
+  options: {
+    secure: boolean;
+    /** The path the handler is mounted under (`/lab`), which a redirect's location must keep. Default none. */
+    prefix?: string;
+  },
 ): (request: IncomingMessage, response: ServerResponse) => boolean {
   if (token.length === 0) throw new Error('the API token must not be empty');
   const expected = tokenDigest(token);
@@ -60,7 +64,10 @@ export function apiTokenGuard(
       response.setHeader('set-cookie', setCookie);
       if (request.method === 'GET' && !url.pathname.startsWith('/api/')) {
         url.searchParams.delete('token');
-        response.writeHead(303, { location: `${url.pathname}${url.search}`, 'cache-control': 'no-store' });
+        response.writeHead(303, {
+          location: `${options.prefix ?? ''}${url.pathname}${url.search}`,
+          'cache-control': 'no-store',
+        });
         response.end();
         return false;
       }

@@ -4,8 +4,11 @@ import { networkInterfaces } from 'node:os';
 import { sendError } from '../http/httpErrors.ts';
 
 export interface OriginGuardOptions {
-  /** The address the server listens on; a wildcard (`0.0.0.0`, `::`) stands for every local address. */
-  host: string;
+  /**
+   * The address the server listens on; a wildcard (`0.0.0.0`, `::`) stands for every local address.
+   * Undefined (a handler mounted in someone else's server): the address each request arrived at.
+   */
+  host: string | undefined;
   /** Whether the server speaks TLS (the default port of a Host without one). */
   secure: boolean;
   /** Addresses the server is also reached at (a reverse proxy, a DNS name): their host and port are its own. */
@@ -73,22 +76,22 @@ export function originGuard(options: OriginGuardOptions): {
   request(request: IncomingMessage, response: ServerResponse): boolean;
   upgradeRefusal(request: IncomingMessage): string | undefined;
 } {
-  const listenHost = normalHost(options.host);
+  const configuredHost = options.host === undefined ? undefined : normalHost(options.host);
   const publicUrls = (options.publicUrls ?? []).map((text) => new URL(text));
   const publicHosts = new Set(publicUrls.map((url) => normalHost(url.hostname)));
   const publicOrigins = new Set(publicUrls.map((url) => url.origin));
   const defaultPort = (protocol: string) => (protocol === 'https:' ? 443 : 80);
 
-  const ownHost = (host: string): boolean => {
+  const ownHost = (host: string, listenHost: string): boolean => {
     if (publicHosts.has(host)) return true;
     if (WILDCARDS.has(listenHost)) return localAddresses().has(host);
     if (isLoopback(listenHost)) return isLoopback(host) || host === listenHost;
     return host === listenHost;
   };
 
-  const hostRefusal = (header: string | undefined): string | undefined => {
+  const hostRefusal = (header: string | undefined, listenHost: string): string | undefined => {
     const host = header === undefined ? undefined : hostOf(header);
-    if (host && ownHost(host.host)) return undefined;
+    if (host && ownHost(host.host, listenHost)) return undefined;
     return (
       `Host ${JSON.stringify(header ?? '')} is not an address of this aggregator (a DNS rebinding ` +
       'attempt, or a name it was not told of): start the aggregator with --public-url <its URL> to allow it'
@@ -121,7 +124,9 @@ export function originGuard(options: OriginGuardOptions): {
       const path = (request.url ?? '/').split('?')[0]!;
       if (OPEN_PATHS.has(path)) return true;
       const { host, origin } = request.headers;
-      const problem = hostRefusal(host) ?? originRefusal(origin, host);
+      const listenHost =
+        configuredHost ?? normalHost((request.socket.localAddress ?? '').replace(/^::ffff:/, ''));
+      const problem = hostRefusal(host, listenHost) ?? originRefusal(origin, host);
       if (problem === undefined) return true;
       sendError(response, 'forbidden', { message: problem });
       return false;

@@ -10,6 +10,7 @@ export const HASHED_TOKEN_PREFIX = 'sha256:';
 
 const HEX_DIGEST = /^[0-9a-f]{64}$/i;
 
+/** A token file that cannot be read or parsed, naming the file and the line. */
 export class TokenFileError extends Error {
   override readonly name = 'TokenFileError';
 }

@@ -1,6 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 
+/** Bounds on live-update streams (server-sent events) open at once. */
 export interface EventStreamLimits {
   /** Live-update streams open at once, over every event stream route. Default 256. */
   maxStreams?: number;

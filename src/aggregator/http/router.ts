@@ -4,20 +4,30 @@ import { sendError } from './httpErrors.ts';
 
 export { sendJson } from './httpErrors.ts';
 
+/** What a route's handler gets: the request and response, the path's parameters and the parsed URL. */
 export interface RouteContext {
   request: IncomingMessage;
   response: ServerResponse;
   /** Decoded `:name` segments of the route's path. */
   params: Record<string, string>;
   url: URL;
-  /** The server's places for live-update streams (see EventStreamHub). */
+  /**
+   * The server's places for live-update streams (see EventStreamHub).
+   *
+   * @internal
+   */
   eventStreams: EventStreamSlots;
 }
 
+/**
+ * An HTTP route: a method, a path with `:name` segments, and its handler (extra routes for
+ * `startAggregatorServer` and `createAggregatorHandler`).
+ */
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
   /** A path with `:name` segments, such as `/api/engines/:id`. */
   path: string;
+  /** Answers the request (a rejection is answered 500). */
   handler: (context: RouteContext) => void | Promise<void>;
 }
 

@@ -34,6 +34,18 @@ export interface GroupCommitOptions {
   schedule?: FlushScheduler;
   /** Told what a `committed`/`failed` callback threw; the other callbacks still run. Default: rethrown. */
   onCallbackError?: (error: unknown) => void;
+  /** Told of each group once it is committed (or rolled back): its units and how long its transaction took. */
+  onGroup?: (group: CommittedGroup) => void;
+}
+
+/** One group's commit, as `onGroup` is told of it. */
+export interface CommittedGroup {
+  /** Units (frames) in the group. */
+  units: number;
+  /** Wall time of the transaction, commit included (ms). */
+  durationMs: number;
+  /** False when the group's transaction rolled back. */
+  ok: boolean;
 }
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -48,6 +60,7 @@ export class GroupCommit {
   private readonly store: Pick<Transactions, 'transaction'>;
   private readonly schedule: FlushScheduler;
   private readonly onCallbackError: ((error: unknown) => void) | undefined;
+  private readonly onGroup: ((group: CommittedGroup) => void) | undefined;
   private pending: CommitUnit<unknown>[] = [];
   private cancelScheduled: (() => void) | undefined;
   private closed = false;
@@ -59,6 +72,7 @@ export class GroupCommit {
     this.store = store;
     this.schedule = options.schedule ?? nextTurn;
     this.onCallbackError = options.onCallbackError;
+    this.onGroup = options.onGroup;
   }
 
   /** Units waiting for the next flush. */
@@ -87,6 +101,8 @@ export class GroupCommit {
     if (units.length === 0) return;
     this.pending = [];
     const outcomes: Outcome[] = [];
+    const started = performance.now();
+    let ok = true;
     try {
       this.store.transaction(() => {
         outcomes.length = 0;
@@ -107,7 +123,9 @@ export class GroupCommit {
       // Work that was not isolated failed, or the commit itself did: nothing of the group is stored.
       outcomes.length = 0;
       for (let i = 0; i < units.length; i++) outcomes.push({ ok: false, error });
+      ok = false;
     }
+    this.onGroup?.({ units: units.length, durationMs: performance.now() - started, ok });
     this.groups++;
     this.units += units.length;
     let firstError: { error: unknown } | undefined;

@@ -55,6 +55,7 @@ export class SequenceGapError extends Error {
   }
 }
 
+/** What storing one records frame did. */
 export interface IngestResult {
   /** The stream's high-water mark after the commit: what may be acknowledged. */
   persistedSeq: number;
@@ -66,6 +67,7 @@ export interface IngestResult {
   gaps: number;
 }
 
+/** The kinds of stored records (gaps are kept apart, see `StoredGap`). */
 export type StoredRecordKind = 'sample' | 'state' | 'event';
 
 /** A record as the store holds it (an engine's sample, state or event, with its sequence number). */
@@ -91,6 +93,7 @@ export interface SampleWindow {
   samples: number;
 }
 
+/** Which stored records `records()` returns. */
 export interface RecordQuery {
   epoch?: string;
   /** Only records with a sequence number above this one. */
@@ -98,6 +101,7 @@ export interface RecordQuery {
   limit?: number;
 }
 
+/** A gap as the store holds it: a range of sequence numbers that will never come, and why. */
 export interface StoredGap {
   epoch: string;
   fromSeq: number;
@@ -107,6 +111,7 @@ export interface StoredGap {
   reason: GapReason;
 }
 
+/** One known engine as the store tells it (at start, the aggregator makes a session of each). */
 export interface EngineSummary {
   engineId: string;
   /** The epoch the engine last said hello with (null when it never did). */

@@ -8,6 +8,10 @@ export interface RunStore {
   run(runId: string, engineId?: string): StoredRun | undefined;
 }
 
+/**
+ * The states of a run: `active`, `unconfirmed` (outcome unknown while the engine is away), `completed`,
+ * `failed`, `interrupted`.
+ */
 export type StoredRunState = 'active' | 'unconfirmed' | 'completed' | 'failed' | 'interrupted';
 
 /** A run as the aggregator keeps it: engine times for start and end, aggregator time for `since`. */
@@ -34,6 +38,7 @@ export interface StoredRun {
   since: number;
 }
 
+/** Which runs `listRuns()` returns (newest first). */
 export interface RunQuery {
   engineId?: string;
   states?: readonly StoredRunState[];

@@ -10,6 +10,7 @@ import { isInMemory, openStoreFile } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
 import { WalCheckpointer } from './walCheckpointer.ts';
 
+/** Options of the `SqliteStore`. */
 export interface SqliteStoreOptions {
   /**
    * Where WAL checkpoints run: `'background'` (default for a file): a thread of the aggregator's own
@@ -122,6 +123,7 @@ export class SqliteStore implements Store {
     this.callbacks.onRollback(callback);
   }
 
+  /** Commits nothing more, stops the checkpoint thread, closes the database and releases the store's lock. */
   close(): void {
     if (this.closed) return;
     this.closed = true;

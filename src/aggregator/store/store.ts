@@ -32,5 +32,6 @@ export interface Transactions {
  * frame ingest (see ARCHITECTURE.md).
  */
 export interface Store extends RecordStore, RunStore, Transactions {
+  /** Closes the store (the aggregator closes it in its own `close()`). */
   close(): void;
 }

@@ -122,7 +122,7 @@ function noteCatchUp(engine) {
 
 async function refreshEngine(engineId) {
   try {
-    const response = await fetch(`/api/engines/${encodeURIComponent(engineId)}`);
+    const response = await fetch(`api/engines/${encodeURIComponent(engineId)}`);
     if (!response.ok) return;
     const view = await response.json();
     const known = state.engines.get(engineId);
@@ -140,7 +140,7 @@ async function refreshEngine(engineId) {
 
 async function refreshRuns() {
   try {
-    const response = await fetch(`/api/runs?limit=${MAX_RUNS}`);
+    const response = await fetch(`api/runs?limit=${MAX_RUNS}`);
     if (!response.ok) return;
     state.runs.clear();
     for (const run of await response.json()) state.runs.set(`${run.engineId}\n${run.id}`, run);
@@ -151,7 +151,7 @@ async function refreshRuns() {
 }
 
 liveStream(
-  '/api/events',
+  'api/events',
   {
     snapshot: ({ engines }) => {
       state.engines.clear();
@@ -234,7 +234,7 @@ function mergeTelemetry(update, replace) {
 }
 
 liveStream(
-  '/api/telemetry/events',
+  'api/telemetry/events',
   {
     snapshot: ({ engines }) => {
       for (const engine of engines) mergeTelemetry(engine, true);
@@ -258,7 +258,7 @@ async function sendCommand(engineId, command) {
   let response;
   let body;
   try {
-    response = await fetch(`/api/engines/${encodeURIComponent(engineId)}/commands`, {
+    response = await fetch(`api/engines/${encodeURIComponent(engineId)}/commands`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(command),

@@ -126,6 +126,7 @@ export class MemoryOutbox extends EventEmitter<OutboxEvents> implements Outbox {
     return { from: chunk.firstSeq, to: chunk.lastSeq, text: chunk.text, records: chunk.records };
   }
 
+  /** Nothing to release: a memory outbox lives and dies with the process. */
   async close(): Promise<void> {}
 
   /** The first sealed chunk holding a sequence number above `seq` (chunks are in sequence order). */

@@ -10,6 +10,10 @@ export interface GapInfo {
   reason: GapReason;
 }
 
+/**
+ * Told with `backpressure`: the outbox is over its bound with nothing left to drop but events (`active`), or
+ * below it again.
+ */
 export interface BackpressureInfo {
   /** True while only records that are never dropped keep the outbox over its bound. */
   active: boolean;
@@ -26,13 +30,25 @@ export interface StorageInfo {
   heldInMemory: number;
 }
 
+/** One write and sync of a durable outbox. */
+export interface SyncInfo {
+  /** Records written by it. */
+  records: number;
+  /** Wall time of the write and the fdatasync (ms). */
+  durationMs: number;
+}
+
+/** The events of an outbox (memory or durable). */
 export interface OutboxEvents {
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
   /** A durable outbox's disk failed, or works again (never emitted by the memory outbox). */
   storage: [info: StorageInfo];
-  /** Every record up to `seq` is on disk and synced (never emitted by the memory outbox). */
-  synced: [seq: number];
+  /**
+   * Every record up to `seq` is on disk and synced (never emitted by the memory outbox); `sync`: the write
+   * and fdatasync that did it, when it was one (not after the disk came back).
+   */
+  synced: [seq: number, sync?: SyncInfo];
 }
 
 /** Consecutive records ready to go as one frame. */
@@ -77,5 +93,9 @@ export interface Outbox extends EventEmitter<OutboxEvents> {
   acknowledge(seq: number): void;
   /** The next batch after `afterSeq`, or undefined when nothing more is held. */
   nextBatch(afterSeq: number): OutboxBatch | undefined;
+  /**
+   * Releases what the outbox holds (a durable one: its files and lock). Records not acknowledged stay in a
+   * durable outbox.
+   */
   close(): Promise<void>;
 }

@@ -2,6 +2,8 @@
  * engine-link's OPC UA hardware layer (the `engine-link/opcua` entry): the only part of engine-link
  * that loads node-opcua, an optional peer dependency. Engines without OPC UA never import it; the CLI
  * loads it with `import()` only for `engine --opcua` and `opcua-sim`.
+ *
+ * @module engine-link/opcua
  */
 export { HardwareConfigurationError } from '../errors.ts';
 export { type OpcUaLogSink, routeOpcUaLogs } from './logs.ts';

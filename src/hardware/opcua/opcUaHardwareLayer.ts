@@ -16,6 +16,7 @@ import { type OpcUaSecurityOptions, resolveSecurity } from './security.ts';
 import { classifyStatusCode, OpcUaHardwareError, statusError, toLayerError } from './statusCodes.ts';
 import { fromVariant, toVariant } from './values.ts';
 
+/** Options of the `OpcUaHardwareLayer`: the endpoint, the registers, security and timeouts. */
 export interface OpcUaHardwareLayerOptions {
   /** The server, such as `opc.tcp://plc.lab:4840`. */
   endpointUrl: string;
@@ -45,6 +46,7 @@ export interface OpcUaHardwareLayerOptions {
   closeTimeoutMs?: number;
 }
 
+/** The events of the `OpcUaHardwareLayer`. */
 export interface OpcUaHardwareLayerEvents {
   /** The link broke (server gone, socket reset, keep-alive unanswered); reads and writes fail until reconnected. */
   linkLost: [reason: Error];
@@ -130,10 +132,15 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
     return this.connection.state === 'open' && !this.connecting;
   }
 
+  /** The state of the OPC UA session. */
   get linkState(): OpcUaLinkState {
     return this.connection.state;
   }
 
+  /**
+   * Connects and checks every register against the server (a configuration error rejects with
+   * `HardwareConfigurationError`).
+   */
   connect(): Promise<void> {
     if (this.connecting) return this.connecting;
     if (this.isConnected) return Promise.resolve();
@@ -143,10 +150,12 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
     return this.connecting;
   }
 
+  /** Closes the session. */
   async disconnect(): Promise<void> {
     await this.connection.close();
   }
 
+  /** Reads one register's node. */
   async read(register: HardwareRegister): Promise<HardwareValue> {
     const [value] = await this.readBatch([register]);
     return value!;
@@ -180,6 +189,7 @@ export class OpcUaHardwareLayer extends EventEmitter<OpcUaHardwareLayerEvents> i
     });
   }
 
+  /** Writes one register's node. */
   async write(value: HardwareValue, register: HardwareRegister): Promise<void> {
     await this.writeBatch([value], [register]);
   }

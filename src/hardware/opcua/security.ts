@@ -3,13 +3,16 @@ import { HardwareConfigurationError } from '../errors.ts';
 
 /** How messages on the secure channel are protected. */
 export type OpcUaSecurityMode = 'None' | 'Sign' | 'SignAndEncrypt';
+/** The OPC UA message security modes. */
 export const OPCUA_SECURITY_MODES: readonly OpcUaSecurityMode[] = ['None', 'Sign', 'SignAndEncrypt'];
 
+/** An OPC UA security policy. */
 export type OpcUaSecurityPolicy =
   | 'None'
   | 'Basic256Sha256'
   | 'Aes128_Sha256_RsaOaep'
   | 'Aes256_Sha256_RsaPss';
+/** The OPC UA security policies engine-link offers. */
 export const OPCUA_SECURITY_POLICIES: readonly OpcUaSecurityPolicy[] = [
   'None',
   'Basic256Sha256',
@@ -20,6 +23,7 @@ export const OPCUA_SECURITY_POLICIES: readonly OpcUaSecurityPolicy[] = [
 /** Who the session signs in as. */
 export type OpcUaIdentity = { type: 'anonymous' } | { type: 'userName'; userName: string; password: string };
 
+/** How an OPC UA connection is secured: mode, policy, identity and the PKI directory. */
 export interface OpcUaSecurityOptions {
   /** Default 'None'. Sign and SignAndEncrypt use the client's application certificate (see `pkiDir`). */
   mode?: OpcUaSecurityMode;

@@ -35,11 +35,13 @@ export function simNodeId(tag: SimTag): string {
   return `nsu=${SIM_NAMESPACE_URI};s=${tag.name}`;
 }
 
+/** A user the simulated server accepts. */
 export interface SimUser {
   username: string;
   password: string;
 }
 
+/** Options of the `OpcUaSimServer`. */
 export interface OpcUaSimServerOptions {
   /** TCP port; 0 picks a free one (see `port` on the result). Default 4840. */
   port?: number;
@@ -102,10 +104,12 @@ export class OpcUaSimServer extends EventEmitter<OpcUaSimServerEvents> {
     return this.boundPort;
   }
 
+  /** The server's endpoint URL (`opc.tcp://127.0.0.1:<port>`). */
   get endpointUrl(): string {
     return `opc.tcp://${this.options.host ?? '127.0.0.1'}:${this.boundPort}`;
   }
 
+  /** Starts serving the simulated reactor's tags. */
   async start(): Promise<void> {
     const host = this.options.host ?? '127.0.0.1';
     const users = this.options.users ?? [];
@@ -141,6 +145,7 @@ export class OpcUaSimServer extends EventEmitter<OpcUaSimServerEvents> {
     this.ticker = setInterval(() => this.tick(tickMs), tickMs);
   }
 
+  /** Stops the server. */
   async stop(): Promise<void> {
     if (this.ticker) clearInterval(this.ticker);
     this.ticker = undefined;

@@ -49,6 +49,9 @@ const CONFIGURATION_CODES = new Set<string>([
   'BadLicenseExpired',
 ]);
 
+/**
+ * Whether an OPC UA status code is good, a configuration error (never masked) or a fault (recovered from).
+ */
 export function classifyStatusCode(code: StatusCode): StatusCodeKind {
   if (!code.isBad()) return 'good';
   const name = code.name;

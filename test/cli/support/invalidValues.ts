@@ -75,6 +75,8 @@ export function validValue(spec: OptionSpec, f: Fixtures, scratch: string): stri
       return `${spec.protocols[0]}//127.0.0.1:1`;
     case 'text':
       return 'valid-text';
+    case 'port':
+      return '0';
     default:
       throw new Error(`no valid value for a required ${spec.kind} option`);
   }

@@ -361,12 +361,14 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     if (schedule.idle(waiting, this.lastSeq, release)) return true;
     try {
       const reserve = schedule.reserveFor(waiting, this.lastSeq, release);
+      const started = performance.now();
       this.meta.ensure(Math.max(this.lastSeq, reserve ?? 0));
       this.writer.write(this.queue.texts, this.queue.seqs, reserve);
+      const sync = { records: waiting, durationMs: performance.now() - started };
       this.queue.clear();
       if (reserve !== undefined) schedule.reserveSeq = reserve;
       this.durableSeq = this.writer.writtenSeq;
-      this.emit('synced', this.durableSeq);
+      this.emit('synced', this.durableSeq, sync);
       schedule.afterSync(this.lastSeq);
       return true;
     } catch (error) {

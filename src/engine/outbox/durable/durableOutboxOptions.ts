@@ -30,7 +30,11 @@ export interface DurableOutboxOptions extends OutboxLimits {
   /** Waits between attempts to use a failed disk again (doubling). Default 1 s, at most 30 s. */
   diskRetry?: { initialMs?: number; maxMs?: number };
   clock?: Clock;
-  /** File operations (tests inject failures; the simulation passes a simulated disk). Default `node:fs`. */
+  /**
+   * File operations (tests inject failures; the simulation passes a simulated disk). Default `node:fs`.
+   *
+   * @internal
+   */
   fileSystem?: OutboxFileSystem;
   /** Names a new epoch (default `newEpoch`: time and random; the simulation passes a seeded one). */
   newEpoch?: () => string;
