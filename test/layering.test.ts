@@ -19,16 +19,23 @@ function sources(dir: string): string[] {
   return out;
 }
 
-/** Every module specifier a file imports, resolved to a project path when relative. */
+/**
+ * Every module specifier a file imports (`import … from`, `export … from`, side-effect `import '…'`,
+ * `import(…)` and `require(…)`), resolved to a project path when relative.
+ */
 function imports(file: string): string[] {
-  const text = readFileSync(join(root, file), 'utf8');
+  return specifiers(readFileSync(join(root, file), 'utf8')).map((spec) =>
+    spec.startsWith('.') ? relative(root, resolve(join(root, file, '..'), spec)) : spec,
+  );
+}
+
+function specifiers(text: string): string[] {
   const specs = [...text.matchAll(/(?:^|\n)\s*(?:import|export)[^'";]*?from\s+['"]([^'"]+)['"]/g)].map(
     (m) => m[1]!,
   );
-  specs.push(...[...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
-  return specs.map((spec) =>
-    spec.startsWith('.') ? relative(root, resolve(join(root, file, '..'), spec)) : spec,
-  );
+  specs.push(...[...text.matchAll(/(?:^|\n)\s*import\s*['"]([^'"]+)['"]/g)].map((m) => m[1]!));
+  specs.push(...[...text.matchAll(/\b(?:import|require)\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!));
+  return specs;
 }
 
 function violations(
@@ -298,6 +305,17 @@ describe('layering', () => {
         rules.some((rule) => rule.dir === folder),
         folder,
       ).toBe(true);
+  });
+
+  it('sees every kind of import', () => {
+    const text = [
+      "import { a } from './a.ts';",
+      "export { b } from './b.ts';",
+      "import 'node:fs';",
+      "const c = require('node:child_process');",
+      "const d = await import('./d.ts');",
+    ].join('\n');
+    expect(specifiers(text).sort()).toEqual(['./a.ts', './b.ts', './d.ts', 'node:child_process', 'node:fs']);
   });
 
   describe.each(rules)('$dir', (rule) => {

@@ -54,6 +54,8 @@ export class MachineRuntime<M extends AnyStateMachine, Timer extends string = st
   /** Notices of complete transitions, not yet run. */
   private readonly notices: Array<() => void> = [];
   private announcing = false;
+  /** Whether the error of the action that stopped the actor has been thrown. */
+  private failureThrown = false;
 
   constructor(machine: M, options: MachineRuntimeOptions<M, Timer>) {
     this.timers = new NamedTimers(options.clock);
@@ -63,7 +65,9 @@ export class MachineRuntime<M extends AnyStateMachine, Timer extends string = st
       inspect: options.inspect,
       snapshot: options.snapshot as AnyMachineSnapshot | undefined,
     });
-    this.actor.subscribe((snapshot) => this.observe(snapshot));
+    // An action that throws stops the actor; the dispatch (or start) that ran it throws the error instead
+    // of the actor reporting it as unhandled.
+    this.actor.subscribe({ next: (snapshot) => this.observe(snapshot), error: () => {} });
   }
 
   /** The machine's state as a dotted path ('buffering.waiting'), as of the last complete transition. */
@@ -83,12 +87,18 @@ export class MachineRuntime<M extends AnyStateMachine, Timer extends string = st
   /** Starts the actor (its initial entry actions run), then runs the notices. */
   start(): void {
     this.actor.start();
+    this.failed();
     this.announce();
   }
 
-  /** Sends `event` to the machine, then runs the notices of the transitions it caused. */
+  /**
+   * Sends `event` to the machine, then runs the notices of the transitions it caused. If one of its
+   * actions throws, the actor stops, its timers are cancelled, nothing is announced and the error is
+   * thrown here (a run ledger's transaction that could not save a run is taken back).
+   */
   dispatch(event: EventFromLogic<M>): void {
     this.actor.send(event);
+    this.failed();
     this.announce();
   }
 
@@ -114,6 +124,17 @@ export class MachineRuntime<M extends AnyStateMachine, Timer extends string = st
   stop(): void {
     this.timers.cancelAll();
     this.actor.stop();
+  }
+
+  /** Throws the error of an action that stopped the actor just now (once: a stopped actor ignores events). */
+  private failed(): void {
+    const snapshot = this.actor.getSnapshot();
+    if (snapshot.status !== 'error' || this.failureThrown) return;
+    this.failureThrown = true;
+    this.timers.cancelAll();
+    this.pending = [];
+    this.notices.length = 0;
+    throw snapshot.error;
   }
 
   private observe(snapshot: AnyMachineSnapshot): void {

@@ -89,11 +89,60 @@ describe('MachineRuntime', () => {
   it('cancels its timers when stopped', async () => {
     const clock = new SimulatedClock();
     const runtime = lamp(clock, []);
+    expect(runtime.state, 'before start').toBe('off');
     runtime.start();
+    expect(runtime.running).toBe(true);
     runtime.dispatch({ type: 'SWITCH' });
     expect(clock.pendingTimers).toBe(1);
     runtime.stop();
     expect(clock.pendingTimers).toBe(0);
     expect(runtime.running).toBe(false);
+  });
+
+  it('throws the error of an action from the dispatch that ran it, stops, and says nothing of it', async () => {
+    const clock = new SimulatedClock();
+    const log: string[] = [];
+    const runtime = new MachineRuntime(lampMachine, {
+      clock,
+      actions: (rt) => ({
+        armTimer: () => rt.startTimer('dim', 1000, { type: 'TIMEOUT' }),
+        cancelTimer: () => rt.cancelTimer('dim'),
+        say: (_, { what }) => {
+          rt.afterTransition(() => log.push(`notice ${what}`));
+          if (what === 'off') throw new Error('disk full');
+        },
+      }),
+      onState: (state) => log.push(`state ${state}`),
+    });
+    runtime.start();
+    runtime.dispatch({ type: 'SWITCH' });
+    expect(clock.pendingTimers).toBe(1);
+    log.length = 0;
+    expect(() => runtime.dispatch({ type: 'SWITCH' })).toThrow('disk full');
+    expect(log).toEqual([]);
+    expect(runtime.running).toBe(false);
+    expect(clock.pendingTimers).toBe(0);
+    // Once: the stopped actor ignores what comes after (XState warns of it).
+    expect(() => runtime.dispatch({ type: 'SWITCH' })).not.toThrow();
+  });
+
+  it('a listener that dispatches finishes before the notices queued behind it run', () => {
+    const log: string[] = [];
+    const runtime: MachineRuntime<typeof lampMachine> = new MachineRuntime(lampMachine, {
+      clock: new SimulatedClock(),
+      actions: (rt) => ({
+        armTimer: () => {},
+        cancelTimer: () => {},
+        say: (_, { what }) => rt.afterTransition(() => log.push(`notice ${what}`)),
+      }),
+      onState: (state) => {
+        if (state === 'on.bright' && log.length === 0) runtime.dispatch({ type: 'SWITCH' });
+        log.push(`state ${state}`);
+      },
+    });
+    runtime.start();
+    log.length = 0;
+    runtime.dispatch({ type: 'SWITCH' });
+    expect(log).toEqual(['state on.bright', 'notice on', 'state off', 'notice off']);
   });
 });

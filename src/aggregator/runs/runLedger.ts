@@ -80,7 +80,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   load(): void {
     for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
       const live = this.restore(run);
-      if (run.state === 'active') live.runtime.dispatch({ type: 'LINK_LOST' });
+      if (run.state === 'active') this.send(live, { type: 'LINK_LOST' });
     }
   }
 
@@ -269,6 +269,8 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
     this.remember(key(live.run.engineId, live.run.id));
     if (endSeq !== undefined) live.endSeq = endSeq;
+    // A failed action (the run could not be saved) throws here and fails the transaction: the records that
+    // would have justified the state are not stored either, and are sent again.
     live.runtime.dispatch(event);
   }
 

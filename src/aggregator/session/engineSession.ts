@@ -315,8 +315,9 @@ export class EngineSession {
   private ended(connection: LinkConnection, lostReason: string | undefined): void {
     this.ingest.linkEnded(connection);
     if (connection !== this.current) return;
+    // Pings stop as the machine leaves catching-up or available (stopHeartbeat): on LINK_LOST below or the
+    // GOODBYE before this; the pinger also skips a tick without a current link.
     this.current = undefined;
-    this.pinger.stop();
     const lastSeenAt = this.tally.lastSeenAt;
     if (connection.epoch !== undefined && lastSeenAt !== null) {
       try {

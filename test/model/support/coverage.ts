@@ -40,17 +40,9 @@ export function createStepper(machine: AnyStateMachine, options: ListTransitions
   const self = createActor(machine);
   let taken: string[] = [];
   let before: AnyMachineSnapshot | undefined;
-  const idOf = (t: AnyTransitionDefinition, prev: AnyMachineSnapshot | undefined): string[] => {
-    if (options.inherited !== 'perState' || !prev) return [transitionId(t, options)];
-    const source: AnyStateNode = t.source;
-    const from = (prev._nodes as AnyStateNode[]).filter(
-      (n) => (n.type === 'atomic' || n.type === 'final') && n !== source && isDescendant(n, source),
-    );
-    return from.length === 0 ? [transitionId(t, options)] : from.map((n) => transitionId(t, options, n));
-  };
   self.system.inspect((ev: InspectionEvent) => {
     if (ev.type !== '@xstate.microstep' || ev.actorRef !== self) return;
-    for (const t of ev._transitions) taken.push(...idOf(t, before));
+    for (const t of ev._transitions) taken.push(...takenTransitionIds(t, before, options));
     before = ev.snapshot as AnyMachineSnapshot;
   });
   const scope: AnyActorScope = {
@@ -77,6 +69,24 @@ export function createStepper(machine: AnyStateMachine, options: ListTransitions
       return run(snapshot, () => machine.transition(snapshot, event, scope) as AnyMachineSnapshot);
     },
   };
+}
+
+/**
+ * The ids (as in `listTransitions`) under which a transition definition counts when taken from
+ * `before`: with `inherited: 'perState'`, a transition defined above the atomic states counts once per
+ * atomic state it was taken from.
+ */
+export function takenTransitionIds(
+  t: AnyTransitionDefinition,
+  before: AnyMachineSnapshot | undefined,
+  options: ListTransitionsOptions = {},
+): string[] {
+  if (options.inherited !== 'perState' || !before) return [transitionId(t, options)];
+  const source: AnyStateNode = t.source;
+  const from = (before._nodes as AnyStateNode[]).filter(
+    (n) => (n.type === 'atomic' || n.type === 'final') && n !== source && isDescendant(n, source),
+  );
+  return from.length === 0 ? [transitionId(t, options)] : from.map((n) => transitionId(t, options, n));
 }
 
 function isDescendant(node: AnyStateNode, ancestor: AnyStateNode): boolean {

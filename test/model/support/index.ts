@@ -23,5 +23,8 @@
  */
 export * from './coverage.ts';
 export * from './events.ts';
+export * from './modelSuite.ts';
+export * from './negativeSteps.ts';
 export * from './paths.ts';
+export * from './runtimeRecorder.ts';
 export * from './transitions.ts';

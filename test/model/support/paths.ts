@@ -48,6 +48,13 @@ export interface CoveringPathsOptions extends ListTransitionsOptions {
   readonly serializeState?: (snapshot: AnyMachineSnapshot) => string;
   /** Stop (with an error) after this many traversal steps. Default 100 000. */
   readonly limit?: number;
+  /**
+   * Take every transition with every supplied event that can take it, not just with one of them: a
+   * `SOCKET_CLOSED` with `retryAfterMs` and one without, each from every state that handles it. Without
+   * this, a variant of an event that takes the same transition as another is never chosen, and whatever
+   * the runtime does with its payload goes untested. Default false.
+   */
+  readonly eachEvent?: boolean;
 }
 
 /** `WELCOME {backlog: 5}`, `RETRY_DUE`. */
@@ -142,17 +149,23 @@ export function transitionCoveringPaths<TMachine extends AnyStateMachine>(
 
   const stepper = createStepper(machine, options);
   const order = new Map(listTransitions(machine, options).map((t, i) => [t.id, i]));
-  const chosen = new Map<string, TEvent[]>(); // transition id → shortest event sequence taking it
+  const keyOf = (id: string, event: EventObject) => (options.eachEvent ? `${id} ${formatEvent(event)}` : id);
+  const chosen = new Map<string, TEvent[]>(); // transition key → shortest event sequence taking it
   for (const prefix of prefixes) {
     const { initial, steps } = replay(machine, prefix, stepper);
     for (const id of initial.transitions) if (!chosen.has(id)) chosen.set(id, []);
     const last = steps.at(-1)?.snapshot ?? initial.snapshot;
     for (const event of eventsFor(last, events)) {
       for (const id of stepper.step(last, event).transitions) {
-        if (!chosen.has(id)) chosen.set(id, [...prefix, event]);
+        const key = keyOf(id, event);
+        if (!chosen.has(key)) chosen.set(key, [...prefix, event]);
       }
     }
   }
+  const keysOf = (path: ModelPath<TEvent>) => [
+    ...new Set(path.steps.flatMap((s) => s.transitions.map((id) => keyOf(id, s.event)))),
+  ];
+  const idOfKey = (key: string) => key.split(' ')[0]!;
 
   // Build each distinct candidate once, then keep the longest first while they add something new.
   const candidates = new Map<string, ModelPath<TEvent>>();
@@ -166,10 +179,14 @@ export function transitionCoveringPaths<TMachine extends AnyStateMachine>(
   const kept: Array<{ path: ModelPath<TEvent>; rank: number }> = [];
   const taken = new Set<string>();
   for (const path of byLengthDesc) {
-    const fresh = path.covers.filter((id) => !taken.has(id));
+    const keys = path.steps.length === 0 ? path.covers : keysOf(path);
+    const fresh = keys.filter((key) => !taken.has(key));
     if (fresh.length === 0) continue;
-    for (const id of path.covers) taken.add(id);
-    kept.push({ path, rank: Math.min(...fresh.map((id) => order.get(id) ?? Number.MAX_SAFE_INTEGER)) });
+    for (const key of keys) taken.add(key);
+    kept.push({
+      path,
+      rank: Math.min(...fresh.map((key) => order.get(idOfKey(key)) ?? Number.MAX_SAFE_INTEGER)),
+    });
   }
   return kept.sort((a, b) => a.rank - b.rank).map((k) => k.path);
 }
