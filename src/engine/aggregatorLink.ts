@@ -34,6 +34,8 @@ export interface AggregatorLinkOptions {
   events: EventEmitter<ResilientDispatcherEvents>;
   /** Runs the aggregator's commands. */
   commandHandler(): CommandHandler | undefined;
+  /** Where the command log is kept across restarts (a durable outbox's directory); none: in memory. */
+  commandLogDir?: string;
   /** The link is up and records may leave the outbox: what must go before live records goes now. */
   beforeSending(): void;
   /** The machine entered `state` (after `previous`). */
@@ -63,7 +65,7 @@ export class AggregatorLink {
   /** Watches the aggregator for silence while the link is up. */
   private readonly watchdog: SilenceWatchdog;
   private readonly window: SendWindow;
-  private readonly commandLog = new CommandLog();
+  private readonly commandLog: CommandLog;
 
   private transport: EngineTransport | undefined;
   /** True between entering and leaving `flushing`/`connected`: records may leave the outbox. */
@@ -84,6 +86,7 @@ export class AggregatorLink {
     this.host = host;
     this.engineId = host.engineId;
     this.outbox = host.outbox;
+    this.commandLog = new CommandLog(undefined, host.commandLogDir);
     this.options = options;
     this.events = host.events;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? ENGINE_DEFAULTS.heartbeatTimeoutMs;

@@ -9,6 +9,7 @@ import type { EngineDispatcher } from './dispatcher.ts';
 import { ENGINE_DEFAULTS } from './engineDefaults.ts';
 import { OfflineSampler } from './offlineSampler.ts';
 import { OfflineWatch } from './offlineWatch.ts';
+import { DurableOutbox } from './outbox/durable/durableOutbox.ts';
 import type { Outbox } from './outbox/outbox.ts';
 import { outboxFor } from './outbox/outboxFor.ts';
 import { holdProcess } from './processHold.ts';
@@ -103,6 +104,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       options,
       events: this,
       commandHandler: () => this.commandHandler,
+      commandLogDir: this.outbox instanceof DurableOutbox ? this.outbox.path : undefined,
       // Thinned windows go first: they precede anything sent live from now on.
       beforeSending: () => this.offlineSampler?.flush(),
       onState: (state, previous) => {

@@ -94,7 +94,8 @@ export class EngineAccount {
     const append = outbox.append.bind(outbox);
     outbox.append = (item, recordClass, stateKey) => {
       const seq = append(item, recordClass, stateKey);
-      this.appended(epoch, seq, item);
+      // 0: not numbered yet (a durable outbox whose meta file fails): told when it is, through `append`.
+      if (seq !== 0) this.appended(epoch, seq, item);
       return seq;
     };
     const appendGap = outbox.appendGap.bind(outbox);

@@ -69,7 +69,7 @@ export class EngineNode {
   private commandsRun = new Set<string>();
   /** Commands the aggregator accepted for this engine (ids), to tell a ghost command. */
   readonly accepted = new Set<string>();
-  /** Ids run again by a later process (the engine's command log is in memory): reported, not a violation. */
+  /** Ids run again by a later process: with a memory outbox (command log in memory) reported, not a violation. */
   rerunAfterRestart = 0;
   private readonly everRun = new Set<string>();
   /** Starts that failed (the durable outbox could not open its directory on a failing disk). */
@@ -243,7 +243,15 @@ export class EngineNode {
         INVARIANTS.commandOnce,
         `${this.id} (process ${this.incarnation}) ran ${id} twice`,
       );
-    if (this.everRun.has(id)) this.rerunAfterRestart++;
+    if (this.everRun.has(id)) {
+      this.rerunAfterRestart++;
+      // With a durable outbox the command log is on disk beside it: a restart must not run an id again.
+      if (this.durable)
+        this.world.violations.report(
+          INVARIANTS.commandOnce,
+          `${this.id} (process ${this.incarnation}) ran ${id} again after a restart, its command log on disk`,
+        );
+    }
     this.commandsRun.add(id);
     this.everRun.add(id);
   }

@@ -62,35 +62,48 @@ export function expectContiguous(items: Array<{ seq: number; item: Item }>, from
   expect(next - 1).toBe(to);
 }
 
-/** `node:fs` with switchable failures and counters, to play a full disk. */
+/**
+ * `node:fs` with switchable failures and counters, to play a full or failing disk. `spareMeta`: writes
+ * to the meta file still work (a full disk: overwriting its slots in place needs no new blocks).
+ */
 export function controllableFileSystem(): {
   fs: OutboxFileSystem;
-  fail(code: string | undefined): void;
+  fail(code: string | undefined, options?: { spareMeta?: boolean }): void;
   readonly syncs: number;
 } {
   let failing: string | undefined;
+  let spareMeta = false;
   let syncs = 0;
+  const metaFds = new Set<number>();
   const error = () => Object.assign(new Error(`${failing}: simulated disk failure`), { code: failing });
+  const fails = (fd: number) => failing !== undefined && !(spareMeta && metaFds.has(fd));
   const files: OutboxFileSystem = {
     ...fs,
     writeSync: ((...args: Parameters<typeof fs.writeSync>) => {
-      if (failing) throw error();
+      if (fails(args[0])) throw error();
       return (fs.writeSync as (...a: unknown[]) => number)(...args);
     }) as typeof fs.writeSync,
     fdatasyncSync: (fd) => {
-      if (failing) throw error();
+      if (fails(fd)) throw error();
       syncs++;
       fs.fdatasyncSync(fd);
     },
     openSync: ((path, flags, mode) => {
       if (failing && typeof flags === 'string' && flags.startsWith('w')) throw error();
-      return fs.openSync(path, flags, mode);
+      const fd = fs.openSync(path, flags, mode);
+      if (String(path).endsWith('outbox.meta')) metaFds.add(fd);
+      return fd;
     }) as typeof fs.openSync,
+    closeSync: (fd) => {
+      metaFds.delete(fd);
+      fs.closeSync(fd);
+    },
   };
   return {
     fs: files,
-    fail(code) {
+    fail(code, options) {
       failing = code;
+      spareMeta = options?.spareMeta ?? false;
     },
     get syncs() {
       return syncs;

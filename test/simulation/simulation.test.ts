@@ -3,7 +3,7 @@ import type { SimulationResult } from '../../src/simulation/simulation.ts';
 import { runScript } from '../support/scriptProcess.ts';
 
 /**
- * The deterministic simulation as CI runs it (`npm run simulate -- --seed 7 --seeds 6 --steps 20000`):
+ * The deterministic simulation as CI runs it (`npm run simulate -- --seed 6 --seeds 7 --steps 20000`):
  * four engines (two durable, two memory outboxes), the aggregator and its SQLite store, the simulated
  * network and disk, hardware and operators, under one seeded scheduler, with faults and crashes at any
  * step and the invariants checked after every step and at the end. Each seed must pass, and the run
@@ -22,13 +22,13 @@ async function simulate(args: string[]) {
 }
 
 describe('simulation', () => {
-  it('six seeds of 20 000 steps: every invariant holds, under every kind of fault', async () => {
-    const { code, stdout, results } = await simulate(['--seed', '7', '--seeds', '6', '--steps', '20000']);
+  it('seven seeds of 20 000 steps: every invariant holds, under every kind of fault', async () => {
+    const { code, stdout, results } = await simulate(['--seed', '6', '--seeds', '7', '--steps', '20000']);
     expect(code, stdout).toBe(0);
     expect(
       results.map((r) => r.seed),
       stdout,
-    ).toEqual([7, 8, 9, 10, 11, 12]);
+    ).toEqual([6, 7, 8, 9, 10, 11, 12]);
     for (const result of results) {
       expect(result.violation, stdout).toBeUndefined();
       // The quiet phase ran: more than 20 000 steps' worth of simulated time plus the abandon time.

@@ -79,7 +79,10 @@ export interface Outbox extends EventEmitter<OutboxEvents> {
   readonly dropped: number;
   /** State records superseded by a newer value of the same key and dropped so far. */
   readonly coalesced: number;
-  /** Stores an encoded item and returns its sequence number. `stateKey` goes with state records. */
+  /**
+   * Stores an encoded item and returns its sequence number. `stateKey` goes with state records. 0: refused
+   * (a durable outbox whose disk and meta file both fail, past what a restart would skip: see README).
+   */
   append(encodedItem: string, recordClass: RecordClass, stateKey?: string): number;
   /**
    * Holds a gap item standing for `fromSeq..toSeq` (it must start at the next sequence number): numbering

@@ -1,12 +1,19 @@
 import type { EventEmitter } from 'eventemitter3';
-import { type GapItem, type Item, itemClass, itemSpan } from '../../../protocol/records.ts';
+import { type GapItem, type Item, itemClass, itemSpan, type RecordClass } from '../../../protocol/records.ts';
 import type { Clock, TimerHandle } from '../../../time/clock.ts';
 import { MemoryOutbox } from '../memoryOutbox.ts';
 import type { OutboxBatch, OutboxEvents } from '../outbox.ts';
-import type { OutboxLimits } from '../outboxDefaults.ts';
+import { MEMORY_OUTBOX_DEFAULTS, type OutboxLimits } from '../outboxDefaults.ts';
 import type { OutboxMetaKeeper } from './metaFile.ts';
 import type { SegmentWriter } from './segmentWriter.ts';
 import type { WriteQueue } from './writeQueue.ts';
+
+/** A record accepted while no sequence number could be handed out safely. */
+export interface WaitingRecord {
+  text: string;
+  recordClass: RecordClass;
+  stateKey: string | undefined;
+}
 
 export interface DiskFallbackOptions {
   clock: Clock;
@@ -29,6 +36,14 @@ export class DiskFallback {
   readonly tail: MemoryOutbox;
   /** When the disk failed. */
   readonly since: number;
+  /**
+   * Records waiting for a sequence number, in order (`append` answered 0): the meta file could not note
+   * that numbers above what a restart would skip were handed out from memory. They are numbered once it
+   * can (or the disk works again); a crash meanwhile loses them, as it loses what is held in `tail`.
+   */
+  readonly waiting: WaitingRecord[] = [];
+  /** Samples refused because `waiting` was full (told in `outbox.disk-restored` as `recordsRefused`). */
+  refused = 0;
   private readonly options: DiskFallbackOptions;
   private timer: TimerHandle | undefined;
   private attempt = 0;
@@ -88,6 +103,16 @@ export class DiskFallback {
       }
     }
     return { texts, seqs };
+  }
+
+  /**
+   * Holds a record until it can be numbered. Over the memory bound only samples are refused (counted),
+   * as the overflow policy would drop them; events and states always wait.
+   */
+  hold(record: WaitingRecord): void {
+    const full = this.waiting.length >= (this.options.limits.maxRecords ?? MEMORY_OUTBOX_DEFAULTS.maxRecords);
+    if (full && record.recordClass === 'sample') this.refused++;
+    else this.waiting.push(record);
   }
 
   /** The next batch from memory. */

@@ -1,16 +1,10 @@
 import { EventEmitter } from 'eventemitter3';
-import {
-  encodeGap,
-  encodeRecord,
-  type GapReason,
-  type Json,
-  type RecordClass,
-} from '../../../protocol/records.ts';
+import { encodeGap, type GapReason, type RecordClass } from '../../../protocol/records.ts';
 import { type Clock, systemClock } from '../../../time/clock.ts';
 import type { Outbox, OutboxBatch, OutboxEvents } from '../outbox.ts';
 import type { OutboxLimits } from '../outboxDefaults.ts';
 import { Compactor } from './compactor.ts';
-import { DiskFallback } from './diskFallback.ts';
+import { DiskFailure } from './diskFailure.ts';
 import { type DurableOutboxOptions, durableSettings, type SyncPolicy } from './durableOutboxOptions.ts';
 import { nodeFileSystem, type OutboxFileSystem } from './fileSystem.ts';
 import { HeldStates } from './heldStates.ts';
@@ -41,7 +35,8 @@ export type { OutboxRecovery } from './recovery.ts';
  * the memory outbox's policy: superseded states coalesced, then samples dropped, events never) and the
  * disk fallback (when the disk fails, records are held in memory, an `outbox.disk-unavailable` event
  * record is sent and the disk is tried again with backoff; once it works the held records are written
- * and an `outbox.disk-restored` event record follows).
+ * and an `outbox.disk-restored` event record follows; diskFailure.ts enters and leaves it, and holds records
+ * unnumbered while a restart might hand their numbers out again).
  */
 export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox {
   readonly epoch: string;
@@ -56,7 +51,6 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   private readonly files: OutboxFileSystem;
   private readonly clock: Clock;
   private readonly limits: Required<OutboxLimits>;
-  private readonly fallbackOptions: { limits: OutboxLimits; retry: { initialMs: number; maxMs: number } };
   private readonly meta: OutboxMetaKeeper;
   private readonly writer: SegmentWriter;
   private readonly reader: SegmentReader;
@@ -64,13 +58,17 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   /** Records accepted and not yet written (`batch`). */
   private readonly queue = new WriteQueue();
   private readonly schedule: SyncSchedule;
-  /** Where records are held while the disk fails. */
-  private fallback: DiskFallback | undefined;
+  /** The disk fallback and the numbering limit while the disk fails (see DiskFailure). */
+  private readonly disk: DiskFailure;
   private droppedOnDisk = 0;
   private coalescedOnDisk = 0;
   private readonly states: HeldStates;
   private backpressure = false;
   private closed = false;
+  /** The sequence number of the record `append` is syncing (0: none; -1: it was made to wait instead). */
+  private appending = 0;
+  private appendingClass: RecordClass = 'sample';
+  private appendingKey: string | undefined;
   /** This process's hold on the directory (see outboxLock.ts). */
   private readonly lock: { release(): void };
 
@@ -90,7 +88,6 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
       // Nothing came for a whole window: `release` (unless records are waiting after all).
       (release) => this.flush(release && this.queue.length === 0),
     );
-    this.fallbackOptions = settings.fallback;
     const { ceilingStep, segmentBytes } = settings;
 
     // Recovery: read what is intact, then decide where numbering continues.
@@ -107,7 +104,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     this.states = new HeldStates(scan.latestState, scan.supersededStates);
     this.meta = new OutboxMetaKeeper(metaFile, this.epoch, ceilingStep, meta?.ceilingSeq ?? 0, () => ({
       ackedSeq: this.ackedSeq,
-      inMemory: this.fallback !== undefined,
+      inMemory: this.disk.fallback !== undefined,
     }));
     this.writer = new SegmentWriter({
       files: this.files,
@@ -127,9 +124,9 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
       // Nothing is sent now; the next attempt starts afresh.
       failed: (error) =>
         this.emit('storage', {
-          durable: !this.fallback,
+          durable: !this.disk.fallback,
           error,
-          heldInMemory: this.fallback?.tail.records ?? 0,
+          heldInMemory: this.disk.fallback?.tail.records ?? 0,
         }),
     });
     this.compactor = new Compactor({
@@ -146,6 +143,19 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
         this.emit('gap', gap);
       },
       releasing: (segment) => this.reader.release(segment),
+    });
+    this.disk = new DiskFailure({
+      outbox: this,
+      closed: () => this.closed,
+      clock: this.clock,
+      epoch: this.epoch,
+      sync: this.sync,
+      fallback: settings.fallback,
+      meta: this.meta,
+      writer: this.writer,
+      queue: this.queue,
+      schedule: this.schedule,
+      recovery,
     });
     this.lastSeq = this.durableSeq = lastIntact;
     this.ackedSeq = meta?.ackedSeq ?? 0;
@@ -174,42 +184,59 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   get records(): number {
     const head = this.writer.segments[0];
     const acked = head ? head.records - head.heldAfter(this.ackedSeq).records : 0;
-    return this.writer.records - acked + this.queue.length + (this.fallback?.tail.records ?? 0);
+    const fallback = this.disk.fallback;
+    const inMemory = fallback ? fallback.tail.records + fallback.waiting.length : 0;
+    return this.writer.records - acked + this.queue.length + inMemory;
   }
 
   /** Bytes held: segment files, records waiting to be written, and records held in memory. */
   get bytes(): number {
-    return this.writer.bytes + this.queue.bytes + (this.fallback?.tail.bytes ?? 0);
+    return this.writer.bytes + this.queue.bytes + (this.disk.fallback?.tail.bytes ?? 0);
   }
 
   get dropped(): number {
-    return this.droppedOnDisk + (this.fallback?.tail.dropped ?? 0);
+    return this.droppedOnDisk + this.disk.dropped;
   }
 
   get coalesced(): number {
-    return this.coalescedOnDisk + (this.fallback?.tail.coalesced ?? 0);
+    return this.coalescedOnDisk + this.disk.coalesced;
   }
 
   /** True while records are held in memory because the disk failed. */
   get inMemory(): boolean {
-    return this.fallback !== undefined;
+    return this.disk.fallback !== undefined;
   }
 
   append(encodedItem: string, recordClass: RecordClass, stateKey?: string): number {
     if (this.closed) throw new Error(`outbox ${this.path} is closed`);
     const seq = this.lastSeq + 1;
-    if (recordClass === 'state' && stateKey !== undefined) this.states.appended(stateKey, seq, this.ackedSeq);
-    if (this.fallback) {
+    const fallback = this.disk.fallback;
+    if (fallback) {
+      // No number can be handed out safely yet: the record waits for one (see DiskFailure).
+      if (this.disk.waits({ text: encodedItem, recordClass, stateKey }, seq)) return 0;
+      this.heldState(recordClass, stateKey, seq);
       this.lastSeq = seq;
-      this.fallback.tail.append(encodedItem, recordClass, stateKey);
+      fallback.tail.append(encodedItem, recordClass, stateKey);
       this.meta.keepAhead(this.lastSeq);
       return seq;
     }
     this.queue.push(encodedItem, seq);
     this.lastSeq = seq;
+    this.appending = seq;
+    this.appendingClass = recordClass;
+    this.appendingKey = stateKey;
     this.schedule.accepted(seq);
+    // The disk failed on this very record, and a restart would not skip its number: it waits for one.
+    const waits = this.appending < 0;
+    this.appending = 0;
+    if (waits) return 0;
+    this.heldState(recordClass, stateKey, seq);
     if (this.overBound(1)) this.relieve();
     return seq;
+  }
+
+  private heldState(recordClass: RecordClass, stateKey: string | undefined, seq: number): void {
+    if (recordClass === 'state' && stateKey !== undefined) this.states.appended(stateKey, seq, this.ackedSeq);
   }
 
   appendGap(fromSeq: number, toSeq: number, count: number, reason: GapReason): void {
@@ -217,8 +244,8 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     if (fromSeq !== this.lastSeq + 1 || toSeq < fromSeq)
       throw new RangeError(`gap ${fromSeq}..${toSeq} does not continue the outbox after ${this.lastSeq}`);
     this.lastSeq = toSeq;
-    if (this.fallback) {
-      this.fallback.tail.appendGap(fromSeq, toSeq, count, reason);
+    if (this.disk.fallback) {
+      this.disk.fallback.tail.appendGap(fromSeq, toSeq, count, reason);
       this.meta.keepAhead(this.lastSeq);
       return;
     }
@@ -231,9 +258,9 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     const upTo = Math.min(seq, this.lastSeq);
     if (upTo <= this.ackedSeq) return;
     this.ackedSeq = upTo;
-    this.fallback?.tail.acknowledge(upTo);
+    this.disk.fallback?.tail.acknowledge(upTo);
     const done = this.writer.acknowledgedSegments(upTo);
-    if (done > 0 && !this.fallback) {
+    if (done > 0 && !this.disk.fallback) {
       try {
         // Recorded before the files go: a restart must not take their absence for damage.
         this.meta.write({});
@@ -253,7 +280,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
     const writtenSeq = this.writer.writtenSeq;
     // What is on disk comes from disk (nothing, for now, when a read fails: never a batch that skips ahead).
     if (afterSeq < writtenSeq) return this.reader.batchAfter(afterSeq);
-    if (this.fallback) return this.fallback.nextBatch(Math.max(afterSeq, writtenSeq));
+    if (this.disk.fallback) return this.disk.fallback.nextBatch(Math.max(afterSeq, writtenSeq));
     if (this.queue.length > 0 && afterSeq < this.lastSeq)
       return this.queue.batchAfter(afterSeq, this.lastSeq, this.limits);
     return undefined;
@@ -268,12 +295,12 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   async close(): Promise<void> {
     if (this.closed) return;
     this.schedule.cancel();
-    this.fallback?.cancelRetry();
-    if (this.fallback) this.retryDisk(false);
+    this.disk.fallback?.cancelRetry();
+    this.disk.retry(false);
     this.flush(true);
     this.closed = true;
     try {
-      const clean = !this.fallback;
+      const clean = !this.disk.fallback;
       this.meta.write({
         clean,
         ceilingSeq: clean ? this.lastSeq : Math.max(this.meta.ceilingSeq, this.lastSeq),
@@ -293,7 +320,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
   private flush(release = false): boolean {
     const schedule = this.schedule;
     schedule.cancel();
-    if (this.fallback || this.closed) return false;
+    if (this.disk.fallback || this.closed) return false;
     const waiting = this.queue.length;
     if (schedule.idle(waiting, this.lastSeq, release)) return true;
     try {
@@ -322,7 +349,7 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
 
   /** The overflow policy over the segments (see Compactor); then backpressure, if only events are left. */
   private relieve(): void {
-    if (!this.fallback) {
+    if (!this.disk.fallback) {
       try {
         this.compactor.relieve((share) => this.overBound(share));
       } catch (error) {
@@ -337,65 +364,9 @@ export class DurableOutbox extends EventEmitter<OutboxEvents> implements Outbox 
 
   // ---- a failing disk ----
 
-  /** The disk failed: hold records in memory from here on, say so, and try the disk again later. */
+  /** The disk failed: hold records in memory from here on (see DiskFailure). */
   private enterFallback(error: Error): void {
-    if (this.fallback) return;
-    this.schedule.cancel();
-    const { limits, retry } = this.fallbackOptions;
-    const fallback = new DiskFallback(
-      { clock: this.clock, epoch: this.epoch, limits, retry, events: this },
-      this.writer.writtenSeq,
-      this.ackedSeq,
-      this.queue,
-    );
-    this.fallback = fallback;
-    this.writer.closeActive();
-    // A restart must know that records were in memory: then only the ceiling bounds what was handed out.
-    this.meta.raise(this.lastSeq);
-    this.emit('storage', { durable: false, error, heldInMemory: fallback.tail.records });
-    const code = (error as NodeJS.ErrnoException).code ?? 'EIO';
-    this.appendEvent('outbox.disk-unavailable', {
-      code,
-      message: error.message,
-      durableSeq: this.durableSeq,
-    });
-    fallback.scheduleRetry(() => this.retryDisk(true));
-  }
-
-  /** Tries to write the records held in memory to disk; on success the outbox is durable again. */
-  private retryDisk(again: boolean): void {
-    const fallback = this.fallback;
-    if (!fallback) return;
-    let recordsWritten: number;
-    try {
-      const seqs = { lastSeq: this.lastSeq, ackedSeq: this.ackedSeq };
-      recordsWritten = fallback.writeBack(this.writer, this.meta, seqs, this.sync === 'batch');
-      this.schedule.reserveSeq = this.lastSeq;
-    } catch {
-      this.writer.closeActive();
-      fallback.failed();
-      if (again && !this.closed) fallback.scheduleRetry(() => this.retryDisk(true));
-      return;
-    }
-    this.fallback = undefined;
-    this.droppedOnDisk += fallback.tail.dropped;
-    this.coalescedOnDisk += fallback.tail.coalesced;
-    fallback.end();
-    this.durableSeq = this.writer.writtenSeq;
-    try {
-      this.meta.write({ inMemory: false });
-    } catch {
-      // The meta file still says records were in memory: a restart then trusts only its ceiling.
-    }
-    this.emit('synced', this.durableSeq);
-    this.emit('storage', { durable: true, heldInMemory: 0 });
-    if (this.closed) return;
-    const unavailableMs = this.clock.now() - fallback.since;
-    this.appendEvent('outbox.disk-restored', { recordsWritten, unavailableMs });
-  }
-
-  /** An event record of the outbox's own (what happened to its disk), numbered like any other. */
-  private appendEvent(name: string, data: Record<string, Json>): void {
-    this.append(encodeRecord({ kind: 'event', name, data }, this.clock.now()), 'event');
+    const appending = { seq: this.appending, recordClass: this.appendingClass, stateKey: this.appendingKey };
+    if (this.disk.enter(error, appending)) this.appending = -1;
   }
 }

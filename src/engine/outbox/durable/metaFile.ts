@@ -111,6 +111,11 @@ function readSlot(slot: Buffer): { generation: number; meta: OutboxMeta } | unde
 export class OutboxMetaKeeper {
   /** No sequence number above this has been handed out. */
   ceilingSeq: number;
+  /**
+   * The meta file on disk says records are held in memory (the last write that worked said so): a
+   * restart then resumes above `ceilingSeq`, so numbers up to it may be handed out from memory.
+   */
+  inMemoryOnDisk = false;
   /** Where to try writing the ceiling again after a failure (while records are in memory). */
   private retryCeilingAt = 0;
 
@@ -138,6 +143,7 @@ export class OutboxMetaKeeper {
     };
     this.file.write(meta);
     this.ceilingSeq = meta.ceilingSeq;
+    this.inMemoryOnDisk = meta.inMemory;
   }
 
   /** Raises the ceiling before a sequence number above it can be written or sent. */
@@ -145,12 +151,17 @@ export class OutboxMetaKeeper {
     if (seq > this.ceilingSeq) this.write({ ceilingSeq: seq + this.ceilingStep });
   }
 
-  /** Raises the ceiling a step above `lastSeq` (records go to memory now); tried again later when it fails. */
-  raise(lastSeq: number): void {
+  /**
+   * Notes on disk that records are in memory and raises the ceiling a step above `seq`, so that `seq`
+   * may be handed out from memory (a restart resumes above the ceiling). False when the write failed.
+   */
+  secure(seq: number): boolean {
     try {
-      this.write({ ceilingSeq: Math.max(this.ceilingSeq, lastSeq + this.ceilingStep) });
+      this.write({ inMemory: true, ceilingSeq: Math.max(this.ceilingSeq, seq + this.ceilingStep) });
+      return true;
     } catch {
-      this.retryCeilingAt = lastSeq + 1000;
+      this.retryCeilingAt = seq + 1000;
+      return false;
     }
   }
 

@@ -22,6 +22,14 @@ export class WriteQueue {
     this.bytes += text.length + ENTRY_OVERHEAD_BYTES;
   }
 
+  /** Takes back the last record pushed (it waits for a number after all); returns its text. */
+  dropLast(): string | undefined {
+    const text = this.texts.pop();
+    this.seqs.pop();
+    if (text !== undefined) this.bytes -= text.length + ENTRY_OVERHEAD_BYTES;
+    return text;
+  }
+
   clear(): void {
     this.texts = [];
     this.seqs = [];
