@@ -21,15 +21,6 @@ import { LastKnownGood } from './lastKnownGood.ts';
 import { reconnectDelay, validateReconnectSchedule } from './reconnectBackoff.ts';
 import type { HardwareRegister, HardwareValue } from './register.ts';
 
-export type {
-  ConnectionStatus,
-  HardwareFault,
-  HardwareRecoveryCounters,
-  HardwareRecoveryEvents,
-  HardwareRecoveryOptions,
-  ReconnectResult,
-} from './hardwareRecoveryOptions.ts';
-
 type Timer = 'issue' | 'error' | 'reconnect';
 
 function topLevel(state: string): HardwareRecoveryState {

@@ -1,6 +1,7 @@
 import type { HardwareRecoveryState } from '../../machines/hardwareRecovery.ts';
 import type { EngineDispatcher } from '../engine/dispatcher.ts';
-import type { ConnectionStatus, HardwareRecovery } from './hardwareRecovery.ts';
+import type { HardwareRecovery } from './hardwareRecovery.ts';
+import type { ConnectionStatus } from './hardwareRecoveryOptions.ts';
 
 /** The value of the state record that carries a hardware link's state to the aggregator. */
 export type HardwareStateValue = { state: HardwareRecoveryState; connection: ConnectionStatus };

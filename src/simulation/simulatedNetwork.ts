@@ -1,7 +1,7 @@
 import { DEFAULT_MAX_FRAME_BYTES, decodeAggregatorMessage, decodeEngineMessage } from '../protocol/codec.ts';
 import type { AggregatorMessage, EngineMessage } from '../protocol/messages.ts';
 import type { Clock } from '../time/clock.ts';
-import { type FrameCarrier, MemoryEnd, type Peer } from '../transport/memoryTransport.ts';
+import { type FrameCarrier, MemoryEnd, offerConnect, type Peer } from '../transport/memoryTransport.ts';
 import type { Acceptor, Connector, ConnectRequest, EngineTransport } from '../transport/sides.ts';
 import type { CloseInfo } from '../transport/transport.ts';
 import type { Random } from './random.ts';
@@ -255,26 +255,7 @@ export class SimulatedNetwork {
   private open(link: SimulatedLink): void {
     this.connects.splice(this.connects.indexOf(link), 1);
     if (link.engine.state !== 'connecting') return;
-    if (this.mode === 'refuse' || !this.acceptor) {
-      link.engine.closed({
-        code: ABNORMAL,
-        reason: 'connection refused',
-        refused: { status: 0, message: 'connection refused' },
-      });
-      return;
-    }
-    const decision = this.acceptor.authorize(link.request);
-    if (!decision.ok) {
-      link.engine.closed({
-        code: ABNORMAL,
-        reason: decision.message,
-        refused: { status: decision.status, message: decision.message, retryAfterMs: decision.retryAfterMs },
-      });
-      return;
-    }
-    link.aggregator.opened();
-    this.acceptor.accept(link.aggregator, link.request);
-    link.engine.opened();
+    offerConnect(this.acceptor, this.mode === 'refuse', link, link.request);
   }
 
   private prune(): void {

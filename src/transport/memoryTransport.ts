@@ -106,6 +106,49 @@ export type MemoryEngineTransport = MemoryEnd<AggregatorMessage, EngineMessage>;
 /** The aggregator's end of a memory link. */
 export type MemoryAggregatorTransport = MemoryEnd<EngineMessage, AggregatorMessage>;
 
+/** A link's two memory ends, as a connect offers them to the aggregator. */
+export interface MemoryEnds {
+  readonly engine: MemoryEngineTransport;
+  readonly aggregator: MemoryAggregatorTransport;
+}
+
+/**
+ * Offers a connect to the aggregator, as a listening socket would: refused (nobody listening, or the
+ * network refusing) or not authorized, the engine's end is told why and nothing opens; otherwise
+ * `accepted` runs, then both ends open and the acceptor takes the aggregator's end. The memory network
+ * and the simulation's network share it. Returns whether the link opened.
+ */
+export function offerConnect(
+  acceptor: Acceptor | undefined,
+  refusing: boolean,
+  ends: MemoryEnds,
+  request: ConnectRequest,
+  accepted: () => void = () => {},
+): boolean {
+  if (refusing || !acceptor) {
+    ends.engine.closed({
+      code: ABNORMAL,
+      reason: 'connection refused',
+      refused: { status: 0, message: 'connection refused' },
+    });
+    return false;
+  }
+  const decision = acceptor.authorize(request);
+  if (!decision.ok) {
+    ends.engine.closed({
+      code: ABNORMAL,
+      reason: decision.message,
+      refused: { status: decision.status, message: decision.message, retryAfterMs: decision.retryAfterMs },
+    });
+    return false;
+  }
+  accepted();
+  ends.aggregator.opened();
+  acceptor.accept(ends.aggregator, request);
+  ends.engine.opened();
+  return true;
+}
+
 /** Options of the `MemoryNetwork`. */
 export interface MemoryNetworkOptions {
   clock?: Clock;
@@ -211,27 +254,9 @@ export class MemoryNetwork implements Connector {
   }
 
   private openNow(link: MemoryLink, request: ConnectRequest): void {
-    if (this.refusing || !this.acceptor) {
-      link.engine.closed({
-        code: ABNORMAL,
-        reason: 'connection refused',
-        refused: { status: 0, message: 'connection refused' },
-      });
-      return;
-    }
-    const decision = this.acceptor.authorize(request);
-    if (!decision.ok) {
-      link.engine.closed({
-        code: ABNORMAL,
-        reason: decision.message,
-        refused: { status: decision.status, message: decision.message, retryAfterMs: decision.retryAfterMs },
-      });
-      return;
-    }
-    this.links.add(link);
-    link.engine.once('close', () => this.links.delete(link));
-    link.aggregator.opened();
-    this.acceptor.accept(link.aggregator, request);
-    link.engine.opened();
+    offerConnect(this.acceptor, this.refusing, link, request, () => {
+      this.links.add(link);
+      link.engine.once('close', () => this.links.delete(link));
+    });
   }
 }

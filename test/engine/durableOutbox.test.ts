@@ -1,6 +1,6 @@
 import { readdirSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { DurableOutbox, type DurableOutboxOptions } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import { describe, expect, it } from 'vitest';
+import { DurableOutbox } from '../../src/engine/outbox/durable/durableOutbox.ts';
 import type { GapInfo, StorageInfo } from '../../src/engine/outbox/outbox.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
@@ -8,6 +8,7 @@ import {
   controllableFileSystem,
   event,
   expectContiguous,
+  outboxesClosedAfterEach,
   put,
   readAll,
   sample,
@@ -21,15 +22,7 @@ import {
  * counts, and a disk that fails and comes back. A crash is played by dropping the outbox without
  * closing it: what it had not written is lost exactly as a killed process loses it.
  */
-const open: DurableOutbox[] = [];
-function outbox(options: DurableOutboxOptions): DurableOutbox {
-  const o = new DurableOutbox(options);
-  open.push(o);
-  return o;
-}
-afterEach(async () => {
-  for (const o of open.splice(0)) await o.close();
-});
+const outbox = outboxesClosedAfterEach();
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, n) => from + n);
 const segmentFiles = (path: string) => readdirSync(path).filter((name) => name.startsWith('segment-'));

@@ -1,10 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { DurableOutbox, type DurableOutboxOptions } from '../../src/engine/outbox/durable/durableOutbox.ts';
+import { describe, expect, it } from 'vitest';
 import type { GapInfo } from '../../src/engine/outbox/outbox.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import {
   controllableFileSystem,
   event,
+  outboxesClosedAfterEach,
   put,
   readAll,
   sample,
@@ -17,15 +17,7 @@ import {
  * number the first one handed out (one that may have reached the aggregator), and every record that was
  * handed out must be on disk or inside a gap the restart reports. The simulation's seed 6 found this.
  */
-const open: DurableOutbox[] = [];
-function outbox(options: DurableOutboxOptions): DurableOutbox {
-  const o = new DurableOutbox(options);
-  open.push(o);
-  return o;
-}
-afterEach(async () => {
-  for (const o of open.splice(0)) await o.close();
-});
+const outbox = outboxesClosedAfterEach();
 
 describe('DurableOutbox: a crash while the disk and its meta file fail', () => {
   for (const sync of ['batch', 'always'] as const) {

@@ -1,7 +1,8 @@
 import fs, { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { expect } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import { DurableOutbox, type DurableOutboxOptions } from '../../src/engine/outbox/durable/durableOutbox.ts';
 import type { OutboxFileSystem } from '../../src/engine/outbox/durable/fileSystem.ts';
 import type { Outbox } from '../../src/engine/outbox/outbox.ts';
 import { type EngineRecord, encodeRecord, type Item, itemSpan } from '../../src/protocol/records.ts';
@@ -108,5 +109,21 @@ export function controllableFileSystem(): {
     get syncs() {
       return syncs;
     },
+  };
+}
+
+/**
+ * Opens durable outboxes for one test file and closes each after its test (a crash is played by
+ * dropping an outbox without closing it; the closing here only releases what the test left open).
+ */
+export function outboxesClosedAfterEach(): (options: DurableOutboxOptions) => DurableOutbox {
+  const open: DurableOutbox[] = [];
+  afterEach(async () => {
+    for (const outbox of open.splice(0)) await outbox.close();
+  });
+  return (options) => {
+    const outbox = new DurableOutbox(options);
+    open.push(outbox);
+    return outbox;
   };
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { HardwareError, HardwareUnavailableError } from '../../src/hardware/errors.ts';
-import { HardwareRecovery, type ReconnectResult } from '../../src/hardware/hardwareRecovery.ts';
+import { HardwareRecovery } from '../../src/hardware/hardwareRecovery.ts';
+import type { ReconnectResult } from '../../src/hardware/hardwareRecoveryOptions.ts';
 import {
   ERROR_AFTER_MS,
   inIssue,

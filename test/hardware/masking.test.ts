@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HardwareUnavailableError, RegisterDirectionError } from '../../src/hardware/errors.ts';
-import type { HardwareFault } from '../../src/hardware/hardwareRecovery.ts';
+import type { HardwareFault } from '../../src/hardware/hardwareRecoveryOptions.ts';
 import { ERROR_AFTER_MS, inIssue, pressure, setup, temperature, valve } from './support.ts';
 
 describe('masking failed reads with last-known-good values', () => {

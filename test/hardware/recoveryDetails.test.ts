@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { HardwareUnavailableError, RegisterDirectionError } from '../../src/hardware/errors.ts';
-import type { HardwareFault } from '../../src/hardware/hardwareRecovery.ts';
+import type { HardwareFault } from '../../src/hardware/hardwareRecoveryOptions.ts';
 import { inIssue, inReconnect, pump, setpoint, setup, temperature, valve } from './support.ts';
 
 /**

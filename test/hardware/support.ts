@@ -1,4 +1,5 @@
-import { HardwareRecovery, type HardwareRecoveryOptions } from '../../src/hardware/hardwareRecovery.ts';
+import { HardwareRecovery } from '../../src/hardware/hardwareRecovery.ts';
+import type { HardwareRecoveryOptions } from '../../src/hardware/hardwareRecoveryOptions.ts';
 import type { HardwareRegister } from '../../src/hardware/register.ts';
 import { SimulatedHardware } from '../../src/hardware/simulatedHardware.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';

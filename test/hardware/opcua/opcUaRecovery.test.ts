@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { HardwareUnavailableError } from '../../../src/hardware/errors.ts';
-import type { ReconnectResult } from '../../../src/hardware/hardwareRecovery.ts';
+import type { ReconnectResult } from '../../../src/hardware/hardwareRecoveryOptions.ts';
 import { SIM_TAGS } from '../../../src/hardware/opcua/index.ts';
 import { nextEvent } from '../../support/until.ts';
 import {

@@ -2,7 +2,8 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { HardwareRecoveryState } from '../../../machines/hardwareRecovery.ts';
-import { HardwareRecovery, type HardwareRecoveryOptions } from '../../../src/hardware/hardwareRecovery.ts';
+import { HardwareRecovery } from '../../../src/hardware/hardwareRecovery.ts';
+import type { HardwareRecoveryOptions } from '../../../src/hardware/hardwareRecoveryOptions.ts';
 import {
   OpcUaHardwareLayer,
   type OpcUaHardwareLayerOptions,

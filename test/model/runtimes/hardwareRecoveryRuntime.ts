@@ -5,7 +5,8 @@ import {
   hardwareRecoveryMachine,
 } from '../../../machines/hardwareRecovery.ts';
 import { HardwareError, HardwareUnavailableError } from '../../../src/hardware/errors.ts';
-import { HardwareRecovery, type ReconnectResult } from '../../../src/hardware/hardwareRecovery.ts';
+import { HardwareRecovery } from '../../../src/hardware/hardwareRecovery.ts';
+import type { ReconnectResult } from '../../../src/hardware/hardwareRecoveryOptions.ts';
 import type { HardwareRegister, HardwareValue } from '../../../src/hardware/register.ts';
 import { SimulatedHardware } from '../../../src/hardware/simulatedHardware.ts';
 import { SimulatedClock, settle } from '../../../src/time/simulatedClock.ts';
