@@ -9,5 +9,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',
+    // One throwaway PostgreSQL cluster for the run; each test file takes its own database in it.
+    globalSetup: ['test/support/postgresSetup.ts'],
   },
 });

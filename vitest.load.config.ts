@@ -10,6 +10,8 @@ export default defineConfig({
     testTimeout: 600_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // One throwaway PostgreSQL cluster for the run; each test file takes its own database in it.
+    globalSetup: ['test/support/postgresSetup.ts'],
     fileParallelism: false,
   },
 });

@@ -18,6 +18,7 @@ const SECTIONS: Array<[name: string, load: () => Promise<{ section: Section }>]>
   ['fanin', () => import('./sections/fanIn.ts')],
   ['overhead', () => import('./sections/overhead.ts')],
   ['durable', () => import('./sections/durableOutbox.ts')],
+  ['postgres', () => import('./sections/postgres.ts')],
 ];
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);

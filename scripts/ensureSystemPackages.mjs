@@ -3,10 +3,11 @@
 //   chromium  - the dashboard's end-to-end tests drive a real headless Chromium (playwright-core)
 //   iproute2  - the network fault tests shape traffic with `ip` and `tc`
 //   nftables  - the network fault tests drop a share of packets with `nft` (random loss)
+//   postgresql - the store tests run on PostgreSQL too: a throwaway cluster (initdb, pg_ctl) per test run
 // Missing ones are installed with apt-get when running as root (as CI does on a fresh machine);
 // otherwise this fails with the command to run. CHROMIUM_PATH points the tests at another Chromium.
 import { spawnSync } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
 const searchPath = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin', '/usr/bin', '/bin'];
@@ -24,10 +25,20 @@ function onPath(command) {
   return searchPath.some((dir) => dir && executable(join(dir, command)));
 }
 
+/** Debian's PostgreSQL server programs (/usr/lib/postgresql/N/bin), or PG_BIN's. */
+function postgresServer() {
+  if (process.env.PG_BIN) return executable(join(process.env.PG_BIN, 'initdb'));
+  const root = '/usr/lib/postgresql';
+  return (
+    existsSync(root) && readdirSync(root).some((version) => executable(join(root, version, 'bin', 'initdb')))
+  );
+}
+
 const packages = [
   { name: 'chromium', present: () => executable(process.env.CHROMIUM_PATH ?? '/usr/bin/chromium') },
   { name: 'iproute2', present: () => onPath('ip') && onPath('tc') },
   { name: 'nftables', present: () => onPath('nft') },
+  { name: 'postgresql', present: postgresServer },
 ];
 
 const missing = packages.filter((p) => !p.present()).map((p) => p.name);

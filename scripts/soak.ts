@@ -21,6 +21,9 @@ Options:
   --fail-every N    every Nth run fails (default: 3)
   --mean-gap-ms MS  mean time between two faults (default: 1500)
   --dir PATH        where the store, outboxes and logs go (default: a new temporary directory)
+  --db STORE        the aggregator's store: postgres (a throwaway PostgreSQL server of the soak's own,
+                    SIGKILLed and restarted as one more fault) or a postgres:// URL (that database, not
+                    killed); default: a SQLite file in the soak's directory
   --quiet           no line per fault
 `;
 
@@ -40,6 +43,7 @@ try {
       'fail-every': { type: 'string' },
       'mean-gap-ms': { type: 'string' },
       dir: { type: 'string' },
+      db: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -63,6 +67,7 @@ const report = await runSoak({
   failEvery: Math.floor(number(str('fail-every'), 'fail-every', 3, 0)),
   meanGapMs: number(str('mean-gap-ms'), 'mean-gap-ms', 1500, 50),
   ...(str('dir') ? { dir: str('dir') } : {}),
+  ...(str('db') ? { db: str('db') } : {}),
   ...(values.quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),
 });
 process.stdout.write(`${formatReport(report)}\n`);

@@ -157,8 +157,8 @@ const rules: Rule[] = [
   },
   {
     dir: 'src/aggregator/store',
-    what: 'the store knows records and runs, not who sends them: protocol and itself',
-    allowed: (spec) => external(spec) || under('src/aggregator/store', 'src/protocol')(spec),
+    what: 'the store knows records and runs, not who sends them: protocol, time and itself',
+    allowed: (spec) => external(spec) || under('src/aggregator/store', 'src/protocol', 'src/time')(spec),
     refuses: [
       'src/aggregator/session/engineSession.ts',
       'src/aggregator/runs/runLedger.ts',

@@ -3,6 +3,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { io, type Socket } from 'socket.io-client';
 import WebSocket from 'ws';
+import { MEMORY_OUTBOX_DEFAULTS } from '../../src/engine/outbox/outboxDefaults.ts';
 import { type EngineLinkState, ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import type { Connector } from '../../src/transport/sides.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
@@ -84,10 +85,19 @@ export class EngineLinkSender implements Sender {
   }
 }
 
-/** Raw `ws`: the samples of 100 sends at a time as one JSON array; the server answers with its count. */
+/**
+ * Raw `ws`, framed as engine-link frames its records: each sample a compact item (`["s",tag,t,value,unit]`,
+ * the protocol's encoding), up to RAW_FRAME_ITEMS items to a frame, a partial frame sent at the end of the
+ * turn of the event loop; the server parses each frame and answers with its count. What engine-link adds
+ * on top (sequence numbers, checksums, a send window, the store) is what the comparison measures.
+ */
+/** Items per raw-ws frame: engine-link's records per frame (MEMORY_OUTBOX_DEFAULTS.batchRecords). */
+const RAW_FRAME_ITEMS = MEMORY_OUTBOX_DEFAULTS.batchRecords;
+
 export class RawWsSender implements Sender {
   private readonly socket: WebSocket;
-  private batch: PlainSample[] = [];
+  private batch: Array<[string, string, number, number, string]> = [];
+  private flushScheduled = false;
   private handed = 0;
   private received = 0;
   private readonly listeners: Array<(up: boolean) => void> = [];
@@ -103,12 +113,22 @@ export class RawWsSender implements Sender {
   }
 
   send(sample: PlainSample): void {
-    this.batch.push(sample);
+    this.batch.push(['s', sample.tag, sample.t, sample.value, sample.unit]);
     this.handed++;
-    if (this.batch.length === 100) {
-      this.socket.send(JSON.stringify(this.batch));
-      this.batch = [];
+    if (this.batch.length === RAW_FRAME_ITEMS) this.flush();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => {
+        this.flushScheduled = false;
+        this.flush();
+      });
     }
+  }
+
+  private flush(): void {
+    if (this.batch.length === 0) return;
+    this.socket.send(JSON.stringify(this.batch));
+    this.batch = [];
   }
 
   acked(): number {
@@ -268,7 +288,7 @@ export function serverFor(system: SystemName): string {
 
 export const SYSTEM_LABEL: Record<SystemName, string> = {
   'engine-link': 'engine-link',
-  'raw-ws': 'raw ws, batches of 100',
+  'raw-ws': `raw ws, frames of ${RAW_FRAME_ITEMS} compact items`,
   'socketio-ack': 'Socket.IO 4, acks',
   'socketio-faf': 'Socket.IO 4, fire-and-forget',
   'mqtt-qos1': 'MQTT.js 5 QoS 1 → aedes',

@@ -7,41 +7,50 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
+import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
+import type { AsyncStore } from '../../src/aggregator/store/asyncStore.ts';
+import { PostgresStore } from '../../src/aggregator/store/postgres/postgresStore.ts';
 import type { IngestResult } from '../../src/aggregator/store/recordStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
-import type { Store } from '../../src/aggregator/store/store.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { CpuWindow, LatencyWindow, serve, wallNow } from '../support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'engine-link-bench-'));
-const sqlite = new SqliteStore(join(dir, 'bench.db'));
+// BENCH_POSTGRES_URL: a PostgreSQL database of its own instead of a SQLite file.
+const postgresUrl = process.env.BENCH_POSTGRES_URL;
+const inner: AsyncStore = postgresUrl
+  ? await PostgresStore.open(postgresUrl)
+  : new AsyncSqliteStore(new SqliteStore(join(dir, 'bench.db')));
 const latency = new LatencyWindow();
 const cpu = new CpuWindow();
 let timing = false;
 
 // The store as the aggregator sees it, timing each commit against the engine's own time stamps: the
-// samples a transaction stored are timed when the outermost transaction (a group commit) returns.
+// samples a transaction stored are timed when the outermost transaction (a group commit) has committed.
 let stamps: number[] = [];
 let depth = 0;
-function ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): IngestResult {
-  const result = sqlite.ingest(engineId, epoch, from, items);
+async function ingest(
+  engineId: string,
+  epoch: string,
+  from: number,
+  items: readonly Item[],
+): Promise<IngestResult> {
+  const result = await inner.ingest(engineId, epoch, from, items);
   if (timing) for (const item of items) if (item[0] === 's') stamps.push(item[2]);
   if (depth === 0) committed();
   return result;
 }
-function transaction<T>(work: () => T): T {
+async function transaction<T>(work: () => Promise<T>): Promise<T> {
   depth++;
-  let result: T;
   try {
-    result = sqlite.transaction(work);
+    return await inner.transaction(work);
   } catch (error) {
     if (depth === 1) stamps = [];
     throw error;
   } finally {
     depth--;
+    if (depth === 0) committed();
   }
-  if (depth === 0) committed();
-  return result;
 }
 function committed(): void {
   if (stamps.length === 0) return;
@@ -49,16 +58,21 @@ function committed(): void {
   for (const stamp of stamps) latency.add(now - stamp);
   stamps = [];
 }
-const store = new Proxy(sqlite, {
+const store = new Proxy(inner, {
   get(target, property) {
     if (property === 'ingest') return ingest;
     if (property === 'transaction') return transaction;
     const value = Reflect.get(target, property, target);
     return typeof value === 'function' ? value.bind(target) : value;
   },
-}) as Store;
+}) as AsyncStore;
 
 const aggregator = new Aggregator({ store });
+// The group commits of the window: how many, how many units (frames, hellos) each, how long each took.
+let groups: Array<{ units: number; durationMs: number }> = [];
+aggregator.on('commit', (group) => {
+  if (timing) groups.push(group);
+});
 const server = await startAggregatorServer({ aggregator, port: 0 });
 const up = new Set<string>();
 const { report } = serve({ port: server.port }, (request) => {
@@ -71,12 +85,13 @@ const { report } = serve({ port: server.port }, (request) => {
       return { up: up.size };
     case 'window-start':
       timing = true;
+      groups = [];
       latency.start();
       cpu.restart();
       return {};
     case 'window-stop':
       timing = false;
-      return { ...cpu.read(), ...latency.stop() };
+      return { ...cpu.read(), ...latency.stop(), commits: groupSummary(groups) };
     default:
       throw new Error(`unknown request ${JSON.stringify(request)}`);
   }
@@ -89,6 +104,16 @@ aggregator.on('engineState', ({ engineId, link }) => {
     if (up.delete(engineId)) report('down', { id: engineId, link });
   }
 });
+function groupSummary(all: Array<{ units: number; durationMs: number }>) {
+  const ms = all.map((g) => g.durationMs).sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0;
+  return {
+    groups: all.length,
+    unitsPerGroup: all.length ? all.reduce((sum, g) => sum + g.units, 0) / all.length : 0,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+  };
+}
 process.once('SIGTERM', async () => {
   await server.close();
   await aggregator.close();

@@ -13,10 +13,13 @@ import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
-import { type CommittedGroup, type FlushScheduler, GroupCommit } from './store/groupCommit.ts';
-import type { EngineSummary } from './store/recordStore.ts';
-import type { RunQuery } from './store/runStore.ts';
-import type { Store } from './store/store.ts';
+import { AsyncGroupCommit, type CommittedGroup } from './store/asyncGroupCommit.ts';
+import { asAsyncStore } from './store/asyncSqliteStore.ts';
+import type { AsyncStore } from './store/asyncStore.ts';
+import type { FlushScheduler } from './store/flushScheduler.ts';
+import type { EngineSummary, StoredGap } from './store/recordStore.ts';
+import type { RunQuery, StoredRun } from './store/runStore.ts';
+import type { SqliteStore } from './store/sqliteStore.ts';
 
 export type { CommandOutcome, EngineAvailability, EngineView, RunView };
 /**
@@ -29,6 +32,8 @@ export type AggregatorEvents = EngineSessionEvents & {
   connection: [{ engineId: string; at: number }];
   /** An engine's link was refused at the upgrade (or, past the engine limit, closed at once). */
   refused: [{ engineId: string; status: number; message: string }];
+  /** The store (PostgreSQL) went away, or came back: nothing is acknowledged while it is away. */
+  store: [{ available: boolean; reason: string | undefined }];
   /** A group of frames was committed (or rolled back): frames in it, and its transaction's wall time. */
   commit: [group: CommittedGroup];
   /** A command was answered: delivered (`ok`, `failed`, `timeout`, `outcome-unknown`) or refused at once. */
@@ -39,7 +44,7 @@ export type AggregatorEvents = EngineSessionEvents & {
 export type CommandOutcomeName = CommandOutcome['status'] | CommandRefusal['error'] | 'unknown-engine';
 
 /** An engine as the API shows it: its link, and the run it is on. */
-export type EngineWithRun = EngineView & { currentRun: RunView | null };
+export type EngineWithRun = EngineView & { currentRun: StoredRun | null };
 
 /** A command the aggregator will not deliver, and why. */
 export interface CommandRefusal {
@@ -63,7 +68,8 @@ export class UnknownEngineError extends Error {
  * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
  */
 export interface AggregatorOptions {
-  store: Store;
+  /** Where records and runs are kept: a PostgreSQL store, or a SQLite one (used through AsyncSqliteStore). */
+  store: AsyncStore | SqliteStore;
   clock?: Clock;
   /** Ping period towards engines (default 1000 ms). */
   heartbeatMs?: number;
@@ -119,7 +125,7 @@ function checkAggregatorDurations(options: AggregatorOptions): void {
  * persisted high-water marks), and reports what it sees as typed events and views.
  */
 export class Aggregator extends EventEmitter<AggregatorEvents> implements Acceptor {
-  readonly store: Store;
+  readonly store: AsyncStore;
   readonly clock: Clock;
   readonly heartbeatMs: number;
   readonly heartbeatTimeoutMs: number;
@@ -137,18 +143,21 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   /** @internal */
   readonly runs: RunLedger;
   /**
-   * Commits the frames of every engine read in one turn of the event loop together.
+   * Every write of the aggregator, in order: the frames of every engine read in one turn of the event
+   * loop are committed together, and what arrives while a group commits forms the next group.
    *
    * @internal
    */
-  readonly groupCommit: GroupCommit;
+  readonly groupCommit: AsyncGroupCommit;
+  /** Resolves once the runs and the engines the store knows are loaded (rejects if they cannot be read). */
+  readonly ready: Promise<void>;
   private closed = false;
 
   constructor(options: AggregatorOptions) {
     super();
     checkAggregatorDurations(options);
     const defaults = AGGREGATOR_DEFAULTS;
-    this.store = options.store;
+    this.store = asAsyncStore(options.store);
     this.clock = options.clock ?? systemClock;
     this.heartbeatMs = options.heartbeatMs ?? defaults.heartbeatMs;
     this.heartbeatTimeoutMs = options.heartbeatTimeoutMs ?? defaults.heartbeatTimeoutMs;
@@ -162,7 +171,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.logger = options.logger ?? pino({ level: 'silent' });
     this.commandTimeoutMs = options.commandTimeoutMs ?? defaults.commandTimeoutMs;
     this.inspect = options.inspect;
-    this.groupCommit = new GroupCommit(this.store, {
+    this.groupCommit = new AsyncGroupCommit(this.store, {
+      availability: this.store.availability,
       schedule: options.groupCommitSchedule,
       onCallbackError: (error) =>
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
@@ -170,15 +180,43 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     });
     this.runs = new RunLedger({
       store: this.store,
+      pipeline: this.groupCommit,
       clock: this.clock,
       abandonAfterMs: options.abandonAfterMs ?? defaults.abandonAfterMs,
       logger: this.logger,
       inspect: options.inspect,
     });
     this.runs.on('run', (run) => this.emit('run', run));
-    this.store.transaction(() => this.runs.load());
-    for (const summary of this.store.engineSummaries())
-      this.sessions.set(summary.engineId, this.createSession(summary.engineId, summary));
+    this.store.availability.onChange((available, reason) => {
+      if (available) this.logger.info('the store is back: committing what waited');
+      else
+        this.logger.error(
+          { reason },
+          'the store is unavailable: nothing is acknowledged until it is back (engines keep their links and their records)',
+        );
+      this.emit('store', { available, reason });
+    });
+    // First in the pipeline: every hello is answered after it.
+    this.ready = this.groupCommit.run(() => this.load());
+    this.ready.catch((error) =>
+      this.logger.error({ err: error }, 'could not load the runs and engines stored'),
+    );
+  }
+
+  /** Whether the store can commit now, and why not (PostgreSQL can go away; SQLite cannot). */
+  get storeAvailability(): AsyncStore['availability'] {
+    return this.store.availability;
+  }
+
+  /** The unsettled runs come back; every engine the store knows gets its session (or its tally, if connected already). */
+  private async load(): Promise<void> {
+    await this.runs.load();
+    for (const summary of await this.store.engineSummaries()) {
+      const gaps = await this.store.gaps(summary.engineId);
+      const session = this.sessions.get(summary.engineId);
+      if (session) session.restoreTally(summary, gaps);
+      else this.sessions.set(summary.engineId, this.createSession(summary.engineId, summary, gaps));
+    }
   }
 
   /**
@@ -290,12 +328,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   }
 
   /** Runs, newest first. */
-  listRuns(query: RunQuery = {}): RunView[] {
+  listRuns(query: RunQuery = {}): Promise<RunView[]> {
     return this.runs.list(query);
   }
 
   /** One run (undefined: unknown). */
-  run(runId: string): RunView | undefined {
+  run(runId: string): Promise<RunView | undefined> {
     return this.runs.get(runId);
   }
 
@@ -328,17 +366,20 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    // Frames already received are committed and acknowledged before the links close.
-    this.groupCommit.close();
+    // Frames already received are committed and acknowledged before the links close; what closing the
+    // links writes (when each engine was last seen) is committed after.
+    await this.groupCommit.flush();
     for (const session of this.sessions.values()) session.stop();
+    await this.groupCommit.close();
     this.runs.stop();
-    this.store.close();
+    await this.store.close();
   }
 
-  private createSession(engineId: string, summary?: EngineSummary): EngineSession {
+  private createSession(engineId: string, summary?: EngineSummary, gaps?: StoredGap[]): EngineSession {
     return new EngineSession({
       engineId,
       store: this.store,
+      gaps,
       clock: this.clock,
       heartbeatMs: this.heartbeatMs,
       heartbeatTimeoutMs: this.heartbeatTimeoutMs,

@@ -1,6 +1,6 @@
 /**
  * `engine-link/aggregator`: the aggregator, its store and its HTTP side. An {@link Aggregator} on a
- * {@link SqliteStore} takes engines' links, stores their records exactly once and in order, and reports
+ * {@link SqliteStore} (or a {@link PostgresStore}) takes engines' links, stores their records exactly once and in order, and reports
  * which engines it can reach. Serve it on its own port with {@link startAggregatorServer}, or mount it in
  * a server of your own with {@link createAggregatorHandler}.
  *
@@ -60,7 +60,10 @@ export {
   startAggregatorServer,
 } from './server.ts';
 export type { EngineSessionEvents } from './session/engineView.ts';
-export type { CommittedGroup } from './store/groupCommit.ts';
+export type { CommittedGroup } from './store/asyncGroupCommit.ts';
+export type { AsyncRecordStore, AsyncRunStore, AsyncStore, AsyncTransactions } from './store/asyncStore.ts';
+export type { PostgresConnectionOptions } from './store/postgres/postgresConnection.ts';
+export { PostgresStore } from './store/postgres/postgresStore.ts';
 export type {
   EngineSummary,
   IngestResult,
@@ -75,4 +78,5 @@ export { SequenceGapError } from './store/recordStore.ts';
 export type { RunQuery, RunStore, StoredRun, StoredRunState } from './store/runStore.ts';
 export { SqliteStore, type SqliteStoreOptions } from './store/sqliteStore.ts';
 export type { Store, Transactions } from './store/store.ts';
+export type { StoreAvailability } from './store/storeAvailability.ts';
 export { StoreOpenError } from './store/storeFile.ts';

@@ -5,6 +5,10 @@ import { AGGREGATOR_DEFAULTS } from '../aggregator/aggregatorDefaults.ts';
 import { AggregatorMetrics } from '../aggregator/aggregatorMetrics.ts';
 import { type EngineTokens, loadTokenFile, TokenFileError } from '../aggregator/auth/tokens.ts';
 import { type AggregatorServer, ListenError, startAggregatorServer } from '../aggregator/server.ts';
+import type { AsyncStore } from '../aggregator/store/asyncStore.ts';
+import { describePostgresUrl, isPostgresUrl } from '../aggregator/store/postgres/postgresConnection.ts';
+import { PostgresSchemaError } from '../aggregator/store/postgres/postgresSchema.ts';
+import { PostgresStore } from '../aggregator/store/postgres/postgresStore.ts';
 import { SqliteStore } from '../aggregator/store/sqliteStore.ts';
 import { StoreOpenError } from '../aggregator/store/storeFile.ts';
 import { dashboardRoutes } from '../dashboard/dashboardRoutes.ts';
@@ -47,7 +51,9 @@ export const specs = {
     kind: 'path',
     role: 'output-file',
     special: [':memory:'],
-    description: 'SQLite file of the store (created when missing; <file>.lock marks it in use)',
+    urlProtocols: ['postgres:', 'postgresql:'],
+    description:
+      'the store: a SQLite file (created when missing; <file>.lock marks it in use) or a PostgreSQL database, postgres://user[:password]@host[:port]/database (its tables created or migrated at start)',
     default: './data/aggregator.db',
   },
   ...secretOptions('secret', 'shared secret engines must present', 'ENGINE_LINK_SECRET'),
@@ -167,9 +173,9 @@ export const specs = {
 export const aggregatorUsage = helpText(
   'engine-link aggregator --port 8080 --db ./data/aggregator.db [--host 127.0.0.1] [--secret-file F | --tokens FILE]\n' +
     '       [--api-token-file F] [--cert FILE --key FILE] [--public-url URL] [limits]',
-  'Collects records from engines into an embedded SQLite store, exactly once and in order, reconciles\n' +
-    'their runs, and serves the HTTP API (GET /healthz, /api/engines, /api/runs, /api/events;\n' +
-    'POST /api/engines/:id/commands) and the dashboard at /. Stops cleanly on SIGINT/SIGTERM.',
+  'Collects records from engines into a SQLite file or a PostgreSQL database (--db), exactly once and in\n' +
+    'order, reconciles their runs, and serves the HTTP API (GET /healthz, /api/engines, /api/runs,\n' +
+    '/api/events; POST /api/engines/:id/commands) and the dashboard at /. Stops cleanly on SIGINT/SIGTERM.',
   specs,
 );
 
@@ -207,6 +213,11 @@ function readPem(option: string, path: string): Buffer {
   return pem;
 }
 
+/** The store `--db` names: a PostgreSQL database (a postgres:// URL) or a SQLite file. */
+async function openStore(db: string): Promise<AsyncStore | SqliteStore> {
+  return isPostgresUrl(db) ? PostgresStore.open(db) : new SqliteStore(db);
+}
+
 export async function aggregatorCommand(argv: string[]): Promise<number> {
   const options = parseOptions(argv, specs);
   if (options.help) {
@@ -237,7 +248,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
   };
   try {
     aggregator = new Aggregator({
-      store: new SqliteStore(options.db),
+      store: await openStore(options.db),
       secret,
       tokens,
       maxEngines: options['max-engines'] > 0 ? options['max-engines'] : undefined,
@@ -252,6 +263,8 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
       logger: log,
       inspect: inspector?.inspect,
     });
+    // The runs and engines stored are loaded before the first engine is let in.
+    await aggregator.ready;
     server = await startAggregatorServer({
       aggregator,
       routes: dashboardRoutes(aggregator),
@@ -269,8 +282,16 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     });
   } catch (error) {
     await stopAll();
-    if (error instanceof StoreOpenError || error instanceof ListenError)
+    if (
+      error instanceof StoreOpenError ||
+      error instanceof ListenError ||
+      error instanceof PostgresSchemaError
+    )
       throw new StartupError(error.message);
+    if (isPostgresUrl(options.db))
+      throw new StartupError(
+        `--db ${describePostgresUrl(options.db)}: cannot use the PostgreSQL database: ${(error as Error).message}`,
+      );
     throw error;
   }
   const running = aggregator;

@@ -91,6 +91,11 @@ export interface PathSpec extends CommonSpec {
   kind: 'path';
   role: 'input-file' | 'output-file' | 'directory';
   special?: readonly string[];
+  /**
+   * URL schemes (`postgres:`) also accepted in place of a path: such a value must be a URL with a host
+   * and a path (a database name); another scheme is refused rather than taken for a file name.
+   */
+  urlProtocols?: readonly string[];
   default?: string;
 }
 

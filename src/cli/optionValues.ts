@@ -138,6 +138,10 @@ function checkCreatable(path: string): void {
 
 function checkPath(spec: PathSpec, path: string): void {
   if (spec.special?.includes(path)) return;
+  if (spec.urlProtocols && /^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+    checkDatabaseUrl(path, spec.urlProtocols);
+    return;
+  }
   const found = stat(path);
   switch (spec.role) {
     case 'input-file':
@@ -153,6 +157,24 @@ function checkPath(spec: PathSpec, path: string): void {
       if (!found) checkCreatable(path);
       return;
   }
+}
+
+/** A database URL: one of `protocols`, with a host and a database name (the password never repeated). */
+function checkDatabaseUrl(text: string, protocols: readonly string[]): void {
+  const shown = text.replace(/\/\/([^:@/]*):[^@/]*@/, '//$1:***@');
+  const expected = protocols.map((p) => `${p}//user@host/database`).join(' or ');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new ValueProblem(`${shown} is not a valid URL: expected ${expected}, or a file path`);
+  }
+  if (!protocols.includes(url.protocol.toLowerCase()))
+    throw new ValueProblem(
+      `${shown}: ${url.protocol} URLs are not understood: expected ${expected}, or a file path`,
+    );
+  if (url.hostname === '') throw new ValueProblem(`${shown} names no host: expected ${expected}`);
+  if (url.pathname.length <= 1) throw new ValueProblem(`${shown} names no database: expected ${expected}`);
 }
 
 /** How the help names an option's value: `<port>`, `<seconds>`, `<always|batch>`, ... */
@@ -174,6 +196,7 @@ export function placeholder(spec: OptionSpec): string {
     case 'host':
       return '<address>';
     case 'path':
+      if (spec.urlProtocols) return '<file|url>';
       return spec.role === 'directory' ? '<dir>' : '<file>';
     case 'secret-file':
       return '<file>';

@@ -32,7 +32,7 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
   const telemetry = options.telemetry ?? new TelemetryFeed({ aggregator });
   const page = assets.get('index.html')!;
   const hub = new EventStreamHub({
-    snapshot: () => ({ event: 'snapshot', data: { engines: telemetry.snapshot() } }),
+    snapshot: async () => ({ event: 'snapshot', data: { engines: await telemetry.snapshot() } }),
     attach: () => telemetry.subscribe((update) => hub.broadcast('telemetry', update)),
   });
   return [
@@ -49,13 +49,13 @@ export function dashboardRoutes(aggregator: Aggregator, options: DashboardRoutes
     {
       method: 'GET',
       path: '/api/telemetry',
-      handler: ({ response }) => sendJson(response, 200, { engines: telemetry.snapshot() }),
+      handler: async ({ response }) => sendJson(response, 200, { engines: await telemetry.snapshot() }),
     },
     {
       method: 'GET',
       path: '/api/engines/:id/telemetry',
-      handler: ({ response, params }) => {
-        const engine = telemetry.engine(params.id!);
+      handler: async ({ response, params }) => {
+        const engine = await telemetry.engine(params.id!);
         if (engine) sendJson(response, 200, engine);
         else sendError(response, 'unknownEngine', { engineId: params.id });
       },

@@ -63,6 +63,8 @@ interface EngineState {
 
 export interface TelemetryFeedEvents {
   update: [update: TelemetryUpdate];
+  /** A timed read of the store failed (PostgreSQL away, say); the next update reads again. */
+  error: [error: unknown];
 }
 
 /**
@@ -102,6 +104,8 @@ export class TelemetryFeed extends EventEmitter<TelemetryFeedEvents> {
   private readonly dirty = new Set<string>();
   private timer: TimerHandle | undefined;
   private closed = false;
+  /** Reads of the store, one after another (each moves an engine's cursor). */
+  private reading: Promise<unknown> = Promise.resolve();
 
   constructor(options: TelemetryFeedOptions) {
     super();
@@ -117,18 +121,31 @@ export class TelemetryFeed extends EventEmitter<TelemetryFeedEvents> {
   }
 
   /** Every known engine's telemetry, brought up to date first. */
-  snapshot(): EngineTelemetry[] {
-    return this.aggregator.engines().map(({ id }) => {
-      this.catchUp(id);
-      return this.view(id);
+  snapshot(): Promise<EngineTelemetry[]> {
+    return this.serially(async () => {
+      const views: EngineTelemetry[] = [];
+      for (const { id } of this.aggregator.engines()) {
+        await this.catchUp(id);
+        views.push(this.view(id));
+      }
+      return views;
     });
   }
 
   /** One engine's telemetry, brought up to date first; undefined for an engine never seen. */
-  engine(engineId: string): EngineTelemetry | undefined {
-    if (!this.aggregator.engine(engineId)) return undefined;
-    this.catchUp(engineId);
-    return this.view(engineId);
+  engine(engineId: string): Promise<EngineTelemetry | undefined> {
+    return this.serially(async () => {
+      if (!this.aggregator.engine(engineId)) return undefined;
+      await this.catchUp(engineId);
+      return this.view(engineId);
+    });
+  }
+
+  /** Runs `read` after the reads before it (each moves an engine's cursor, so they never overlap). */
+  private serially<T>(read: () => Promise<T>): Promise<T> {
+    const result = this.reading.then(read);
+    this.reading = result.catch(() => {});
+    return result;
   }
 
   /** Listens for updates; the feed reads the store only while someone listens. Returns the unsubscriber. */
@@ -157,30 +174,30 @@ export class TelemetryFeed extends EventEmitter<TelemetryFeedEvents> {
     if (this.closed || this.timer || this.listenerCount('update') === 0 || this.dirty.size === 0) return;
     this.timer = this.clock.setTimeout(() => {
       this.timer = undefined;
-      this.flush();
+      this.serially(() => this.flush()).catch((error) => this.emit('error', error));
     }, this.intervalMs);
   }
 
-  private flush(): void {
-    if (this.listenerCount('update') === 0) return;
+  private async flush(): Promise<void> {
+    if (this.closed || this.listenerCount('update') === 0) return;
     const engineIds = [...this.dirty];
     this.dirty.clear();
     for (const engineId of engineIds) {
-      const update = this.refresh(engineId);
-      if (update) this.emit('update', update);
+      const update = await this.refresh(engineId);
+      if (update && !this.closed) this.emit('update', update);
     }
     this.schedule();
   }
 
   /** Brings one engine up to date now; listeners get what changed, as from a timed update. */
-  private catchUp(engineId: string): void {
+  private async catchUp(engineId: string): Promise<void> {
     this.dirty.delete(engineId);
-    const update = this.refresh(engineId);
+    const update = await this.refresh(engineId);
     if (update) this.emit('update', update);
   }
 
   /** Reads what the store holds beyond the engine's cursor; returns what changed (undefined: nothing new persisted). */
-  private refresh(engineId: string): TelemetryUpdate | undefined {
+  private async refresh(engineId: string): Promise<TelemetryUpdate | undefined> {
     const view = this.aggregator.engine(engineId);
     let state = this.engines.get(engineId);
     if (!state) {
@@ -206,13 +223,13 @@ export class TelemetryFeed extends EventEmitter<TelemetryFeedEvents> {
       tags: {},
       states: {},
     };
-    for (const record of store.latestStates(engineId, { epoch, afterSeq: state.cursor })) {
+    for (const record of await store.latestStates(engineId, { epoch, afterSeq: state.cursor })) {
       const value: StateValue = { seq: record.seq, t: record.t, value: record.value };
       state.states.set(record.key, value);
       update.states[record.key] = value;
     }
     const from = Math.max(state.cursor, mark - this.tailRecords);
-    const records = store.records(engineId, { epoch, afterSeq: from, limit: this.tailRecords });
+    const records = await store.records(engineId, { epoch, afterSeq: from, limit: this.tailRecords });
     for (const record of records) if (record.kind === 'sample') this.addSample(state, update, record);
     for (const series of state.tags.values()) this.trim(series);
     for (const fresh of Object.values(update.tags)) this.trim(fresh);

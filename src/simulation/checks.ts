@@ -57,10 +57,18 @@ export class Checks {
       auditStream(store, account, epoch, Math.min(seq, mark), this.violations);
   }
 
-  /** After every step. */
+  /**
+   * After every step. A lost link is shown at once, and the run ledger's answer to it (its runs
+   * unconfirmed) is a unit of the group commit (ARCHITECTURE.md: every write goes through the pipeline),
+   * as are hellos and run records that may make a run active: the runs are checked once the group
+   * commit has stored everything asked of it (nothing pending, nothing committing).
+   */
   afterStep(): void {
     for (const engine of this.engines) engine.running?.hardware.notePending();
-    if (!this.aggregatorNode.aggregator || !this.dirty) return;
+    const aggregator = this.aggregatorNode.aggregator;
+    if (!aggregator || !this.dirty) return;
+    // Asked of the store but not yet stored: checked after a later step.
+    if (aggregator.groupCommit.committing || aggregator.groupCommit.size > 0) return;
     this.dirty = false;
     for (const run of this.aggregatorNode.store.runs({ states: ['active'] })) {
       const link = this.shown.get(run.engineId);

@@ -1,9 +1,12 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type CliProcess, spawnCli, stopCli } from '../faults/cliProcess.ts';
+import { restartablePort } from '../faults/restartablePort.ts';
 
 /**
- * The soak's aggregator: one SQLite file, one port kept across restarts (SIGKILL, then started again on
- * the same file and port), its standard error appended to a log file.
+ * The soak's aggregator: one store (a SQLite file or a PostgreSQL database), one port kept across
+ * restarts (SIGKILL, then started again on the same store and port), its standard error appended to a
+ * log file.
  */
 export class AggregatorSlot {
   port = 0;
@@ -12,6 +15,7 @@ export class AggregatorSlot {
   private starting: Promise<void> | undefined;
 
   constructor(
+    /** What its `--db` names: a SQLite file path or a postgres:// URL. */
     readonly dbPath: string,
     private readonly logDir: string,
     /** More options for `engine-link aggregator`. */
@@ -26,19 +30,48 @@ export class AggregatorSlot {
     return this.process !== undefined;
   }
 
-  /** Starts it (on the port it had, after the first start); resolves once it listens. */
-  start(): Promise<void> {
-    this.starting = this.launch();
-    return this.starting;
+  /**
+   * Starts it (on the port it had, after the first start); resolves once it listens. `attempts` > 1 tries
+   * again after a start that failed, for up to about 20 s with the default of 20: an aggregator on
+   * PostgreSQL refuses to start while PostgreSQL itself is down or recovering (when both were killed at
+   * about the same time). A kill waits for the whole start, retries included, so that two faults on the
+   * aggregator never leave two of them running.
+   */
+  start(attempts = 1): Promise<void> {
+    const starting = this.launchWithRetries(attempts);
+    this.starting = starting;
+    return starting;
+  }
+
+  private async launchWithRetries(attempts: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.launch();
+        return;
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await sleep(Math.min(200 * attempt, 1000));
+      }
+    }
   }
 
   private async launch(): Promise<void> {
+    // A port of its own outside the ephemeral range, kept across restarts (see restartablePort).
+    if (this.port === 0) this.port = await restartablePort();
     const p = spawnCli(
       ['aggregator', '--port', String(this.port), '--db', this.dbPath, '--log-level', 'info', ...this.args],
       { stderrFile: join(this.logDir, 'aggregator.log') },
     );
     this.process = p;
-    const line = await p.waitForLine(/listening on/);
+    let line: string;
+    try {
+      line = await p.waitForLine(/listening on/);
+    } catch (error) {
+      // Never leave a process behind that could still take the port.
+      p.child.kill('SIGKILL');
+      if (this.process === p) this.process = undefined;
+      throw error;
+    }
     this.port = Number(/:(\d+) /.exec(line)![1]);
   }
 

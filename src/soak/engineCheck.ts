@@ -32,12 +32,12 @@ export interface EngineHistory {
  * memory outbox took its unacknowledged records with it: its epoch is checked up to what was persisted
  * (no hole below that), and its printed runs beyond it are not expected.
  */
-export function checkEngine(
+export async function checkEngine(
   engine: EngineHistory,
   view: EngineView | undefined,
   runs: readonly RunView[],
-  dbPath: string,
-): EngineRow {
+  db: string,
+): Promise<EngineRow> {
   const differences: string[] = [];
   const { final, lifetimes } = engine;
   if (!final) differences.push(`no final line (exit code ${engine.exitCode})`);
@@ -58,8 +58,8 @@ export function checkEngine(
     const finalHere = final?.epoch === epoch && i === epochs.length - 1;
     // Without a final line the epoch ended with a killed process: what it produced beyond what was
     // persisted went with it (a memory outbox), so the store's mark is the bound.
-    const bound = finalHere ? final.lastSeq : auditStore(dbPath, engine.id, epoch, 0).highWater;
-    const audit = auditStore(dbPath, engine.id, epoch, bound);
+    const bound = finalHere ? final.lastSeq : (await auditStore(db, engine.id, epoch, 0)).highWater;
+    const audit = await auditStore(db, engine.id, epoch, bound);
     storedEpochs = audit.epochs;
     const label = epochs.length > 1 ? `epoch ${epoch}: ` : '';
     if (audit.persisted !== bound)

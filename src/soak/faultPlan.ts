@@ -2,8 +2,8 @@ import type { SeededRandom } from './seededRandom.ts';
 
 /** Faults on one engine's link, through its fault proxy on loopback. */
 export type LinkFaultKind = 'cut' | 'close' | 'blackhole' | 'stall' | 'delay' | 'trickle' | 'refuse';
-/** Faults of processes: SIGKILL, then a restart. */
-export type ProcessFaultKind = 'kill-engine' | 'kill-aggregator';
+/** Faults of processes: SIGKILL, then a restart (PostgreSQL's server, when the store is PostgreSQL). */
+export type ProcessFaultKind = 'kill-engine' | 'kill-aggregator' | 'kill-postgres';
 export type FaultKind = LinkFaultKind | ProcessFaultKind;
 
 export interface PlannedFault {
@@ -28,6 +28,13 @@ export const FAULT_WEIGHTS: Readonly<Record<FaultKind, number>> = {
   refuse: 1,
   'kill-engine': 3,
   'kill-aggregator': 1.5,
+  'kill-postgres': 0,
+};
+
+/** With a PostgreSQL store the soak manages: its server is killed too, as often as the aggregator. */
+export const POSTGRES_FAULT_WEIGHTS: Readonly<Record<FaultKind, number>> = {
+  ...FAULT_WEIGHTS,
+  'kill-postgres': 1.5,
 };
 
 export interface PlanOptions {
@@ -37,6 +44,8 @@ export interface PlanOptions {
   meanGapMs: number;
   /** No fault starts before this (ms): the engines are starting. */
   warmupMs?: number;
+  /** Also SIGKILL (and restart) PostgreSQL's server. Default: false. */
+  postgres?: boolean;
 }
 
 /**
@@ -49,11 +58,13 @@ export function planFaults(random: SeededRandom, options: PlanOptions): PlannedF
   const linkBusyUntil = new Array<number>(options.engines).fill(0);
   const engineBusyUntil = new Array<number>(options.engines).fill(0);
   let aggregatorBusyUntil = 0;
+  let postgresBusyUntil = 0;
+  const weights = options.postgres ? POSTGRES_FAULT_WEIGHTS : FAULT_WEIGHTS;
   let at = options.warmupMs ?? 3000;
   for (;;) {
     at += -Math.log(1 - random.next()) * options.meanGapMs;
     if (at >= options.durationMs) break;
-    const kind = random.weighted(FAULT_WEIGHTS);
+    const kind = random.weighted(weights);
     const engine = random.int(0, options.engines - 1);
     const left = options.durationMs - at;
     switch (kind) {
@@ -62,6 +73,14 @@ export function planFaults(random: SeededRandom, options: PlanOptions): PlannedF
         const durationMs = Math.min(left, random.between(100, 4000));
         // Restarting takes a second or two beyond the dead time.
         aggregatorBusyUntil = at + durationMs + 3000;
+        plan.push({ at, kind, durationMs });
+        continue;
+      }
+      case 'kill-postgres': {
+        if (at < postgresBusyUntil) continue;
+        const durationMs = Math.min(left, random.between(100, 4000));
+        // Recovery from the WAL takes a moment beyond the dead time.
+        postgresBusyUntil = at + durationMs + 3000;
         plan.push({ at, kind, durationMs });
         continue;
       }

@@ -10,6 +10,7 @@ import type { RunView } from './expectedRuns.ts';
 import { type FaultKind, type PlannedFault, planFaults } from './faultPlan.ts';
 import { SeededRandom } from './seededRandom.ts';
 import type { SoakReport } from './soakReport.ts';
+import { openSoakStore } from './soakStore.ts';
 
 export interface SoakOptions {
   seed: number;
@@ -25,6 +26,11 @@ export interface SoakOptions {
   meanGapMs?: number;
   /** Where the store, outboxes and logs go. Default: a new temporary directory. */
   dir?: string;
+  /**
+   * The aggregator's store: none, a SQLite file in `dir`; `postgres`, a throwaway PostgreSQL server of
+   * the soak's own, SIGKILLed and restarted as one more fault; a postgres:// URL, that database.
+   */
+  db?: string;
   /** Progress lines (faults as they happen). */
   log?: (line: string) => void;
 }
@@ -51,16 +57,18 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   mkdirSync(logDir, { recursive: true });
   const durationMs = options.minutes * 60_000;
   const random = new SeededRandom(options.seed);
+  const store = await openSoakStore(options.db, dir);
   const plan = planFaults(random, {
     durationMs,
     engines: options.engines,
     meanGapMs: options.meanGapMs ?? 1500,
+    postgres: store.cluster !== undefined,
   });
   const proxyRandom = new SeededRandom(options.seed ^ 0x5eed);
   const differences: string[] = [];
   const faults: Partial<Record<FaultKind, number>> = {};
 
-  const aggregator = new AggregatorSlot(join(dir, 'aggregator.db'), logDir);
+  const aggregator = new AggregatorSlot(store.db, logDir);
   await aggregator.start();
   const slots = Array.from(
     { length: options.engines },
@@ -152,14 +160,16 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     log('soak: checking the store');
     if (aggregatorExit !== 0) differences.push(`the aggregator exited with ${aggregatorExit} on SIGTERM`);
 
-    const rows = slots.map((slot) =>
-      checkEngine(
-        slot,
-        views.find((v) => v.id === slot.id),
-        runsByEngine.get(slot.id) ?? [],
-        aggregator.dbPath,
-      ),
-    );
+    const rows = [];
+    for (const slot of slots)
+      rows.push(
+        await checkEngine(
+          slot,
+          views.find((v) => v.id === slot.id),
+          runsByEngine.get(slot.id) ?? [],
+          aggregator.dbPath,
+        ),
+      );
     const faultTotal = Object.values(faults).reduce((sum, n) => sum + n, 0);
     const ok = differences.length === 0 && rows.every((row) => row.differences.length === 0);
     return {
@@ -182,14 +192,23 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await slot.proxy.close();
     }
     await aggregator.kill();
+    store.close();
   }
 
   async function inject(fault: PlannedFault): Promise<boolean> {
     log(`${((Date.now() - began) / 1000).toFixed(1).padStart(6)} s  ${describe(fault)}`);
+    if (fault.kind === 'kill-postgres') {
+      const cluster = store.cluster;
+      if (!cluster) return false;
+      await cluster.kill();
+      await sleep(fault.durationMs);
+      await cluster.start();
+      return true;
+    }
     if (fault.kind === 'kill-aggregator') {
       if (!(await aggregator.kill())) return false;
       await sleep(fault.durationMs);
-      await startWithRetries(() => aggregator.start());
+      await aggregator.start(20);
       return true;
     }
     const slot = slots[fault.engine!]!;
@@ -228,21 +247,13 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   }
 }
 
-/** The aggregator comes back on the port it had; should the port be slow to free, it tries again. */
-async function startWithRetries(start: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await start();
-      return;
-    } catch (error) {
-      if (attempt >= 5) throw error;
-      await sleep(200 * attempt);
-    }
-  }
-}
-
 function describe(fault: PlannedFault): string {
-  const target = fault.engine === undefined ? 'aggregator' : `soak-${fault.engine + 1}`;
+  const target =
+    fault.kind === 'kill-postgres'
+      ? 'PostgreSQL'
+      : fault.engine === undefined
+        ? 'aggregator'
+        : `soak-${fault.engine + 1}`;
   const amount =
     fault.kind === 'delay' ? ` +${fault.amount} ms` : fault.kind === 'trickle' ? ` ${fault.amount} B/s` : '';
   const lasting = fault.durationMs > 0 ? ` for ${(fault.durationMs / 1000).toFixed(1)} s` : '';

@@ -1,4 +1,4 @@
-import Database from 'better-sqlite3';
+import { openAuditSource } from './auditSources.ts';
 
 /** A run event record as the aggregator stored it. */
 export interface StoredRunEvent {
@@ -37,25 +37,21 @@ export interface EngineAudit {
   runEvents: StoredRunEvent[];
 }
 
-interface Row {
-  seq: number;
-  kind: number;
-  key: string;
-  t: number;
-  value: number | string | null;
-}
-
 /**
- * Reads the aggregator's SQLite store (stopped, or at least quiet) and checks one engine's epoch against
- * what the engine says it produced: every sequence number 1..lastSeq stored once or accounted for by a
- * gap record, nothing above it, no record stored twice under another number, samples in time order.
+ * Reads the aggregator's store (a SQLite file or a postgres:// URL; the aggregator stopped, or at least
+ * quiet) and checks one engine's epoch against what the engine says it produced: every sequence number
+ * 1..lastSeq stored once or accounted for by a gap record, nothing above it, no record stored twice under
+ * another number, samples in time order.
  */
-export function auditStore(dbPath: string, engineId: string, epoch: string, lastSeq: number): EngineAudit {
-  const db = new Database(dbPath, { fileMustExist: true });
+export async function auditStore(
+  db: string,
+  engineId: string,
+  epoch: string,
+  lastSeq: number,
+): Promise<EngineAudit> {
+  const source = openAuditSource(db);
   try {
-    const streams = db
-      .prepare('SELECT id, epoch, high_water, duplicates FROM streams WHERE engine_id = ?')
-      .all(engineId) as Array<{ id: number; epoch: string; high_water: number; duplicates: number }>;
+    const streams = await source.streams(engineId);
     const stream = streams.find((s) => s.epoch === epoch);
     const audit: EngineAudit = {
       engineId,
@@ -76,14 +72,9 @@ export function auditStore(dbPath: string, engineId: string, epoch: string, last
       audit.missing = lastSeq;
       return audit;
     }
-    const gaps = db
-      .prepare('SELECT from_seq, to_seq, count FROM gaps WHERE stream = ? ORDER BY from_seq')
-      .all(stream.id) as Array<{ from_seq: number; to_seq: number; count: number }>;
+    const gaps = await source.gaps(stream.id);
     audit.gapRecords = gaps.length;
     audit.gapCount = gaps.reduce((sum, g) => sum + g.count, 0);
-    const rows = db
-      .prepare('SELECT seq, kind, key, t, value FROM records WHERE stream = ? ORDER BY seq')
-      .iterate(stream.id) as IterableIterator<Row>;
     let expected = 1;
     let gapIndex = 0;
     let lastSampleT = Number.NEGATIVE_INFINITY;
@@ -103,7 +94,7 @@ export function auditStore(dbPath: string, engineId: string, epoch: string, last
         expected = next;
       }
     };
-    for (const row of rows) {
+    for await (const row of source.rows(stream.id)) {
       audit.persisted++;
       if (row.seq > lastSeq) {
         audit.extra++;
@@ -128,7 +119,7 @@ export function auditStore(dbPath: string, engineId: string, epoch: string, last
     skipGaps(lastSeq);
     return audit;
   } finally {
-    db.close();
+    await source.close();
   }
 }
 

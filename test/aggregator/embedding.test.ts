@@ -135,7 +135,7 @@ describe('the aggregator embedded in a plain node:http server', () => {
     if (final?.type !== 'final') return;
     expect(final.final).toMatchObject({ engineId: 'embedded-1', dropped: 0, backlog: 0 });
     expect(final.final.acked).toBe(final.final.lastSeq);
-    const records = host.aggregator.store.records('embedded-1', { limit: 1_000_000 });
+    const records = await host.aggregator.store.records('embedded-1', { limit: 1_000_000 });
     expect(records.length).toBe(final.final.lastSeq);
     expect(records.map((record) => record.seq)).toEqual(records.map((_, i) => i + 1));
     await waitFor('the engine shows offline after its goodbye', async () => {

@@ -82,6 +82,8 @@ async function rig(path = ':memory:') {
       network.closeAll();
       await aggregator.close();
       ({ aggregator, announced, logs } = aggregatorOn(path, clock, network));
+      // The runs and engines the store knows are loaded (through the aggregator's pipeline).
+      await aggregator.ready;
     },
     synced: () => engine.state === 'connected' && engine.stats.backlog === 0,
   };
@@ -93,18 +95,18 @@ describe('an aggregator that restarts', () => {
   it('brings runs back: an active one unconfirmed until its engine returns, an unconfirmed one still abandoned on time', async () => {
     const rt = await rig(tempDbPath());
     rt.runs.started('r1');
-    await until('persisted', () => rt.aggregator.run('r1')?.state === 'active', rt.clock);
+    await until('persisted', async () => (await rt.aggregator.run('r1'))?.state === 'active', rt.clock);
     await rt.restart();
-    expect(rt.aggregator.run('r1')).toMatchObject({ state: 'unconfirmed', reason: null });
+    expect(await rt.aggregator.run('r1')).toMatchObject({ state: 'unconfirmed', reason: null });
     expect(rt.aggregator.engine('e')?.currentRun?.id).toBe('r1');
     // The engine does not come back: the abandon period runs from when the run became unconfirmed.
-    const since = rt.aggregator.run('r1')!.since;
+    const since = (await rt.aggregator.run('r1'))!.since;
     await rt.restart();
-    expect(rt.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await rt.aggregator.run('r1'))?.state).toBe('unconfirmed');
     await rt.clock.advance(since + ABANDON_MS - rt.clock.now() - 1);
-    expect(rt.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await rt.aggregator.run('r1'))?.state).toBe('unconfirmed');
     await rt.clock.advance(1);
-    expect(rt.aggregator.run('r1')).toMatchObject({
+    expect(await rt.aggregator.run('r1')).toMatchObject({
       state: 'interrupted',
       reason: 'engine lost',
       outcome: 'interrupted',
@@ -112,8 +114,8 @@ describe('an aggregator that restarts', () => {
     // It comes back running it: the run is reopened.
     rt.network.refuseConnects(false);
     await until('back', rt.synced, rt.clock);
-    await until('reopened', () => rt.aggregator.run('r1')?.state === 'active', rt.clock);
-    expect(rt.aggregator.run('r1')).toMatchObject({ reason: null, outcome: null });
+    await until('reopened', async () => (await rt.aggregator.run('r1'))?.state === 'active', rt.clock);
+    expect(await rt.aggregator.run('r1')).toMatchObject({ reason: null, outcome: null });
   });
 });
 
@@ -122,14 +124,14 @@ describe('an aggregator that restarts with settled runs', () => {
     const rt = await rig(tempDbPath());
     rt.runs.started('r1');
     rt.runs.completed();
-    await until('completed', () => rt.aggregator.run('r1')?.state === 'completed', rt.clock);
+    await until('completed', async () => (await rt.aggregator.run('r1'))?.state === 'completed', rt.clock);
     await rt.restart();
     expect(rt.aggregator.engine('e')?.currentRun).toBeNull();
     rt.network.refuseConnects(false);
     await until('back', rt.synced, rt.clock);
     rt.engine.send({ kind: 'event', name: 'run.started', data: { runId: 'r1' } });
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.run('r1')?.state).toBe('completed');
+    expect((await rt.aggregator.run('r1'))?.state).toBe('completed');
     expect(rt.aggregator.engine('e')?.currentRun).toBeNull();
   });
 });
@@ -142,7 +144,7 @@ describe('a run listener that throws', () => {
     });
     rt.runs.started('r1');
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.run('r1')?.state).toBe('active');
+    expect((await rt.aggregator.run('r1'))?.state).toBe('active');
     expect(rt.logs.filter((line) => line.msg === 'a run listener failed')).toMatchObject([
       { level: 50, runId: 'r1', err: { message: 'listener broke' } },
     ]);
@@ -157,8 +159,8 @@ describe('run records', () => {
     rt.engine.send({ kind: 'event', name: 'run.phase', data: { runId: 'ghost', phase: 'x' } });
     rt.engine.send({ kind: 'event', name: 'run.phase', data: { runId: 'r1', phase: 7 } });
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.run('r1')).toMatchObject({ state: 'active', phase: 'paused' });
-    expect(rt.aggregator.run('ghost')).toBeUndefined();
+    expect(await rt.aggregator.run('r1')).toMatchObject({ state: 'active', phase: 'paused' });
+    expect(await rt.aggregator.run('ghost')).toBeUndefined();
     expect(rt.announced.filter((r) => r.id === 'r1').map((r) => r.phase)).toEqual(['running', 'paused']);
   });
 
@@ -169,7 +171,9 @@ describe('run records', () => {
     rt.engine.send({ kind: 'event', name: 'run.rewound', data: { runId: 'r1' } });
     rt.engine.send({ kind: 'event', name: 'run.started', data: { runId: 'r1', method: 'other' } });
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.listRuns().map((r) => [r.id, r.state, r.method])).toEqual([['r1', 'active', 'mix']]);
+    expect((await rt.aggregator.listRuns()).map((r) => [r.id, r.state, r.method])).toEqual([
+      ['r1', 'active', 'mix'],
+    ]);
     expect(rt.announced).toHaveLength(1);
     // Each is told in the log, with what identifies it (the run's state once the group is committed).
     expect(said(rt.logs, ['engineId', 'runId', 'seq', 'name', 'state', 'reason'])).toEqual([
@@ -191,10 +195,10 @@ describe('run records', () => {
     rt.runs.started('r1');
     rt.runs.completed();
     await until('sent', rt.synced, rt.clock);
-    const done = rt.aggregator.run('r1')!;
+    const done = (await rt.aggregator.run('r1'))!;
     rt.engine.send({ kind: 'event', name: 'run.failed', data: { runId: 'r1', reason: 'late' } });
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.run('r1')).toEqual(done);
+    expect(await rt.aggregator.run('r1')).toEqual(done);
     expect(done).toMatchObject({ state: 'completed', outcome: 'completed', reason: null });
     expect(said(rt.logs, ['engineId', 'runId', 'state']).at(-1)).toEqual({
       level: 40,
@@ -212,8 +216,12 @@ describe('run records', () => {
     await rt.clock.advance(10);
     rt.runs.started('b');
     await until('sent', rt.synced, rt.clock);
-    expect(rt.aggregator.run('a')).toMatchObject({ state: 'failed', outcome: 'failed', reason: 'jammed' });
-    expect(rt.aggregator.run('b')).toMatchObject({ state: 'active', outcome: null });
+    expect(await rt.aggregator.run('a')).toMatchObject({
+      state: 'failed',
+      outcome: 'failed',
+      reason: 'jammed',
+    });
+    expect(await rt.aggregator.run('b')).toMatchObject({ state: 'active', outcome: null });
     // A second engine process in the same epoch is not possible; a run started by hand is: both open.
     await rt.clock.advance(10);
     rt.engine.send({ kind: 'event', name: 'run.started', data: { runId: 'c' } });

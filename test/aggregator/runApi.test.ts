@@ -46,7 +46,7 @@ describe('run API', () => {
     runs.completed();
     const t1 = clock.now();
     runs.started('live-2');
-    await until('runs persisted', () => aggregator.run('live-2') !== undefined, clock);
+    await until('runs persisted', async () => (await aggregator.run('live-2')) !== undefined, clock);
     const all = await get(server, '/api/runs');
     expect(all.status).toBe(200);
     expect((all.body as Array<{ id: string }>).map((r) => r.id)).toEqual(['live-2', 'done-1']);

@@ -48,7 +48,7 @@ describe('run ledger and failed commits', () => {
     aggregator.on('protocolError', (error) => failures.push(error.code));
     await until('connected', () => engine.state === 'connected' && other.state === 'connected', clock);
     runs.started('r1');
-    await until('run active', () => aggregator.run('r1')?.state === 'active', clock);
+    await until('run active', async () => (await aggregator.run('r1'))?.state === 'active', clock);
 
     // The disk fills up: a few pages left, far fewer than the large sample needs.
     const db = connectionOf(store);
@@ -66,18 +66,18 @@ describe('run ledger and failed commits', () => {
     // Nothing of the end is said or remembered. Its link is gone (closed on the failure), so the run is
     // unconfirmed, not completed.
     expect(events).toEqual(['r1 active', 'r1 unconfirmed']);
-    expect(aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await aggregator.run('r1'))?.state).toBe('unconfirmed');
     expect(aggregator.engine('eng')?.currentRun?.id).toBe('r1');
 
     // Space again: the engine sends the end again, and it completes the run.
     db.pragma('max_page_count = 1073741823');
     const drained = (d: ResilientDispatcher) => d.state === 'connected' && d.stats.backlog === 0;
     await until('drained', () => drained(engine) && drained(other), clock);
-    expect(aggregator.run('r1')).toMatchObject({
+    expect(await aggregator.run('r1')).toMatchObject({
       state: 'completed',
       endedAt: runs.snapshot().last?.endedAt,
     });
     expect(events).toEqual(['r1 active', 'r1 unconfirmed', 'r1 completed']);
-    expect(aggregator.listRuns({ engineId: 'eng', states: ['active', 'unconfirmed'] })).toEqual([]);
+    expect(await aggregator.listRuns({ engineId: 'eng', states: ['active', 'unconfirmed'] })).toEqual([]);
   });
 });

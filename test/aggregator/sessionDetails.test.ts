@@ -84,13 +84,13 @@ describe('one group of frames', () => {
     expect(a.received.at(-1)).toMatchObject({ type: 'error', code: 'internal-error' });
     expect(a.closed()?.code).toBe(1011);
     // Nothing of it is half-kept: the engine sends it again and the run starts then.
-    expect(w.aggregator.run('r1')).toBeUndefined();
+    expect(await w.aggregator.run('r1')).toBeUndefined();
     const again = await engine(w, 'a', 'ep-1', 1);
     expect(again.received[0]).toMatchObject({ type: 'welcome', ackSeq: 0 });
     again.records(1, ['["e","run.started",1,{"runId":"r1"}]']);
     await settle();
     await settle();
-    expect(w.aggregator.run('r1')?.state).toBe('active');
+    expect((await w.aggregator.run('r1'))?.state).toBe('active');
   });
 });
 
@@ -106,8 +106,8 @@ describe('runs', () => {
     await settle();
     a.transport.send({ type: 'bye' });
     await settle();
-    expect(w.aggregator.run('ra')?.state).toBe('unconfirmed');
-    expect(w.aggregator.run('rb')?.state).toBe('active');
+    expect((await w.aggregator.run('ra'))?.state).toBe('unconfirmed');
+    expect((await w.aggregator.run('rb'))?.state).toBe('active');
   });
 
   it('a run started just after the backlog, in the frame that completes it, is not taken for one the engine no longer runs', async () => {
@@ -117,7 +117,7 @@ describe('runs', () => {
     e.records(1, [...samples(1, 2), started(3, 'fresh')]);
     await settle();
     expect(w.aggregator.engine('e')?.link).toBe('available');
-    expect(w.aggregator.run('fresh')?.state).toBe('active');
+    expect((await w.aggregator.run('fresh'))?.state).toBe('active');
   });
 });
 

@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EngineSession } from '../../src/aggregator/session/engineSession.ts';
 import type { SessionRunHooks } from '../../src/aggregator/session/engineView.ts';
+import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
@@ -26,14 +27,18 @@ describe('an engine session tells the run ledger', () => {
     store = new SqliteStore(':memory:');
     told = [];
     const runs: SessionRunHooks = {
-      hello: (_engineId, epoch, lastSeq) => told.push(`hello ${epoch} ${lastSeq}`),
-      recordsPersisted: (_engineId, _epoch, from, items) => told.push(`persisted ${from}+${items.length}`),
+      hello: async (_engineId, epoch, lastSeq) => {
+        told.push(`hello ${epoch} ${lastSeq}`);
+      },
+      recordsPersisted: async (_engineId, _epoch, from, items) => {
+        told.push(`persisted ${from}+${items.length}`);
+      },
       linkLost: () => told.push(`linkLost (${session.link})`),
       caughtUp: () => told.push(`caughtUp (${session.link})`),
     };
     session = new EngineSession({
       engineId: 'eng-1',
-      store,
+      store: new AsyncSqliteStore(store),
       clock,
       heartbeatMs: 1000,
       heartbeatTimeoutMs: 2500,

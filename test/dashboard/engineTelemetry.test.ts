@@ -56,7 +56,7 @@ describe('TelemetryFeed', () => {
     });
     r.engine.send({ kind: 'state', key: 'hardware.pump', value: { state: 'ok', connection: 'Connected' } });
     await persisted(r);
-    const [telemetry] = r.feed.snapshot();
+    const [telemetry] = await r.feed.snapshot();
     const bucket = (t: number) => Math.floor(t / 200);
     const expected: Array<[number, number]> = [];
     for (let i = 0; i < 10; i++) {
@@ -77,7 +77,7 @@ describe('TelemetryFeed', () => {
 
   it('never misses a state change in a backlog larger than what it reads of samples', async () => {
     const r = await rig({ tailRecords: 100 });
-    r.feed.snapshot();
+    await r.feed.snapshot();
     r.engine.send({
       kind: 'state',
       key: 'hardware.pump',
@@ -85,7 +85,7 @@ describe('TelemetryFeed', () => {
     });
     for (let i = 0; i < 1000; i++) r.engine.send({ kind: 'sample', tag: 'temp', value: i });
     await persisted(r);
-    const telemetry = r.feed.engine('tel-1')!;
+    const telemetry = (await r.feed.engine('tel-1'))!;
     expect(telemetry.states['hardware.pump']?.value).toEqual({ state: 'error', connection: 'Disconnected' });
     // Samples come from the newest 100 records only; all sent at one engine instant: one point.
     expect(telemetry.tags.temp?.points).toEqual([[expect.any(Number), 999]]);
@@ -138,7 +138,7 @@ describe('TelemetryFeed', () => {
     const r = await rig();
     r.engine.send({ kind: 'sample', tag: 'temp', value: 1 });
     await persisted(r);
-    expect(r.feed.engine('tel-1')!.tags.temp!.points).toHaveLength(1);
+    expect((await r.feed.engine('tel-1'))!.tags.temp!.points).toHaveLength(1);
     await r.engine.close();
     const network = new MemoryNetwork({ clock: r.clock });
     network.listen(r.aggregator);
@@ -152,13 +152,13 @@ describe('TelemetryFeed', () => {
       r.clock,
     );
     await persisted(r);
-    const telemetry = r.feed.engine('tel-1')!;
+    const telemetry = (await r.feed.engine('tel-1'))!;
     expect(telemetry.epoch).toBe(restarted.stats.epoch);
     expect(telemetry.tags.temp!.points.map(([, v]) => v)).toEqual([1, 2]);
   });
 
   it('knows nothing of an engine never seen', async () => {
     const r = await rig();
-    expect(r.feed.engine('nobody')).toBeUndefined();
+    expect(await r.feed.engine('nobody')).toBeUndefined();
   });
 });

@@ -229,7 +229,7 @@ describe('dashboard in headless Chromium', () => {
     expect(await page.locator(`${row} .run-ended time`).getAttribute('datetime')).toBe(
       new Date(engineRun.endedAt).toISOString(),
     );
-    expect(engineRun.endedAt).toBeLessThan(aggregator.run(runId!)!.since);
+    expect(engineRun.endedAt).toBeLessThan((await aggregator.run(runId!))!.since);
     expect(await page.locator(`${card('reactor-1')} .command-send`).isEnabled()).toBe(true);
     expect(await page.locator(`${card('reactor-1')} .current-run`).innerText()).toBe('none');
     await shoot('5-caught-up');

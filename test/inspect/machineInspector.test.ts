@@ -57,7 +57,7 @@ describe('machine inspector', () => {
 
     await until('available', () => aggregator.engine('insp-1')?.link === 'available', clock);
     runs.started('inspected-run', 'titration');
-    await until('run active', () => aggregator.run('inspected-run')?.state === 'active', clock);
+    await until('run active', async () => (await aggregator.run('inspected-run'))?.state === 'active', clock);
     await hardware.connect();
 
     const machines = ['engineLink', 'engineSession', 'runReconciliation', 'hardwareRecovery'];

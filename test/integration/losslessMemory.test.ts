@@ -136,6 +136,7 @@ describe('lossless link over the in-memory network', () => {
     await r.clock.advance(5000);
     const store = new SqliteStore(r.dbPath);
     const aggregator = new Aggregator({ store, clock: r.clock });
+    await aggregator.ready;
     expect(aggregator.engine('sim-1')).toMatchObject({ link: 'offline', persistedSeq: 2000 });
     r.store = store;
     r.aggregator = aggregator;

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { type AggregatorServer, startAggregatorServer } from '../../src/aggregator/server.ts';
-import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
+import type { AsyncStore } from '../../src/aggregator/store/asyncStore.ts';
 import {
   AuthRejectedError,
   type EngineLinkState,
@@ -9,18 +9,19 @@ import {
 } from '../../src/engine/resilientDispatcher.ts';
 import { FaultProxy } from '../../src/transport/faultProxy.ts';
 import { WebSocketConnector } from '../../src/transport/webSocketTransport.ts';
-import { tempDbPath } from '../support/tempDb.ts';
+import { STORE_BACKENDS, type StoreBackend } from '../aggregator/store/backends.ts';
 import { nextEvent } from '../support/until.ts';
 
 /**
- * The same promise over real WebSockets and a real TCP fault proxy on loopback. Real time, short
- * heartbeats; every wait is for an event, never a fixed sleep.
+ * The same promise over real WebSockets and a real TCP fault proxy on loopback, on either store (a SQLite
+ * file, a PostgreSQL database). Real time, short heartbeats; every wait is for an event, never a fixed
+ * sleep.
  */
 const HEARTBEAT = { heartbeatMs: 100, heartbeatTimeoutMs: 400 };
 
 interface WsRig {
-  dbPath: string;
-  store: SqliteStore;
+  backend: StoreBackend;
+  store: AsyncStore;
   aggregator: Aggregator;
   server: AggregatorServer;
   proxy: FaultProxy;
@@ -29,16 +30,18 @@ interface WsRig {
 
 const open: WsRig[] = [];
 
-async function startAggregator(dbPath: string, port = 0, secret?: string) {
-  const store = new SqliteStore(dbPath);
+async function startAggregator(store: AsyncStore, port = 0, secret?: string) {
   const aggregator = new Aggregator({ store, secret, ...HEARTBEAT });
+  await aggregator.ready;
   const server = await startAggregatorServer({ aggregator, port });
   return { store, aggregator, server };
 }
 
-async function wsRig(options: { secret?: string; token?: string } = {}): Promise<WsRig> {
-  const dbPath = tempDbPath();
-  const { store, aggregator, server } = await startAggregator(dbPath, 0, options.secret);
+async function wsRig(
+  backend: StoreBackend,
+  options: { secret?: string; token?: string } = {},
+): Promise<WsRig> {
+  const { store, aggregator, server } = await startAggregator(await backend.open(), 0, options.secret);
   const proxy = new FaultProxy({ host: '127.0.0.1', port: server.port });
   const { port } = await proxy.start();
   const engine = new ResilientDispatcher({
@@ -50,7 +53,7 @@ async function wsRig(options: { secret?: string; token?: string } = {}): Promise
     retry: { initialMs: 20, maxMs: 200 },
     outbox: { batchRecords: 200 },
   });
-  const rig = { dbPath, store, aggregator, server, proxy, engine };
+  const rig = { backend, store, aggregator, server, proxy, engine };
   open.push(rig);
   return rig;
 }
@@ -61,6 +64,7 @@ afterEach(async () => {
     await r.proxy.close();
     await r.server.close();
     await r.aggregator.close();
+    r.backend.cleanup();
   }
 });
 
@@ -75,24 +79,26 @@ const reach = (engine: ResilientDispatcher, state: EngineLinkState) =>
     ? Promise.resolve(state)
     : nextEvent<EngineLinkState>(engine, 'state', (s) => s === state);
 
-function expectExactlyOnce(r: WsRig, n: number): void {
-  const rows = r.store.records('ws-1', { epoch: r.engine.stats.epoch });
+async function expectExactlyOnce(r: WsRig, n: number): Promise<void> {
+  const rows = await r.store.records('ws-1', { epoch: r.engine.stats.epoch });
   expect(rows.length).toBe(n);
   expect(rows.findIndex((row, i) => row.seq !== i + 1)).toBe(-1);
   expect(r.engine.stats).toMatchObject({ produced: n, acked: n, backlog: 0, dropped: 0 });
 }
 
-describe('lossless link over WebSocket', () => {
+describe.each(STORE_BACKENDS)('lossless link over WebSocket on %s', (_name, makeBackend) => {
+  const wsRigOn = (options?: { secret?: string; token?: string }) => wsRig(makeBackend(), options);
+
   it('persists a live stream exactly once, in order', async () => {
-    const r = await wsRig();
+    const r = await wsRigOn();
     await reach(r.engine, 'connected');
     produce(r.engine, 10_000);
     expect(await r.engine.drain(10_000)).toBe(true);
-    expectExactlyOnce(r, 10_000);
+    await expectExactlyOnce(r, 10_000);
   });
 
   it('recovers from connections reset mid-stream', async () => {
-    const r = await wsRig();
+    const r = await wsRigOn();
     await reach(r.engine, 'connected');
     produce(r.engine, 3000);
     r.proxy.refuse();
@@ -101,22 +107,22 @@ describe('lossless link over WebSocket', () => {
     produce(r.engine, 3000);
     r.proxy.restore();
     expect(await r.engine.drain(10_000)).toBe(true);
-    expectExactlyOnce(r, 9000);
+    await expectExactlyOnce(r, 9000);
   });
 
   it('keeps order through a slow link (200 ms added latency)', async () => {
-    const r = await wsRig();
+    const r = await wsRigOn();
     await reach(r.engine, 'connected');
     r.proxy.delayMs = 200;
     produce(r.engine, 3000);
     await new Promise((resolve) => setImmediate(resolve));
     produce(r.engine, 3000);
     expect(await r.engine.drain(10_000)).toBe(true);
-    expectExactlyOnce(r, 6000);
+    await expectExactlyOnce(r, 6000);
   });
 
   it('notices a black-holed (half-open) link on both sides and loses nothing', async () => {
-    const r = await wsRig();
+    const r = await wsRigOn();
     await reach(r.engine, 'connected');
     produce(r.engine, 1000);
     expect(await r.engine.drain(10_000)).toBe(true);
@@ -134,11 +140,11 @@ describe('lossless link over WebSocket', () => {
     expect(Date.now() - cutAt).toBeLessThan(HEARTBEAT.heartbeatTimeoutMs * 5);
     r.proxy.restore();
     expect(await r.engine.drain(10_000)).toBe(true);
-    expectExactlyOnce(r, 3000);
+    await expectExactlyOnce(r, 3000);
   });
 
-  it('resumes after an aggregator restart on the same SQLite file and port', async () => {
-    const r = await wsRig();
+  it('resumes after an aggregator restart on the same store and port', async () => {
+    const r = await wsRigOn();
     await reach(r.engine, 'connected');
     produce(r.engine, 2000);
     expect(await r.engine.drain(10_000)).toBe(true);
@@ -147,13 +153,13 @@ describe('lossless link over WebSocket', () => {
     await r.aggregator.close();
     await nextEvent<EngineLinkState>(r.engine, 'state', (s) => s.startsWith('buffering'));
     produce(r.engine, 2500);
-    Object.assign(r, await startAggregator(r.dbPath, port));
+    Object.assign(r, await startAggregator(await r.backend.reopen(), port));
     expect(await r.engine.drain(10_000)).toBe(true);
-    expectExactlyOnce(r, 4500);
+    await expectExactlyOnce(r, 4500);
   });
 
   it('a refused token gets a clear error; records are kept, the link tried again only slowly', async () => {
-    const r = await wsRig({ secret: 'right', token: 'wrong' });
+    const r = await wsRigOn({ secret: 'right', token: 'wrong' });
     const error = await nextEvent<Error>(r.engine, 'error');
     expect(error).toBeInstanceOf(AuthRejectedError);
     expect((error as AuthRejectedError).retryInMs).toBe(60_000);
@@ -161,6 +167,6 @@ describe('lossless link over WebSocket', () => {
     expect(r.engine.state).toBe('rejected');
     produce(r.engine, 10);
     expect(r.engine.stats.backlog).toBe(10);
-    expect(r.store.records('ws-1')).toEqual([]);
+    expect(await r.store.records('ws-1')).toEqual([]);
   });
 });

@@ -138,7 +138,7 @@ async function stopAndVerify(engine: CliProcess, id: string): Promise<EngineFina
     persistedSeq: final.lastSeq,
     persistedCount: final.lastSeq,
   });
-  const audit = auditStore(db, id, final.epoch, final.lastSeq);
+  const audit = await auditStore(db, id, final.epoch, final.lastSeq);
   expect(audit).toMatchObject({
     epochs: 1,
     missing: 0,

@@ -71,6 +71,8 @@ async function cut(r: Rig): Promise<void> {
   r.network.refuseConnects();
   r.network.closeAll();
   await until('engine unavailable', () => r.aggregator.engine('eng')?.link === 'unavailable', r.clock);
+  // What the run ledger makes of it is committed by the aggregator's pipeline, after the link state.
+  await r.aggregator.groupCommit.flush();
 }
 
 async function restore(r: Rig): Promise<void> {
@@ -79,11 +81,10 @@ async function restore(r: Rig): Promise<void> {
   await until('available', () => r.aggregator.engine('eng')?.link === 'available', r.clock);
 }
 
-function runsOf(
+async function runsOf(
   r: Rig,
-): Array<Pick<RunView, 'id' | 'state' | 'startedAt' | 'endedAt' | 'reason' | 'records'>> {
-  return r.aggregator
-    .listRuns({ engineId: 'eng' })
+): Promise<Array<Pick<RunView, 'id' | 'state' | 'startedAt' | 'endedAt' | 'reason' | 'records'>>> {
+  return (await r.aggregator.listRuns({ engineId: 'eng' }))
     .map(({ id, state, startedAt, endedAt, reason, records }) => ({
       id,
       state,
@@ -101,18 +102,18 @@ describe('runs across outages', () => {
     const t0 = r.clock.now();
     r.runs.started('r1');
     samples(r, 10);
-    await until('active', () => r.aggregator.run('r1')?.state === 'active', r.clock);
+    await until('active', async () => (await r.aggregator.run('r1'))?.state === 'active', r.clock);
     await cut(r);
-    expect(r.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await r.aggregator.run('r1'))?.state).toBe('unconfirmed');
     await r.clock.advance(30_000);
     samples(r, 5);
     r.runs.completed();
     const t1 = r.clock.now();
     await r.clock.advance(30_000);
-    expect(r.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await r.aggregator.run('r1'))?.state).toBe('unconfirmed');
     await restore(r);
     // 1 start + 15 samples + 1 end.
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'r1', state: 'completed', startedAt: t0, endedAt: t1, reason: null, records: 17 },
     ]);
   });
@@ -121,13 +122,13 @@ describe('runs across outages', () => {
     const r = await rig();
     const t0 = r.clock.now();
     r.runs.started('r1');
-    await until('active', () => r.aggregator.run('r1')?.state === 'active', r.clock);
+    await until('active', async () => (await r.aggregator.run('r1'))?.state === 'active', r.clock);
     await cut(r);
     await r.clock.advance(5000);
     r.runs.failed('pump jammed');
     const t1 = r.clock.now();
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'r1', state: 'failed', startedAt: t0, endedAt: t1, reason: 'pump jammed', records: 2 },
     ]);
   });
@@ -140,7 +141,7 @@ describe('runs across outages', () => {
     samples(r, 20);
     await r.clock.advance(20_000);
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'r1', state: 'active', startedAt: t0, endedAt: null, reason: null, records: 21 },
     ]);
     expect(r.aggregator.engine('eng')?.currentRun?.id).toBe('r1');
@@ -163,7 +164,7 @@ describe('runs across outages', () => {
     r.runs.failed('overheated');
     const b1 = r.clock.now();
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'a', state: 'completed', startedAt: a0, endedAt: a1, reason: null, records: 5 },
       { id: 'b', state: 'failed', startedAt: b0, endedAt: b1, reason: 'overheated', records: 6 },
     ]);
@@ -181,7 +182,7 @@ describe('runs across outages', () => {
     spawnEngine(r);
     expect(r.engine.stats.epoch).not.toBe(oldEpoch);
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       {
         id: 'r1',
         state: 'interrupted',
@@ -206,7 +207,7 @@ describe('runs across outages', () => {
     r.network.refuseConnects();
     r.network.closeAll();
     await r.engine.close(); // the process is gone, and its memory outbox with it
-    await until('start committed', () => r.aggregator.run('r1') !== undefined, r.clock);
+    await until('start committed', async () => (await r.aggregator.run('r1')) !== undefined, r.clock);
     expect(r.aggregator.engine('eng')?.link).toBe('unavailable');
     return t0;
   }
@@ -214,10 +215,10 @@ describe('runs across outages', () => {
   it('a run whose start is committed after its engine was killed starts unconfirmed; the restarted engine interrupts it', async () => {
     const r = await rig();
     const t0 = await startThenKill(r);
-    expect(r.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await r.aggregator.run('r1'))?.state).toBe('unconfirmed');
     spawnEngine(r);
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       {
         id: 'r1',
         state: 'interrupted',
@@ -236,24 +237,24 @@ describe('runs across outages', () => {
     await startThenKill(r);
     spawnEngine(r); // cleanup closes it; the network refuses it meanwhile
     await r.clock.advance(ABANDON_AFTER_MS + 1000);
-    expect(r.aggregator.run('r1')).toMatchObject({ state: 'interrupted', reason: 'engine lost' });
+    expect(await r.aggregator.run('r1')).toMatchObject({ state: 'interrupted', reason: 'engine lost' });
   });
 
   it('an engine that never returns has its run interrupted after --abandon-after; it is reconciled when it does return', async () => {
     const r = await rig();
     const t0 = r.clock.now();
     r.runs.started('r1');
-    await until('active', () => r.aggregator.run('r1')?.state === 'active', r.clock);
+    await until('active', async () => (await r.aggregator.run('r1'))?.state === 'active', r.clock);
     await cut(r);
     await r.clock.advance(ABANDON_AFTER_MS - 1000);
-    expect(r.aggregator.run('r1')?.state).toBe('unconfirmed');
+    expect((await r.aggregator.run('r1'))?.state).toBe('unconfirmed');
     await r.clock.advance(2000);
-    expect(r.aggregator.run('r1')).toMatchObject({ state: 'interrupted', reason: 'engine lost' });
+    expect(await r.aggregator.run('r1')).toMatchObject({ state: 'interrupted', reason: 'engine lost' });
     samples(r, 2);
     r.runs.completed();
     const t1 = r.clock.now();
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'r1', state: 'completed', startedAt: t0, endedAt: t1, reason: null, records: 4 },
     ]);
   });
@@ -278,10 +279,10 @@ describe('runs across outages', () => {
     });
     r.aggregator = aggregator;
     // Back from the store: the run was active, its engine is not connected yet.
-    expect(aggregator.run('r1')).toMatchObject({ state: 'unconfirmed', startedAt: t0 });
+    expect(await aggregator.run('r1')).toMatchObject({ state: 'unconfirmed', startedAt: t0 });
     r.network.listen(aggregator);
     await restore(r);
-    expect(runsOf(r)).toEqual([
+    expect(await runsOf(r)).toEqual([
       { id: 'r1', state: 'completed', startedAt: t0, endedAt: t1, reason: null, records: 9 },
     ]);
   });

@@ -1,12 +1,11 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { REASON_NOT_RUNNING } from '../../machines/runReconciliation.ts';
-import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import type { Item } from '../../src/protocol/records.ts';
 import { compareRuns, expectedRuns, type Lifetime } from '../../src/soak/expectedRuns.ts';
 import { planFaults } from '../../src/soak/faultPlan.ts';
 import { SeededRandom } from '../../src/soak/seededRandom.ts';
 import { auditStore } from '../../src/soak/storeAudit.ts';
-import { tempDbPath } from '../support/tempDb.ts';
+import { STORE_BACKENDS, type StoreBackend } from '../aggregator/store/backends.ts';
 
 /**
  * The soak's judges must catch what they are there to catch: a store with a duplicate, a hole, a record
@@ -15,19 +14,31 @@ import { tempDbPath } from '../support/tempDb.ts';
 const sample = (tag: string, t: number): Item => ['s', tag, t, 1];
 const event = (name: string, t: number, runId: string): Item => ['e', name, t, { runId }];
 
-function storeWith(items: Item[], gaps: Item[] = []): string {
-  const path = tempDbPath();
-  const store = new SqliteStore(path);
-  store.touchEngine('e1', 'E', 0);
-  store.ingest('e1', 'E', 1, [...items, ...gaps]);
-  store.close();
-  return path;
-}
+describe.each(STORE_BACKENDS)('storeAudit on %s', (_name, makeBackend) => {
+  const backends: StoreBackend[] = [];
+  afterAll(() => {
+    for (const backend of backends) backend.cleanup();
+  });
 
-describe('storeAudit', () => {
-  it('passes a store holding every record once, in order', () => {
-    const path = storeWith([sample('a', 1), event('run.started', 2, 'r1'), sample('b', 2), sample('a', 3)]);
-    expect(auditStore(path, 'e1', 'E', 4)).toMatchObject({
+  /** A store holding `items` then `gaps` for engine e1, epoch E: where it is (for auditStore). */
+  async function storeWith(items: Item[], gaps: Item[] = []): Promise<string> {
+    const backend = makeBackend();
+    backends.push(backend);
+    const store = await backend.open();
+    await store.touchEngine('e1', 'E', 0);
+    await store.ingest('e1', 'E', 1, [...items, ...gaps]);
+    await store.close();
+    return backend.location();
+  }
+
+  it('passes a store holding every record once, in order', async () => {
+    const path = await storeWith([
+      sample('a', 1),
+      event('run.started', 2, 'r1'),
+      sample('b', 2),
+      sample('a', 3),
+    ]);
+    expect(await auditStore(path, 'e1', 'E', 4)).toMatchObject({
       persisted: 4,
       missing: 0,
       extra: 0,
@@ -38,18 +49,18 @@ describe('storeAudit', () => {
     });
   });
 
-  it('counts missing, extra, duplicated and out-of-order records, and gap records', () => {
-    const path = storeWith([sample('a', 1), sample('a', 1), sample('b', 5), sample('b', 4)]);
-    expect(auditStore(path, 'e1', 'E', 6)).toMatchObject({
+  it('counts missing, extra, duplicated and out-of-order records, and gap records', async () => {
+    const path = await storeWith([sample('a', 1), sample('a', 1), sample('b', 5), sample('b', 4)]);
+    expect(await auditStore(path, 'e1', 'E', 6)).toMatchObject({
       persisted: 4,
       missing: 2,
       duplicates: 1,
       outOfOrder: 2,
     });
-    expect(auditStore(path, 'e1', 'E', 3)).toMatchObject({ extra: 1 });
-    const withGap = storeWith([sample('a', 1)], [['g', 2, 4, 3, 'overflow']]);
-    expect(auditStore(withGap, 'e1', 'E', 4)).toMatchObject({ missing: 0, gapRecords: 1, gapCount: 3 });
-    expect(auditStore(withGap, 'e1', 'OTHER', 4)).toMatchObject({ missing: 4, persisted: 0 });
+    expect(await auditStore(path, 'e1', 'E', 3)).toMatchObject({ extra: 1 });
+    const withGap = await storeWith([sample('a', 1)], [['g', 2, 4, 3, 'overflow']]);
+    expect(await auditStore(withGap, 'e1', 'E', 4)).toMatchObject({ missing: 0, gapRecords: 1, gapCount: 3 });
+    expect(await auditStore(withGap, 'e1', 'OTHER', 4)).toMatchObject({ missing: 4, persisted: 0 });
   });
 });
 
@@ -131,5 +142,17 @@ describe('planFaults', () => {
       for (let i = 1; i < lasting.length; i++)
         expect(lasting[i]!.at).toBeGreaterThanOrEqual(lasting[i - 1]!.at + lasting[i - 1]!.durationMs);
     }
+  });
+
+  it('kills PostgreSQL only when asked to, one kill at a time, and leaves the other plans as they were', () => {
+    const options = { durationMs: 300_000, engines: 3, meanGapMs: 1500 };
+    const plain = planFaults(new SeededRandom(7), options);
+    expect(plain.some((f) => f.kind === 'kill-postgres')).toBe(false);
+    const withPostgres = planFaults(new SeededRandom(7), { ...options, postgres: true });
+    const kills = withPostgres.filter((f) => f.kind === 'kill-postgres');
+    expect(kills.length).toBeGreaterThanOrEqual(3);
+    for (let i = 1; i < kills.length; i++)
+      expect(kills[i]!.at).toBeGreaterThanOrEqual(kills[i - 1]!.at + kills[i - 1]!.durationMs + 3000);
+    for (const kill of kills) expect(kill.durationMs).toBeLessThanOrEqual(4000);
   });
 });

@@ -7,16 +7,16 @@ import { type SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
  */
 export async function until(
   what: string,
-  condition: () => boolean,
+  condition: () => boolean | Promise<boolean>,
   clock?: SimulatedClock,
   { stepMs = 10, maxSteps = 20_000, turns = 5 } = {},
 ): Promise<void> {
   for (let step = 0; step < maxSteps; step++) {
-    if (condition()) return;
+    if (await condition()) return;
     if (clock) await clock.advance(stepMs);
     else await settle(turns);
   }
-  if (!condition()) throw new Error(`timed out waiting until ${what}`);
+  if (!(await condition())) throw new Error(`timed out waiting until ${what}`);
 }
 
 /** Resolves with the first event of `name` whose payload satisfies `test` (real-time tests over ws). */

@@ -2,10 +2,21 @@ import type { Aggregator } from '../aggregator.ts';
 import { sendError, sendJson } from './httpErrors.ts';
 import type { Route } from './router.ts';
 
-/** `GET /healthz`, `GET /api/engines` and `GET /api/engines/:id`. */
+/** `GET /healthz` (200, or 503 while the store is unavailable), `GET /api/engines` and `GET /api/engines/:id`. */
 export function engineRoutes(aggregator: Aggregator): Route[] {
   return [
-    { method: 'GET', path: '/healthz', handler: ({ response }) => sendJson(response, 200, { ok: true }) },
+    {
+      method: 'GET',
+      path: '/healthz',
+      // 503 while the store cannot be reached: nothing is acknowledged then (engines keep their links and
+      // their frames wait in their outboxes).
+      handler: ({ response }) => {
+        const store = aggregator.storeAvailability;
+        if (store.available) sendJson(response, 200, { ok: true, store: 'available' });
+        else
+          sendError(response, 'storeUnavailable', { ok: false, store: 'unavailable', reason: store.reason });
+      },
+    },
     {
       method: 'GET',
       path: '/api/engines',

@@ -4,8 +4,11 @@ import type { EventStreamSlots } from './eventStreamSlots.ts';
 import { sendError } from './httpErrors.ts';
 
 export interface EventStreamHubOptions {
-  /** The first event every stream gets: computed when a stream opens, reused until the next broadcast. */
-  snapshot: () => { event: string; data: unknown };
+  /**
+   * The first event every stream gets: computed when a stream opens (it may read the store), reused until
+   * the next broadcast.
+   */
+  snapshot: () => { event: string; data: unknown } | Promise<{ event: string; data: unknown }>;
   /**
    * Called when the first stream opens, to start feeding the hub (subscribe to what it broadcasts);
    * returns what stops it, called when the last stream closes.
@@ -55,6 +58,8 @@ export class EventStreamHub {
   private seq = 0;
   private flushing = false;
   private snapshot: { text: string; at: number } | undefined;
+  /** Streams waiting for their snapshot (the hub is started while any stream is open or opening). */
+  private opening = 0;
   private detach: (() => void) | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
 
@@ -89,25 +94,54 @@ export class EventStreamHub {
     response.writeHead(200, headers);
     // EventSource reconnects after a second rather than its default three.
     response.write('retry: 1000\n\n');
-    if (this.streams.size === 0) this.start();
-    const now = Date.now();
-    if (!this.snapshot || now - this.snapshot.at > this.snapshotMaxAgeMs) {
-      const { event, data } = this.options.snapshot();
-      this.snapshot = { text: encode(event, data), at: now };
-    }
-    response.write(this.snapshot.text);
-    const stream: Stream = { response, since: this.seq };
-    this.streams.add(stream);
+    if (this.idle) this.start();
+    this.opening++;
+    let stream: Stream | undefined;
     let closed = false;
     const close = () => {
       if (closed) return;
       closed = true;
       slot.release();
-      this.streams.delete(stream);
-      if (this.streams.size === 0) this.stop();
+      if (stream) this.streams.delete(stream);
+      if (this.idle) this.stop();
     };
     request.on('close', close);
     response.on('close', close);
+    this.snapshotText().then(
+      (text) => {
+        this.opening--;
+        if (closed) {
+          if (this.idle) this.stop();
+          return;
+        }
+        response.write(text);
+        // Every broadcast so far is in the snapshot: the stream gets what comes after.
+        stream = { response, since: this.seq };
+        this.streams.add(stream);
+      },
+      (error: unknown) => {
+        this.opening--;
+        response.destroy(error instanceof Error ? error : new Error(String(error)));
+        close();
+      },
+    );
+  }
+
+  /** No stream open, none opening. */
+  private get idle(): boolean {
+    return this.streams.size === 0 && this.opening === 0;
+  }
+
+  /** The snapshot event, made anew unless the last one is recent and no broadcast came since. */
+  private async snapshotText(): Promise<string> {
+    const now = Date.now();
+    const cached = this.snapshot;
+    if (cached && now - cached.at <= this.snapshotMaxAgeMs) return cached.text;
+    const seqBefore = this.seq;
+    const { event, data } = await this.options.snapshot();
+    const text = encode(event, data);
+    if (this.seq === seqBefore) this.snapshot = { text, at: now };
+    return text;
   }
 
   /** Sends an update to every stream; `key`: it replaces an update of the same key not yet sent. */

@@ -32,6 +32,8 @@ export const HTTP_ERRORS = {
   internal: { status: 500, error: 'internal-error' },
   /** The engine's link died before its answer: retry with the same id. */
   outcomeUnknown: { status: 502, error: 'outcome-unknown' },
+  /** /healthz: the store (PostgreSQL) cannot be reached; engines' frames wait in their outboxes. */
+  storeUnavailable: { status: 503, error: 'store-unavailable' },
   /** Every live-update stream is taken (with `Retry-After`). */
   tooManyStreams: { status: 503, error: 'too-many-streams' },
   /** No answer from the engine within the command timeout. */

@@ -15,7 +15,7 @@ export function runRoutes(aggregator: Aggregator): Route[] {
     {
       method: 'GET',
       path: '/api/runs',
-      handler: ({ response, url }) => {
+      handler: async ({ response, url }) => {
         const engineId = url.searchParams.get('engine') ?? undefined;
         const stateParam = url.searchParams.get('state');
         const states = stateParam ? stateParam.split(',') : undefined;
@@ -31,14 +31,18 @@ export function runRoutes(aggregator: Aggregator): Route[] {
           });
           return;
         }
-        sendJson(response, 200, aggregator.listRuns({ engineId, states: states as StoredRunState[], limit }));
+        sendJson(
+          response,
+          200,
+          await aggregator.listRuns({ engineId, states: states as StoredRunState[], limit }),
+        );
       },
     },
     {
       method: 'GET',
       path: '/api/runs/:id',
-      handler: ({ response, params }) => {
-        const run = aggregator.run(params.id!);
+      handler: async ({ response, params }) => {
+        const run = await aggregator.run(params.id!);
         if (run) sendJson(response, 200, run);
         else sendError(response, 'unknownRun', { runId: params.id });
       },

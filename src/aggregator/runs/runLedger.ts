@@ -11,8 +11,8 @@ import type { RunSnapshot } from '../../protocol/messages.ts';
 import type { Item } from '../../protocol/records.ts';
 import { MachineRuntime } from '../../runtime/machineRuntime.ts';
 import type { Clock } from '../../time/clock.ts';
+import type { AsyncStore } from '../store/asyncStore.ts';
 import type { RunQuery, StoredRun } from '../store/runStore.ts';
-import type { Store } from '../store/store.ts';
 import { endEvent, newRun, RUN_EVENTS, type RunRecord, runRecordsIn } from './runRecords.ts';
 
 /** A run as the API shows it. */
@@ -26,8 +26,18 @@ export interface RunLedgerEvents {
   run: [run: RunView];
 }
 
+/** Where the ledger's own transactions run: the aggregator's group commit, after what was asked before. */
+export interface StorePipeline {
+  run<T>(work: () => Promise<T>): Promise<T>;
+}
+
 export interface RunLedgerOptions {
-  store: Store;
+  store: Pick<
+    AsyncStore,
+    'runs' | 'run' | 'saveRun' | 'highWaterMark' | 'countRecords' | 'afterCommit' | 'onRollback'
+  >;
+  /** Where the ledger's transactions (link lost, caught up, abandoned) are committed. */
+  pipeline: StorePipeline;
   clock: Clock;
   /** How long a run may stay unconfirmed before it is declared interrupted ("engine lost"). */
   abandonAfterMs: number;
@@ -59,17 +69,23 @@ interface EngineHello {
  * `run` events go out only once their transaction has committed.
  */
 export class RunLedger extends EventEmitter<RunLedgerEvents> {
-  private readonly store: Store;
+  private readonly store: RunLedgerOptions['store'];
+  private readonly pipeline: StorePipeline;
   private readonly clock: Clock;
   private readonly abandonAfterMs: number;
   private readonly logger: Logger;
   private readonly inspect: RunLedgerOptions['inspect'];
   private readonly live = new Map<string, LiveRun>();
   private readonly hellos = new Map<string, EngineHello>();
+  /** Run states saved by the machines' actions and not yet awaited (see `settle`). */
+  private writes: Promise<void>[] = [];
+  /** `run` events go out one after another, in the order of their commits. */
+  private announcing: Promise<void> = Promise.resolve();
 
   constructor(options: RunLedgerOptions) {
     super();
     this.store = options.store;
+    this.pipeline = options.pipeline;
     this.clock = options.clock;
     this.abandonAfterMs = options.abandonAfterMs;
     this.logger = options.logger;
@@ -77,11 +93,12 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   }
 
   /** On start: every unsettled run comes back; runs that were active are unconfirmed until their engine returns. In a transaction. */
-  load(): void {
-    for (const run of this.store.runs({ states: ['active', 'unconfirmed'] })) {
+  async load(): Promise<void> {
+    for (const run of await this.store.runs({ states: ['active', 'unconfirmed'] })) {
       const live = this.restore(run);
       if (run.state === 'active') this.send(live, { type: 'LINK_LOST' });
     }
+    await this.settle();
   }
 
   /**
@@ -89,44 +106,45 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
    * transaction. `linkUp`: the link the items came on is still the engine's link (a run they start is
    * active; otherwise it starts unconfirmed, its outcome unknown until the engine is back).
    */
-  recordsPersisted(
+  async recordsPersisted(
     engineId: string,
     epoch: string,
     from: number,
     items: readonly Item[],
     markBefore: number,
     linkUp: boolean,
-  ): void {
+  ): Promise<void> {
     for (const record of runRecordsIn(from, items, markBefore))
-      this.applyRecord({ engineId, epoch, linkUp }, record);
+      await this.applyRecord({ engineId, epoch, linkUp }, record);
+    await this.settle();
   }
 
   /** The engine is no longer reachable: what it runs is unconfirmed. */
   linkLost(engineId: string): void {
-    try {
-      this.store.transaction(() => {
-        for (const live of this.liveOf(engineId)) this.send(live, { type: 'LINK_LOST' });
-      });
-    } catch (error) {
-      this.logger.error(
-        { err: error, engineId },
-        'could not record that the runs of the engine are unconfirmed',
-      );
-    }
+    this.inPipeline('could not record that the runs of the engine are unconfirmed', engineId, () => {
+      for (const live of this.liveOf(engineId)) this.send(live, { type: 'LINK_LOST' });
+    });
   }
 
-  /** The engine said hello: a new epoch settles its old runs; its snapshot confirms the run it is running. */
-  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void {
+  /**
+   * The engine said hello: a new epoch settles its old runs; its snapshot confirms the run it is running.
+   * In the transaction that answers the hello.
+   */
+  async hello(
+    engineId: string,
+    epoch: string,
+    lastSeq: number,
+    snapshot: RunSnapshot | undefined,
+  ): Promise<void> {
     this.hellos.set(engineId, { epoch, lastSeq, snapshot });
     const current = snapshot?.current?.runId;
-    this.store.transaction(() => {
-      for (const live of this.liveOf(engineId)) {
-        if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
-        else if (live.run.id === current) this.send(live, { type: 'ENGINE_RUNNING' });
-      }
-      if (current === undefined) return;
+    for (const live of this.liveOf(engineId)) {
+      if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+      else if (live.run.id === current) this.send(live, { type: 'ENGINE_RUNNING' });
+    }
+    if (current !== undefined) {
       // A run declared interrupted (engine lost) that the engine is running after all is reopened.
-      const stored = this.store.run(current, engineId);
+      const stored = await this.store.run(current, engineId);
       if (
         stored?.state === 'interrupted' &&
         stored.reason === REASON_ENGINE_LOST &&
@@ -136,7 +154,8 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
         this.remember(key(engineId, current));
         this.send(this.restore(stored), { type: 'ENGINE_RUNNING' });
       }
-    });
+    }
+    await this.settle();
   }
 
   /**
@@ -147,7 +166,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     const hello = this.hellos.get(engineId);
     if (!hello) return;
     const current = hello.snapshot?.current?.runId;
-    this.store.transaction(() => {
+    this.inPipeline('could not settle the runs of an engine that caught up', engineId, () => {
       for (const live of this.liveOf(engineId)) {
         if (live.run.epoch !== hello.epoch || live.run.startSeq > hello.lastSeq) continue;
         const running = hello.snapshot === undefined || live.run.id === current;
@@ -156,28 +175,47 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     });
   }
 
-  /** The engine's run that is not settled (the newest), if any. */
-  currentRun(engineId: string): RunView | undefined {
+  /**
+   * The engine's run that is not settled (the newest), if any, as stored (its count of records is the
+   * run's view: `get`).
+   */
+  currentRun(engineId: string): StoredRun | undefined {
     let newest: StoredRun | undefined;
     for (const live of this.liveOf(engineId))
       if (!newest || live.run.startedAt >= newest.startedAt) newest = live.run;
-    return newest && this.view(newest);
+    return newest && { ...newest };
   }
 
-  list(query: RunQuery = {}): RunView[] {
-    return this.store.runs(query).map((run) => this.view(run));
+  async list(query: RunQuery = {}): Promise<RunView[]> {
+    return Promise.all((await this.store.runs(query)).map((run) => this.view(run)));
   }
 
-  get(runId: string): RunView | undefined {
-    const run = this.store.run(runId);
+  async get(runId: string): Promise<RunView | undefined> {
+    const run = await this.store.run(runId);
     return run && this.view(run);
   }
 
-  view(run: StoredRun): RunView {
-    const end = run.endSeq ?? this.store.highWaterMark(run.engineId, run.epoch);
+  async view(run: StoredRun): Promise<RunView> {
+    const end = run.endSeq ?? (await this.store.highWaterMark(run.engineId, run.epoch));
     const outcome =
       run.state === 'completed' || run.state === 'failed' || run.state === 'interrupted' ? run.state : null;
-    return { ...run, outcome, records: this.store.countRecords(run.engineId, run.epoch, run.startSeq, end) };
+    const records = await this.store.countRecords(run.engineId, run.epoch, run.startSeq, end);
+    return { ...run, outcome, records };
+  }
+
+  /** Waits for every run state the machines have saved so far (a failed save fails the transaction). */
+  private async settle(): Promise<void> {
+    while (this.writes.length > 0) await Promise.all(this.writes.splice(0));
+  }
+
+  /** Runs `change` (machine events) in a transaction of the pipeline; a failure is logged. */
+  private inPipeline(failure: string, engineId: string, change: () => void): void {
+    this.pipeline
+      .run(async () => {
+        change();
+        await this.settle();
+      })
+      .catch((error) => this.logger.error({ err: error, engineId }, failure));
   }
 
   /** Stops every timer and actor (the aggregator is closing). */
@@ -186,7 +224,10 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.live.clear();
   }
 
-  private applyRecord(link: { engineId: string; epoch: string; linkUp: boolean }, record: RunRecord) {
+  private async applyRecord(
+    link: { engineId: string; epoch: string; linkUp: boolean },
+    record: RunRecord,
+  ): Promise<void> {
     const { engineId, epoch } = link;
     const { runId, seq, name, data } = record;
     if (!runId) {
@@ -196,7 +237,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     const existing = this.live.get(key(engineId, runId));
     switch (name) {
       case RUN_EVENTS.started: {
-        if (existing || this.store.run(runId, engineId)) {
+        if (existing || (await this.store.run(runId, engineId))) {
           this.logger.warn({ engineId, runId, seq }, 'run started twice: the second start is ignored');
           return;
         }
@@ -211,7 +252,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
       }
       case RUN_EVENTS.completed:
       case RUN_EVENTS.failed: {
-        const live = existing ?? this.reopen(engineId, epoch, record);
+        const live = existing ?? (await this.reopen(engineId, epoch, record));
         if (live) this.send(live, endEvent(record), seq);
         return;
       }
@@ -219,7 +260,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
         if (!existing || typeof data.phase !== 'string') return;
         this.remember(key(engineId, runId));
         existing.run.phase = data.phase;
-        this.store.saveRun(existing.run);
+        this.save(existing.run);
         this.announce(existing.run);
         return;
       }
@@ -230,21 +271,17 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
 
   /** Interrupts the live runs of the engine's epochs before its current one (it restarted). */
   private settleEpochsBefore(engineId: string): void {
-    const epoch = this.hellos.get(engineId)?.epoch;
-    try {
-      this.store.transaction(() => {
-        for (const live of this.liveOf(engineId))
-          if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
-      });
-    } catch (error) {
-      this.logger.error({ err: error, engineId }, 'could not interrupt the runs of a restarted engine');
-    }
+    this.inPipeline('could not interrupt the runs of a restarted engine', engineId, () => {
+      const epoch = this.hellos.get(engineId)?.epoch;
+      for (const live of this.liveOf(engineId))
+        if (live.run.epoch !== epoch) this.send(live, { type: 'ENGINE_RESTARTED' });
+    });
   }
 
   /** A run whose end arrives while it is not live: interrupted earlier (reopened), or never seen start. */
-  private reopen(engineId: string, epoch: string, record: RunRecord): LiveRun | undefined {
+  private async reopen(engineId: string, epoch: string, record: RunRecord): Promise<LiveRun | undefined> {
     const runId = record.runId!;
-    const stored = this.store.run(runId, engineId);
+    const stored = await this.store.run(runId, engineId);
     if (stored?.state === 'interrupted' && stored.reason === REASON_ENGINE_LOST) {
       this.remember(key(engineId, runId));
       return this.restore(stored);
@@ -299,11 +336,13 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
         { engineId: snapshot.engineId, runId: snapshot.id, state: snapshot.state, reason: snapshot.reason },
         `run ${snapshot.id} ${snapshot.state}`,
       );
-      try {
-        this.emit('run', this.view(snapshot));
-      } catch (error) {
-        this.logger.error({ err: error, runId: snapshot.id }, 'a run listener failed');
-      }
+      this.announcing = this.announcing.then(async () => {
+        try {
+          this.emit('run', await this.view(snapshot));
+        } catch (error) {
+          this.logger.error({ err: error, runId: snapshot.id }, 'a run listener failed');
+        }
+      });
     });
   }
 
@@ -344,7 +383,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     run.endedAt = endedAt;
     if (live.endSeq !== null) run.endSeq = live.endSeq;
     run.since = this.clock.now();
-    this.store.saveRun(run);
+    this.save(run);
     if (state === 'completed' || state === 'failed') {
       live.runtime.cancelTimer('abandon');
       this.live.delete(key(run.engineId, run.id));
@@ -357,12 +396,18 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   private scheduleAbandon(live: LiveRun): void {
     const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
     live.runtime.startTimer('abandon', remaining, () => {
-      try {
-        this.store.transaction(() => this.send(live, { type: 'ABANDON_DUE' }));
-      } catch (error) {
-        this.logger.error({ err: error, runId: live.run.id }, 'could not interrupt an abandoned run');
-      }
+      this.inPipeline('could not interrupt an abandoned run', live.run.engineId, () =>
+        this.send(live, { type: 'ABANDON_DUE' }),
+      );
     });
+  }
+
+  /** Saves a run's state in the open transaction (awaited by `settle` before the transaction ends). */
+  private save(run: StoredRun): void {
+    const write = this.store.saveRun({ ...run });
+    // Seen here so that it is never an unhandled rejection; `settle` reports it.
+    write.catch(() => {});
+    this.writes.push(write);
   }
 
   private *liveOf(engineId: string): Iterable<LiveRun> {

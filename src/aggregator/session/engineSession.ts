@@ -7,9 +7,9 @@ import { MachineRuntime } from '../../runtime/machineRuntime.ts';
 import type { Clock } from '../../time/clock.ts';
 import type { AggregatorTransport } from '../../transport/sides.ts';
 import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
-import { GroupCommit } from '../store/groupCommit.ts';
-import type { EngineSummary } from '../store/recordStore.ts';
-import type { Store } from '../store/store.ts';
+import { AsyncGroupCommit } from '../store/asyncGroupCommit.ts';
+import type { AsyncStore } from '../store/asyncStore.ts';
+import type { EngineSummary, StoredGap } from '../store/recordStore.ts';
 import { EngineTally } from './engineTally.ts';
 import type {
   EngineAvailability,
@@ -25,7 +25,7 @@ import { Pinger } from './pinger.ts';
 
 export interface EngineSessionOptions {
   engineId: string;
-  store: Store;
+  store: AsyncStore;
   clock: Clock;
   /** Ping period. */
   heartbeatMs: number;
@@ -34,8 +34,9 @@ export interface EngineSessionOptions {
   logger: Logger;
   /** Where the session's events go (the aggregator). */
   events: SessionEventSink;
-  /** What the store knew of the engine when the aggregator started. */
+  /** What the store knew of the engine when the aggregator started, and its gaps. */
   summary?: EngineSummary;
+  gaps?: StoredGap[];
   /** Told about hellos, persisted records and link changes, to reconcile the engine's runs. */
   runs?: SessionRunHooks;
   /** How long a command may wait for the engine's answer. Default 10 000 ms. */
@@ -53,7 +54,7 @@ export interface EngineSessionOptions {
    * frames of every engine read in one turn of the event loop share one transaction. Default: one of
    * the session's own.
    */
-  groupCommit?: GroupCommit;
+  groupCommit?: AsyncGroupCommit;
 }
 
 const AVAILABILITY_OF_STATE = {
@@ -72,7 +73,8 @@ type SessionState = keyof typeof AVAILABILITY_OF_STATE;
  */
 export class EngineSession {
   readonly engineId: string;
-  private readonly store: Store;
+  private readonly store: AsyncStore;
+  private readonly groupCommit: AsyncGroupCommit;
   private readonly clock: Clock;
   private readonly heartbeatMs: number;
   private readonly heartbeatTimeoutMs: number;
@@ -107,7 +109,8 @@ export class EngineSession {
     this.logger = options.logger.child({ engineId: options.engineId });
     this.events = options.events;
     this.runs = options.runs;
-    this.tally = new EngineTally(options.summary, options.summary ? this.store.gaps(this.engineId) : []);
+    this.groupCommit = options.groupCommit ?? new AsyncGroupCommit(this.store);
+    this.tally = new EngineTally(options.summary, options.gaps ?? []);
     // An engine known from the store has been offline since it was last seen.
     this.since = this.tally.lastSeenAt ?? this.clock.now();
     this.commands = new PendingCommands(
@@ -118,7 +121,7 @@ export class EngineSession {
     this.ingest = new FrameIngest({
       engineId: this.engineId,
       store: this.store,
-      groupCommit: options.groupCommit ?? new GroupCommit(this.store),
+      groupCommit: this.groupCommit,
       tally: this.tally,
       runs: this.runs,
       clock: this.clock,
@@ -180,6 +183,10 @@ export class EngineSession {
       busyRetryAfterMs: this.busyRetryAfterMs,
       logger: this.logger,
       handle: (link, inbound) => this.handle(link, inbound),
+      joinsInFlight: (link, inbound) =>
+        'message' in inbound &&
+        inbound.message.type === 'records' &&
+        this.ingest.joinsInFlight(link, inbound.message),
       report: (error) => this.report(error),
       ended: (link, lostReason) => this.ended(link, lostReason),
     });
@@ -206,6 +213,11 @@ export class EngineSession {
       if (!transport || transport.state !== 'open') return false;
       return transport.send({ type: 'command', id, name, args });
     });
+  }
+
+  /** What the store knew of the engine, read at start after this session was created (see Aggregator). */
+  restoreTally(summary: EngineSummary, gaps: StoredGap[]): void {
+    this.tally.restore(summary, gaps);
   }
 
   view(): EngineView {
@@ -277,11 +289,44 @@ export class EngineSession {
     });
   }
 
+  /**
+   * A hello is answered in a transaction of the group commit (after the frames committed before it): the
+   * engine is noted as seen, its high-water mark read, and the run ledger told what the engine says it
+   * runs; once committed, the machine hears HELLO (and welcomes the engine). The link's later frames wait
+   * for that answer.
+   */
   private onHello(connection: LinkConnection, hello: Hello): void {
     if (!connection.acceptsHello(hello, this.engineId)) return;
-    const now = this.clock.now();
-    this.store.touchEngine(this.engineId, hello.epoch, now);
-    const persistedSeq = this.store.highWaterMark(this.engineId, hello.epoch);
+    connection.submitted();
+    this.groupCommit.add<number>({
+      isolated: true,
+      work: async () => {
+        await this.store.touchEngine(this.engineId, hello.epoch, this.clock.now());
+        const persistedSeq = await this.store.highWaterMark(this.engineId, hello.epoch);
+        // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
+        await this.runs?.hello(this.engineId, hello.epoch, hello.lastSeq, hello.snapshot);
+        return persistedSeq;
+      },
+      committed: (persistedSeq) => {
+        if (connection.ended) {
+          // The link went away while its hello was committed: what the hello confirmed is unconfirmed again.
+          if (connection === this.current || this.current === undefined) this.runs?.linkLost(this.engineId);
+        } else connection.guarded(() => this.welcome(connection, hello, persistedSeq));
+        connection.answered();
+      },
+      failed: (error) => {
+        this.logger.error({ err: error }, 'could not answer a hello');
+        if (!connection.ended)
+          connection.guarded(() => {
+            throw error;
+          });
+        connection.answered();
+      },
+    });
+  }
+
+  /** The hello is committed: the session takes the engine's epoch and its machine hears HELLO. */
+  private welcome(connection: LinkConnection, hello: Hello, persistedSeq: number): void {
     if (hello.lastSeq < persistedSeq)
       this.logger.warn(
         { epoch: hello.epoch, lastSeq: hello.lastSeq, persistedSeq },
@@ -293,8 +338,6 @@ export class EngineSession {
     connection.epoch = hello.epoch;
     tally.epoch = hello.epoch;
     tally.persistedSeq = persistedSeq;
-    // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
-    this.runs?.hello(this.engineId, hello.epoch, hello.lastSeq, hello.snapshot);
     this.dispatch({ type: 'HELLO', lastSeq: hello.lastSeq, persistedSeq });
   }
 
@@ -319,13 +362,13 @@ export class EngineSession {
     // GOODBYE before this; the pinger also skips a tick without a current link.
     this.current = undefined;
     const lastSeenAt = this.tally.lastSeenAt;
-    if (connection.epoch !== undefined && lastSeenAt !== null) {
-      try {
-        this.store.touchEngine(this.engineId, connection.epoch, lastSeenAt);
-      } catch (error) {
-        this.logger.error({ err: error }, 'could not record when the engine was last seen');
-      }
-    }
+    const epoch = connection.epoch;
+    if (epoch !== undefined && lastSeenAt !== null)
+      this.groupCommit
+        .run(() => this.store.touchEngine(this.engineId, epoch, lastSeenAt))
+        .catch((error) =>
+          this.logger.error({ err: error }, 'could not record when the engine was last seen'),
+        );
     if (lostReason !== undefined) this.dispatch({ type: 'LINK_LOST', reason: lostReason }, lostReason);
   }
 

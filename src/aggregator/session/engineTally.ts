@@ -17,11 +17,22 @@ export class EngineTally {
 
   /** From what the store knew of the engine when the aggregator started (nothing, for a new engine). */
   constructor(summary: EngineSummary | undefined, gaps: StoredGap[]) {
-    this.epoch = summary?.epoch ?? null;
-    this.persistedSeq = summary?.persistedSeq ?? 0;
-    this.persistedCount = summary?.persistedCount ?? 0;
-    this.duplicatesIgnored = summary?.duplicatesIgnored ?? 0;
-    this.lastSeenAt = summary?.lastSeenAt ?? null;
+    this.epoch = null;
+    this.persistedSeq = 0;
+    this.persistedCount = 0;
+    this.duplicatesIgnored = 0;
+    this.lastSeenAt = null;
+    this.gaps = gaps;
+    if (summary) this.restore(summary, gaps);
+  }
+
+  /** What the store knows of the engine (read at start, while nothing of it was committed yet). */
+  restore(summary: EngineSummary, gaps: StoredGap[]): void {
+    this.epoch = summary.epoch;
+    this.persistedSeq = summary.persistedSeq;
+    this.persistedCount = summary.persistedCount;
+    this.duplicatesIgnored = summary.duplicatesIgnored;
+    this.lastSeenAt ??= summary.lastSeenAt;
     this.gaps = gaps;
   }
 }

@@ -42,7 +42,8 @@ export interface SessionEventSink {
 
 /** What the runs of an engine need to hear from its session (the aggregator's RunLedger). */
 export interface SessionRunHooks {
-  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): void;
+  /** Called inside the transaction that answers the hello. */
+  hello(engineId: string, epoch: string, lastSeq: number, snapshot: RunSnapshot | undefined): Promise<void>;
   /**
    * Called inside the transaction that persists the items. `linkUp`: the link they came on is still the
    * engine's link (a frame is committed in a later turn than it was read: its link may be gone by then).
@@ -54,9 +55,9 @@ export interface SessionRunHooks {
     items: readonly Item[],
     markBefore: number,
     linkUp: boolean,
-  ): void;
-  /** The engine is no longer reachable (its link was lost, or it said goodbye). */
+  ): Promise<void>;
+  /** The engine is no longer reachable (its link was lost, or it said goodbye). Committed in a transaction of its own. */
   linkLost(engineId: string): void;
-  /** The engine's backlog, up to its hello, is persisted. */
+  /** The engine's backlog, up to its hello, is persisted. Committed in a transaction of its own. */
   caughtUp(engineId: string): void;
 }

@@ -3,8 +3,9 @@ import { ErrorCode, ProtocolError } from '../../protocol/errors.ts';
 import type { RecordsFrame } from '../../protocol/messages.ts';
 import type { Item } from '../../protocol/records.ts';
 import type { Clock, TimerHandle } from '../../time/clock.ts';
-import type { GroupCommit } from '../store/groupCommit.ts';
-import { type IngestResult, type RecordStore, SequenceGapError } from '../store/recordStore.ts';
+import type { AsyncGroupCommit } from '../store/asyncGroupCommit.ts';
+import type { AsyncStore } from '../store/asyncStore.ts';
+import { type IngestResult, SequenceGapError, type StoredGap } from '../store/recordStore.ts';
 import type { EngineTally } from './engineTally.ts';
 import type { SessionRunHooks } from './engineView.ts';
 import { IngestThrottle } from './ingestThrottle.ts';
@@ -18,9 +19,9 @@ export const MAX_QUEUED_FRAMES = 32;
 
 export interface FrameIngestOptions {
   engineId: string;
-  store: RecordStore;
+  store: Pick<AsyncStore, 'ingest' | 'highWaterMark' | 'gaps' | 'onRollback'>;
   /** Where records frames are committed (shared by the aggregator's sessions). */
-  groupCommit: GroupCommit;
+  groupCommit: AsyncGroupCommit;
   /** What the session shows of the store; ingest keeps it current. */
   tally: EngineTally;
   runs: SessionRunHooks | undefined;
@@ -43,8 +44,11 @@ interface LinkIngest {
   /** Records frames received and waiting for the ingest rate, oldest first (not yet stored). */
   waiting: RecordsFrame[];
   timer: TimerHandle | undefined;
-  /** A frame of this link failed in the group being committed: its later frames are not stored. */
-  poisoned: boolean;
+  /**
+   * The group-commit attempt in which a frame of this link failed: its later frames in that attempt are
+   * not stored (a group held back and committed again is a new attempt).
+   */
+  poisonedIn: number | undefined;
 }
 
 /**
@@ -52,7 +56,10 @@ interface LinkIngest {
  * follow on from the high-water mark (nothing of it was written), or nothing when an earlier frame of
  * its link failed in the same group.
  */
-type FrameOutcome = (IngestResult & { epoch: string }) | { refused: ProtocolError } | undefined;
+type FrameOutcome =
+  | (IngestResult & { epoch: string; gapsNow: StoredGap[] | undefined })
+  | { refused: ProtocolError }
+  | undefined;
 
 /**
  * Whether storing the items can fail after writing (run events drive the run ledger; gaps and thinned
@@ -77,8 +84,13 @@ function needsIsolation(items: readonly Item[]): boolean {
 export class FrameIngest {
   private readonly options: FrameIngestOptions;
   private readonly engineId: string;
-  private readonly store: RecordStore;
+  private readonly store: FrameIngestOptions['store'];
   private readonly tally: EngineTally;
+  /**
+   * The tally's high-water mark may be ahead of the store (a transaction that moved it rolled back, or
+   * its outcome is unknown): the next frame reads the mark from the store.
+   */
+  private markUnknown = false;
   /** The engine's ingest rate limit; kept across its connections. */
   private readonly throttle: IngestThrottle | undefined;
   private readonly links = new WeakMap<LinkConnection, LinkIngest>();
@@ -139,6 +151,20 @@ export class FrameIngest {
     this.scheduleWaiting(connection, link);
   }
 
+  /**
+   * Whether a records frame can go to the group commit behind the link's frames in flight: the link's
+   * hello is answered, the frame is within the limits and not held back by the ingest rate. A frame
+   * that would be refused, or would wait, waits for the answers of the frames before it instead, so that
+   * its answer comes after theirs. A frame that joins and does not follow on from the frames before it
+   * is refused by the sequence check when its turn comes, as it would be alone.
+   */
+  joinsInFlight(connection: LinkConnection, frame: RecordsFrame): boolean {
+    if (connection.epoch === undefined || connection.ended) return false;
+    const max = this.options.maxRecordsPerFrame;
+    if (max !== undefined && frame.items.length > max) return false;
+    return this.throttle === undefined;
+  }
+
   /** Frames waiting for the ingest rate were received before a goodbye: they are stored now. */
   flushWaiting(connection: LinkConnection): void {
     this.drainWaiting(connection, true);
@@ -156,7 +182,7 @@ export class FrameIngest {
   private link(connection: LinkConnection): LinkIngest {
     let link = this.links.get(connection);
     if (!link) {
-      link = { waiting: [], timer: undefined, poisoned: false };
+      link = { waiting: [], timer: undefined, poisonedIn: undefined };
       this.links.set(connection, link);
     }
     return link;
@@ -207,32 +233,55 @@ export class FrameIngest {
    * the copy counts as a duplicate). The frames after one that failed are not: the link is closed on
    * that failure, and what it never answered comes again.
    */
-  private storeFrame(connection: LinkConnection, epoch: string, frame: RecordsFrame): FrameOutcome {
+  private async storeFrame(
+    connection: LinkConnection,
+    epoch: string,
+    frame: RecordsFrame,
+  ): Promise<FrameOutcome> {
     const link = this.link(connection);
-    if (link.poisoned) return undefined;
+    const attempt = this.options.groupCommit.attempt;
+    if (link.poisonedIn === attempt) return undefined;
     const tally = this.tally;
     const current = epoch === tally.epoch;
-    const markBefore = current ? tally.persistedSeq : this.store.highWaterMark(this.engineId, epoch);
+    let markBefore: number;
+    if (current && !this.markUnknown) markBefore = tally.persistedSeq;
+    else {
+      markBefore = await this.store.highWaterMark(this.engineId, epoch);
+      if (current) {
+        tally.persistedSeq = markBefore;
+        this.markUnknown = false;
+      }
+    }
     let result: IngestResult;
+    let gapsNow: StoredGap[] | undefined;
     try {
-      result = this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+      result = await this.store.ingest(this.engineId, epoch, frame.from, frame.items);
+      if (result.gaps > 0) gapsNow = await this.store.gaps(this.engineId);
+      const linkUp = this.options.isCurrent(connection) && !connection.ended;
+      await this.options.runs?.recordsPersisted(
+        this.engineId,
+        epoch,
+        frame.from,
+        frame.items,
+        markBefore,
+        linkUp,
+      );
     } catch (error) {
-      link.poisoned = true;
+      link.poisonedIn = attempt;
       // A sequence gap is refused before anything is written: the rest of the group goes on.
       if (error instanceof SequenceGapError)
         return { refused: new ProtocolError(ErrorCode.SequenceGap, error.message) };
       throw error;
     }
-    try {
-      const linkUp = this.options.isCurrent(connection) && !connection.ended;
-      this.options.runs?.recordsPersisted(this.engineId, epoch, frame.from, frame.items, markBefore, linkUp);
-    } catch (error) {
-      link.poisoned = true;
-      throw error;
+    if (current) {
+      // The next frame of the group is checked against this one; should the transaction not commit, the
+      // mark is read again.
+      tally.persistedSeq = result.persistedSeq;
+      this.store.onRollback(() => {
+        this.markUnknown = true;
+      });
     }
-    // The next frame of the group is checked against this one.
-    if (current) tally.persistedSeq = result.persistedSeq;
-    return { ...result, epoch };
+    return { ...result, epoch, gapsNow };
   }
 
   private frameCommitted(connection: LinkConnection, outcome: FrameOutcome): void {
@@ -245,7 +294,7 @@ export class FrameIngest {
       connection.acknowledge(outcome.persistedSeq, this.options.clock.now());
       tally.persistedCount += outcome.inserted;
       tally.duplicatesIgnored += outcome.duplicates;
-      if (outcome.gaps > 0) tally.gaps = this.store.gaps(this.engineId);
+      if (outcome.gapsNow) tally.gaps = outcome.gapsNow;
       // A frame of an epoch the engine has left (its link was replaced by a restarted engine's) moves
       // nothing the session shows.
       if (outcome.epoch === tally.epoch) this.options.committed(outcome);
@@ -255,15 +304,8 @@ export class FrameIngest {
 
   /** `epoch`: the failure may have taken back what the group stored of it (undefined: nothing written). */
   private frameFailed(connection: LinkConnection, epoch: string | undefined, error: unknown): void {
-    this.link(connection).poisoned = false;
     // What the store holds is the truth again: a failed group may have taken back earlier frames too.
-    if (epoch !== undefined && epoch === this.tally.epoch) {
-      try {
-        this.tally.persistedSeq = this.store.highWaterMark(this.engineId, epoch);
-      } catch (readError) {
-        this.options.logger.error({ err: readError }, 'could not read the high-water mark again');
-      }
-    }
+    if (epoch !== undefined && epoch === this.tally.epoch) this.markUnknown = true;
     if (!connection.ended)
       connection.guarded(() => {
         throw error;

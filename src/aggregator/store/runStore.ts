@@ -45,3 +45,36 @@ export interface RunQuery {
   epoch?: string;
   limit?: number;
 }
+
+/** A row of the runs table, as both stores read it (the same columns in SQLite and PostgreSQL). */
+export interface RunRow {
+  engine_id: string;
+  id: string;
+  epoch: string;
+  state: StoredRun['state'];
+  started_at: number;
+  ended_at: number | null;
+  reason: string | null;
+  method: string | null;
+  phase: string;
+  start_seq: number;
+  end_seq: number | null;
+  since: number;
+}
+
+export function runFromRow(row: RunRow): StoredRun {
+  return {
+    id: row.id,
+    engineId: row.engine_id,
+    epoch: row.epoch,
+    state: row.state,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    reason: row.reason,
+    method: row.method,
+    phase: row.phase,
+    startSeq: row.start_seq,
+    endSeq: row.end_seq,
+    since: row.since,
+  };
+}

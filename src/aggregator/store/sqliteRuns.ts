@@ -1,20 +1,5 @@
 import type Database from 'better-sqlite3';
-import type { RunQuery, RunStore, StoredRun } from './runStore.ts';
-
-interface RunRow {
-  engine_id: string;
-  id: string;
-  epoch: string;
-  state: StoredRun['state'];
-  started_at: number;
-  ended_at: number | null;
-  reason: string | null;
-  method: string | null;
-  phase: string;
-  start_seq: number;
-  end_seq: number | null;
-  since: number;
-}
+import { type RunQuery, type RunRow, type RunStore, runFromRow, type StoredRun } from './runStore.ts';
 
 /** The runs table of the SQLite store (see sqliteSchema.ts). */
 export class SqliteRuns implements RunStore {
@@ -75,21 +60,4 @@ export class SqliteRuns implements RunStore {
     const row = engineId === undefined ? this.selectRunById.get(runId) : this.selectRun.get(engineId, runId);
     return row ? runFromRow(row) : undefined;
   }
-}
-
-function runFromRow(row: RunRow): StoredRun {
-  return {
-    id: row.id,
-    engineId: row.engine_id,
-    epoch: row.epoch,
-    state: row.state,
-    startedAt: row.started_at,
-    endedAt: row.ended_at,
-    reason: row.reason,
-    method: row.method,
-    phase: row.phase,
-    startSeq: row.start_seq,
-    endSeq: row.end_seq,
-    since: row.since,
-  };
 }

@@ -5,6 +5,7 @@ import type { RunQuery, StoredRun } from './runStore.ts';
 import { SqliteRecords } from './sqliteRecords.ts';
 import { SqliteRuns } from './sqliteRuns.ts';
 import { migrateSchema } from './sqliteSchema.ts';
+import { SqliteTransactions } from './sqliteTransactions.ts';
 import type { Store } from './store.ts';
 import { isInMemory, openStoreFile } from './storeFile.ts';
 import { TransactionCallbacks } from './transactionCallbacks.ts';
@@ -24,7 +25,7 @@ export interface SqliteStoreOptions {
  * The SQLite store (better-sqlite3): WAL journal, `synchronous=NORMAL` (a commit survives a process
  * crash; a power loss may take back the last commits, never corrupt the file). Records and runs live in
  * their own halves (SqliteRecords, SqliteRuns); the frames the aggregator reads in one turn of the event
- * loop are committed in one transaction (`transaction`, driven by GroupCommit), and WAL checkpoints run
+ * loop are committed in one transaction (`transaction`, driven by the aggregator's AsyncGroupCommit), and WAL checkpoints run
  * on a thread of their own (WalCheckpointer).
  */
 export class SqliteStore implements Store {
@@ -37,6 +38,7 @@ export class SqliteStore implements Store {
   /** What to do once each open transaction commits or rolls back. */
   private readonly callbacks = new TransactionCallbacks();
   private closed = false;
+  private asyncTransactionsOf: SqliteTransactions | undefined;
   /** Checkpoints the WAL from a thread of its own (file databases). */
   private readonly checkpointer: WalCheckpointer | undefined;
   private checkpointFailure: string | undefined;
@@ -121,6 +123,16 @@ export class SqliteStore implements Store {
 
   onRollback(callback: () => void): void {
     this.callbacks.onRollback(callback);
+  }
+
+  /**
+   * Transactions whose work is asynchronous, on this store's connection (see AsyncSqliteStore).
+   *
+   * @internal
+   */
+  asyncTransactions(): SqliteTransactions {
+    this.asyncTransactionsOf ??= new SqliteTransactions(this.db);
+    return this.asyncTransactionsOf;
   }
 
   /** Commits nothing more, stops the checkpoint thread, closes the database and releases the store's lock. */

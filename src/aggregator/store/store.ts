@@ -22,14 +22,10 @@ export interface Transactions {
 }
 
 /**
- * Where the aggregator persists what engines send: records (`RecordStore`), runs (`RunStore`), and the
- * transactions that tie them together. `SqliteStore` is the one implementation.
- *
- * The interface is synchronous on purpose: the aggregator acknowledges a frame only after its commit,
- * and a synchronous store (SQLite in-process) lets the frames read in one turn of the event loop be
- * committed together (see GroupCommit) and acknowledged in arrival order. An asynchronous store
- * (PostgreSQL) changes this interface and the group commit, and nothing above them but the session's
- * frame ingest (see ARCHITECTURE.md).
+ * The synchronous store: records (`RecordStore`), runs (`RunStore`), and the transactions that tie them
+ * together, each answered at once. `SqliteStore` implements it (SQLite in-process); the aggregator uses it
+ * through the asynchronous interface (`AsyncStore`, by way of `AsyncSqliteStore`), as it uses PostgreSQL.
+ * Tests, tools and the bench read a SQLite store through it directly.
  */
 export interface Store extends RecordStore, RunStore, Transactions {
   /** Closes the store (the aggregator closes it in its own `close()`). */

@@ -27,6 +27,7 @@ const elements = {
   engines: document.getElementById('engines'),
   runs: document.querySelector('#runs tbody'),
   status: document.getElementById('stream-status'),
+  store: document.getElementById('store-status'),
   summary: document.getElementById('summary'),
 };
 
@@ -100,6 +101,14 @@ function drawStatus() {
         : 'Live updates lost: reconnecting… (what is shown may be out of date)';
 }
 
+/** The store (PostgreSQL) out of reach: nothing is acknowledged; engines keep their records meanwhile. */
+function showStore({ available, reason }) {
+  elements.store.hidden = available;
+  elements.store.textContent = available
+    ? ''
+    : `The store is unavailable${reason ? ` (${reason})` : ''}: nothing is being stored; engines keep their records and send them once it is back.`;
+}
+
 // Engines
 
 function setEngine(view) {
@@ -153,12 +162,14 @@ async function refreshRuns() {
 liveStream(
   'api/events',
   {
-    snapshot: ({ engines }) => {
+    snapshot: ({ engines, store }) => {
       state.engines.clear();
       for (const engine of engines) setEngine(engine);
+      if (store) showStore(store);
       void refreshRuns();
       render();
     },
+    store: (store) => showStore(store),
     engine: ({ engineId, link, since, reason }) => {
       const engine = state.engines.get(engineId) ?? {
         id: engineId,

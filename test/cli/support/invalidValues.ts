@@ -52,7 +52,13 @@ export function invalidValues(spec: OptionSpec, f: Fixtures): string[] {
       return ['999.1.1.1', 'bad host!', ''];
     case 'path':
       if (spec.role === 'input-file') return [f.missing, f.dir, ''];
-      if (spec.role === 'output-file') return [f.dir, join(f.file, 'below-a-file.db'), ''];
+      if (spec.role === 'output-file')
+        return [
+          f.dir,
+          join(f.file, 'below-a-file.db'),
+          '',
+          ...(spec.urlProtocols ? ['mysql://user@host/db', 'postgres://', 'postgres://user@host'] : []),
+        ];
       return [f.file, join(f.file, 'below-a-file'), ''];
     case 'secret-file':
       return [f.missing, f.empty, f.dir];

@@ -85,9 +85,9 @@ function spawn(rt: RunRuntime): void {
   rt.runs = new RunTracker(rt.engine, rt.clock);
 }
 
-const stateOf = (rt: RunRuntime) => rt.aggregator.run(RUN)?.state ?? 'starting';
+const stateOf = async (rt: RunRuntime) => (await rt.aggregator.run(RUN))?.state ?? 'starting';
 const linkOf = (rt: RunRuntime) => rt.aggregator.engine(ENGINE)?.link ?? 'offline';
-const runOf = (rt: RunRuntime) => rt.aggregator.run(RUN)!;
+const runOf = async (rt: RunRuntime) => (await rt.aggregator.run(RUN))!;
 const synced = (rt: RunRuntime) =>
   rt.engine.state === 'connected' && rt.engine.stats.backlog === 0 && linkOf(rt) === 'available';
 
@@ -154,7 +154,7 @@ async function startViaBacklog(rt: RunRuntime): Promise<void> {
   rt.linkUp = true;
   await until(
     'run replayed, catch-up under way',
-    () => rt.aggregator.run(RUN)?.state === 'active',
+    async () => (await rt.aggregator.run(RUN))?.state === 'active',
     rt.clock,
     {
       stepMs: 1,
@@ -176,7 +176,7 @@ async function startAfterLinkLost(rt: RunRuntime): Promise<void> {
   rt.network.refuseConnects();
   rt.network.closeAll();
   rt.linkUp = false;
-  await until('run persisted', () => rt.aggregator.run(RUN) !== undefined, rt.clock, {
+  await until('run persisted', async () => (await rt.aggregator.run(RUN)) !== undefined, rt.clock, {
     maxSteps: SETTLE_STEPS,
   });
   expect(linkOf(rt)).toBe('unavailable');
@@ -204,6 +204,8 @@ async function loseLink(rt: RunRuntime): Promise<void> {
   await until('aggregator loses the engine', () => linkOf(rt) === 'unavailable', rt.clock, {
     maxSteps: SETTLE_STEPS,
   });
+  // What the run ledger makes of it is committed by the aggregator's pipeline, after the link state.
+  await rt.aggregator.groupCommit.flush();
 }
 
 /** Brings the link back (after losing it first, when it is up) and waits until the engine is caught up. */
@@ -230,12 +232,12 @@ function endRun(rt: RunRuntime, outcome: 'completed' | 'failed', reason: string 
 }
 
 async function cause(rt: RunRuntime, event: RunReconciliationEvent): Promise<boolean> {
-  const state = stateOf(rt);
+  const state = await stateOf(rt);
   if (state === 'starting') {
     if (event.type === 'ENGINE_RUNNING' && rt.viaBacklog) await startViaBacklog(rt);
     else if (event.type === 'ENGINE_RUNNING') {
       startRun(rt);
-      await until('run persisted', () => rt.aggregator.run(RUN) !== undefined, rt.clock, {
+      await until('run persisted', async () => (await rt.aggregator.run(RUN)) !== undefined, rt.clock, {
         maxSteps: SETTLE_STEPS,
       });
     } else if (event.type === 'LINK_LOST') await startAfterLinkLost(rt);
@@ -281,7 +283,9 @@ async function cause(rt: RunRuntime, event: RunReconciliationEvent): Promise<boo
         // its runs first). The ledger is told of one as a session would tell it, to check that an active
         // run still does not survive a restart.
         rt.hellos.push({ at: rt.clock.now(), epoch: 'another-epoch', lastSeq: 0, runId: null });
-        rt.aggregator.runs.hello(ENGINE, 'another-epoch', 0, { current: null, last: null });
+        await rt.aggregator.groupCommit.run(() =>
+          rt.aggregator.runs.hello(ENGINE, 'another-epoch', 0, { current: null, last: null }),
+        );
         break;
       }
       // The engine process dies (its memory outbox lost) and a new one starts: a new epoch.
@@ -314,12 +318,12 @@ async function causeWithoutRun(rt: RunRuntime, event: RunReconciliationEvent): P
 }
 
 /** What the README's table says the run shows after each kind of event. */
-function checkStep(
+async function checkStep(
   rt: RunRuntime,
   step: { event: RunReconciliationEvent; expected: string; transitions: readonly string[] },
-): void {
+): Promise<void> {
   if (step.transitions.length === 0) return;
-  const run = runOf(rt);
+  const run = await runOf(rt);
   const shown = { state: run.state, reason: run.reason, endedAt: run.endedAt };
   const expected = {
     LINK_LOST: { state: 'unconfirmed', reason: null, endedAt: null },
@@ -334,8 +338,10 @@ function checkStep(
   expect(run.since).toBeLessThanOrEqual(rt.clock.now());
 }
 
-function endPersisted(rt: RunRuntime): { key: string; t: number; reason?: string } | undefined {
-  const records = rt.aggregator.store.records(ENGINE, { epoch: rt.runEpoch });
+async function endPersisted(
+  rt: RunRuntime,
+): Promise<{ key: string; t: number; reason?: string } | undefined> {
+  const records = await rt.aggregator.store.records(ENGINE, { epoch: rt.runEpoch });
   const end = records.find(
     (r) =>
       (r.key === 'run.completed' || r.key === 'run.failed') &&
@@ -347,16 +353,16 @@ function endPersisted(rt: RunRuntime): { key: string; t: number; reason?: string
 }
 
 /** The promises of run reconciliation (README, "Runs across outages"): checked after every step. */
-function invariants(rt: RunRuntime): void {
-  if (stateOf(rt) === 'starting') {
+async function invariants(rt: RunRuntime): Promise<void> {
+  if ((await stateOf(rt)) === 'starting') {
     // No run yet: none shown, and the engine runs none the aggregator knows of.
-    expect(rt.aggregator.listRuns()).toEqual([]);
+    expect(await rt.aggregator.listRuns()).toEqual([]);
     expect(rt.aggregator.engine(ENGINE)?.currentRun ?? null).toBeNull();
     return;
   }
-  const run = runOf(rt);
+  const run = await runOf(rt);
   const link = linkOf(rt);
-  const end = endPersisted(rt);
+  const end = await endPersisted(rt);
   const open = run.state === 'active' || run.state === 'unconfirmed';
   // Its start is the engine's.
   expect(run.startedAt).toBe(rt.startedAt);
@@ -396,7 +402,7 @@ function invariants(rt: RunRuntime): void {
   }
   // What was announced last is what is stored: every field there, null where there is nothing to say.
   const announced = rt.announced.at(-1)!;
-  expect({ ...announced, records: 0 }).toEqual({ ...rt.aggregator.run(RUN)!, records: 0 });
+  expect({ ...announced, records: 0 }).toEqual({ ...(await rt.aggregator.run(RUN))!, records: 0 });
   // The engine's current run is the open one.
   expect(rt.aggregator.engine(ENGINE)?.currentRun?.id ?? null).toBe(open ? RUN : null);
 }
@@ -410,9 +416,9 @@ export const runReconciliationHarness: RuntimeHarness<RunRuntime, RunReconciliat
   cause,
   checkStep,
   invariants,
-  visible: (rt) => {
-    if (stateOf(rt) === 'starting') return { runs: rt.aggregator.listRuns().length };
-    const { state, reason, endedAt, since, endSeq } = runOf(rt);
+  visible: async (rt) => {
+    if ((await stateOf(rt)) === 'starting') return { runs: (await rt.aggregator.listRuns()).length };
+    const { state, reason, endedAt, since, endSeq } = await runOf(rt);
     return { state, reason, endedAt, since, endSeq, current: rt.aggregator.engine(ENGINE)?.currentRun?.id };
   },
   uncausable: {

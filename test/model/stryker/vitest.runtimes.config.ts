@@ -28,7 +28,7 @@ export default defineConfig({
       'test/engine/simulatedEngine.test.ts',
       'test/engine/dispatcherDetails.test.ts',
       'test/aggregator/runLedgerRollback.test.ts',
-      'test/aggregator/groupCommit.test.ts',
+      'test/aggregator/store/asyncGroupCommit.test.ts',
       'test/aggregator/httpApi.test.ts',
       'test/aggregator/sessionDetails.test.ts',
       'test/aggregator/ledgerDetails.test.ts',

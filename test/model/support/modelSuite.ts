@@ -17,7 +17,7 @@ export interface RuntimeHarness<Runtime, TEvent extends EventObject> {
   /** A fresh runtime, its machine's inspection events going to `recorder`. */
   start(recorder: RuntimeRecorder, path: ModelPath<TEvent>): Promise<Runtime>;
   /** The runtime's state, dotted as `stateName` names it. */
-  state(runtime: Runtime): string;
+  state(runtime: Runtime): string | Promise<string>;
   /**
    * Makes the runtime experience `event` as in production (a frame, a refused connect, time passing).
    * Returns false, having done nothing, when nothing in production can cause it in the current state;
@@ -28,7 +28,7 @@ export interface RuntimeHarness<Runtime, TEvent extends EventObject> {
   /** The effects a step must have had, beyond the state it leads to (what the runtime sent, scheduled, stored). */
   checkStep(runtime: Runtime, step: ModelStep<TEvent>, observed: Observed): void | Promise<void>;
   /** Everything visible that the machine governs: an ignored event must leave it as it was. */
-  visible(runtime: Runtime): unknown;
+  visible(runtime: Runtime): unknown | Promise<unknown>;
   /** The design's promises, written from it and not from the machine: checked after every step. */
   invariants(runtime: Runtime): void | Promise<void>;
   /**
@@ -50,11 +50,11 @@ async function drivePath<Runtime, TEvent extends EventObject>(
   path: ModelPath<TEvent>,
 ): Promise<void> {
   recorder.take();
-  expect(harness.state(runtime), 'initial state').toBe(path.initial);
+  expect(await harness.state(runtime), 'initial state').toBe(path.initial);
   await harness.invariants(runtime);
   for (const [i, step] of path.steps.entries()) {
     const where = `step ${i + 1}, ${formatEvent(step.event)}`;
-    const from = harness.state(runtime);
+    const from = await harness.state(runtime);
     const caused = await harness.cause(runtime, step.event);
     expect(caused, `${where}: cannot be caused in ${from}`).not.toBe(false);
     const lead = typeof caused === 'object' ? caused.lead : [];
@@ -63,7 +63,7 @@ async function drivePath<Runtime, TEvent extends EventObject>(
       ...lead,
       ...step.transitions,
     ]);
-    expect(harness.state(runtime), `${where}: state`).toBe(step.expected);
+    expect(await harness.state(runtime), `${where}: state`).toBe(step.expected);
     await harness.checkStep(runtime, step, observed);
     await harness.invariants(runtime);
   }
@@ -93,10 +93,10 @@ export async function runScenario<Runtime, TEvent extends EventObject>(
     for (const [i, [event, expected]] of scenario.steps.entries()) {
       const where = `step ${i + 1}, ${formatEvent(event)}`;
       const caused = await harness.cause(runtime, event);
-      expect(caused, `${where}: cannot be caused in ${harness.state(runtime)}`).not.toBe(false);
+      expect(caused, `${where}: cannot be caused in ${await harness.state(runtime)}`).not.toBe(false);
       const lead = typeof caused === 'object' ? caused.lead.length : 0;
       const observed = recorder.take();
-      expect(harness.state(runtime), `${where}: state`).toBe(expected);
+      expect(await harness.state(runtime), `${where}: state`).toBe(expected);
       const step = {
         event,
         expected,
@@ -136,7 +136,7 @@ export async function runNegativeStep<Runtime, TEvent extends EventObject>(
   const runtime = await harness.start(recorder, negative.path);
   try {
     await drivePath(harness, recorder, runtime, negative.path);
-    const before = harness.visible(runtime);
+    const before = await harness.visible(runtime);
     recorder.take();
     const key = `${negative.state} ⊘ ${negative.event.type}`;
     const caused = await harness.cause(runtime, negative.event);
@@ -146,8 +146,8 @@ export async function runNegativeStep<Runtime, TEvent extends EventObject>(
     // A stopped actor takes no event at all: there is nothing to send it.
     if (!caused && recorder.actor.getSnapshot().status === 'active') recorder.inject(negative.event);
     expect(recorder.take().transitions, 'transitions the runtime took').toEqual([]);
-    expect(harness.state(runtime)).toBe(negative.state);
-    expect(harness.visible(runtime)).toEqual(before);
+    expect(await harness.state(runtime)).toBe(negative.state);
+    expect(await harness.visible(runtime)).toEqual(before);
     await harness.invariants(runtime);
   } finally {
     await harness.stop(runtime);

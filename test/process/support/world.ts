@@ -38,9 +38,10 @@ export class ProcessWorld {
   readonly engines: EngineSlot[] = [];
   private readonly random = seededRandom(12);
 
-  constructor(aggregatorArgs: readonly string[] = []) {
+  /** `db`: what the aggregator's --db names (default: a SQLite file in the work directory). */
+  constructor(aggregatorArgs: readonly string[] = [], db?: string) {
     mkdirSync(this.logDir, { recursive: true });
-    this.aggregator = new AggregatorSlot(join(this.dir, 'aggregator.db'), this.logDir, aggregatorArgs);
+    this.aggregator = new AggregatorSlot(db ?? join(this.dir, 'aggregator.db'), this.logDir, aggregatorArgs);
   }
 
   /** A file in the work directory. */
@@ -132,12 +133,23 @@ export class ProcessWorld {
       },
       { timeoutMs: 30_000, intervalMs: 100 },
     );
-    const runs = new Map<string, RunView[]>();
-    for (const slot of this.engines)
-      runs.set(slot.id, await this.api<RunView[]>(`/api/runs?engine=${slot.id}`));
+    // An engine that went offline has no active run: what the run ledger makes of the goodbye is
+    // committed after the link state is shown (a round trip later on PostgreSQL).
+    const runs = await waitFor(
+      'no run of an offline engine is active',
+      async () => {
+        const all = new Map<string, RunView[]>();
+        for (const slot of this.engines)
+          all.set(slot.id, await this.api<RunView[]>(`/api/runs?engine=${slot.id}`));
+        return [...all.values()].every((list) => list.every((run) => run.state !== 'active'))
+          ? all
+          : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100 },
+    );
     expect(await this.aggregator.stop(), 'the aggregator exits 0 on SIGTERM').toBe(0);
     for (const slot of this.engines) {
-      const row = checkEngine(
+      const row = await checkEngine(
         slot,
         views.find((v) => v.id === slot.id),
         runs.get(slot.id) ?? [],
