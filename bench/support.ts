@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
+import { WindowProfile } from './profiling/windowProfile.ts';
 
 /** Median and spread of repeated measurements. */
 export function summarize(values: number[]): { median: number; min: number; max: number } {
@@ -147,11 +148,8 @@ export async function startServer(
   args: string[] = [],
   nodeFlags: string[] = [],
 ): Promise<ServerHandle> {
-  // BENCH_CPU_PROF=<dir>: every server child writes a CPU profile there when it exits.
-  const profile = process.env.BENCH_CPU_PROF
-    ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`]
-    : [];
-  const child = spawn(process.execPath, [...profile, ...nodeFlags, '--import', 'tsx', file, ...args], {
+  // BENCH_CPU_PROF=<dir>: every server child profiles its measuring window (CpuWindow, WindowProfile).
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', file, ...args], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const events: ServerEvent[] = [];
@@ -233,25 +231,41 @@ export function serve(
   };
 }
 
-/** CPU time and event-loop use of this process over a window, for server children. */
+/**
+ * CPU time and event-loop use of this process over a window, for server children; with BENCH_CPU_PROF, a
+ * CPU profile of the window too (WindowProfile, named after the server).
+ */
 export class CpuWindow {
   private cpu = process.cpuUsage();
   private wall = performance.now();
   private elu = performance.eventLoopUtilization();
+  private readonly profile: WindowProfile;
 
-  restart(): void {
+  constructor(name: string) {
+    this.profile = new WindowProfile(name);
+  }
+
+  async restart(): Promise<void> {
+    await this.profile.start();
     this.cpu = process.cpuUsage();
     this.wall = performance.now();
     this.elu = performance.eventLoopUtilization();
   }
 
-  /** CPU as a share of one core (100 = one core busy), and event-loop utilisation (0..1). */
-  read(): { cpuPercent: number; eventLoopUtilization: number; seconds: number } {
+  /**
+   * CPU as a share of one core (100 = one core busy), and event-loop utilisation (0..1); `counts` (frames,
+   * records of the window) go beside the profile.
+   */
+  async read(
+    counts: Record<string, number> = {},
+  ): Promise<{ cpuPercent: number; eventLoopUtilization: number; seconds: number }> {
     const cpu = process.cpuUsage(this.cpu);
     const wallMs = performance.now() - this.wall;
+    const elu = performance.eventLoopUtilization(this.elu).utilization;
+    await this.profile.stop(counts);
     return {
       cpuPercent: ((cpu.user + cpu.system) / 1000 / wallMs) * 100,
-      eventLoopUtilization: performance.eventLoopUtilization(this.elu).utilization,
+      eventLoopUtilization: elu,
       seconds: wallMs / 1000,
     };
   }

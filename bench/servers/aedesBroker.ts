@@ -11,7 +11,7 @@ import { ReceiveTally } from './receiveTally.ts';
 const args = process.argv.slice(2);
 const portArg = args.indexOf('--port');
 const latency = new LatencyWindow();
-const cpu = new CpuWindow();
+const cpu = new CpuWindow('aedesBroker');
 const sink = args.includes('--persist') ? new SqliteSink(latency) : undefined;
 const tally = new ReceiveTally(latency, cpu);
 

@@ -22,7 +22,7 @@ const inner: AsyncStore = postgresUrl
   ? await PostgresStore.open(postgresUrl)
   : new AsyncSqliteStore(new SqliteStore(join(dir, 'bench.db')));
 const latency = new LatencyWindow();
-const cpu = new CpuWindow();
+const cpu = new CpuWindow('linkAggregator');
 let timing = false;
 
 // The store as the aggregator sees it, timing each commit against the engine's own time stamps: the
@@ -75,7 +75,7 @@ aggregator.on('commit', (group) => {
 });
 const server = await startAggregatorServer({ aggregator, port: 0 });
 const up = new Set<string>();
-const { report } = serve({ port: server.port }, (request) => {
+const { report } = serve({ port: server.port }, async (request) => {
   switch (request.op) {
     case 'count': {
       const view = aggregator.engine(String(request.id));
@@ -84,14 +84,21 @@ const { report } = serve({ port: server.port }, (request) => {
     case 'engines':
       return { up: up.size };
     case 'window-start':
+      await cpu.restart();
       timing = true;
       groups = [];
       latency.start();
-      cpu.restart();
       return {};
-    case 'window-stop':
+    case 'window-stop': {
       timing = false;
-      return { ...cpu.read(), ...latency.stop(), commits: groupSummary(groups) };
+      const window = latency.stop();
+      const frames = groups.reduce((sum, group) => sum + group.units, 0);
+      return {
+        ...(await cpu.read({ frames, records: window.records })),
+        ...window,
+        commits: groupSummary(groups),
+      };
+    }
     default:
       throw new Error(`unknown request ${JSON.stringify(request)}`);
   }

@@ -14,9 +14,9 @@ server.on('connection', (socket) => {
 });
 await new Promise<void>((resolve) => server.once('listening', () => resolve()));
 const address = server.address();
-const cpu = new CpuWindow();
-serve({ port: address && typeof address === 'object' ? address.port : 0 }, (request) => {
-  if (request.op === 'window-start') cpu.restart();
-  return request.op === 'window-stop' ? cpu.read() : {};
+const cpu = new CpuWindow('rawWsCounter');
+serve({ port: address && typeof address === 'object' ? address.port : 0 }, async (request) => {
+  if (request.op === 'window-start') await cpu.restart();
+  return request.op === 'window-stop' ? await cpu.read() : {};
 });
 process.once('SIGTERM', () => server.close(() => process.exit(0)));

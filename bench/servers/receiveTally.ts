@@ -23,7 +23,7 @@ export class ReceiveTally {
     return c;
   }
 
-  readonly answer = (request: Record<string, unknown>): unknown => {
+  readonly answer = async (request: Record<string, unknown>): Promise<unknown> => {
     switch (request.op) {
       case 'count': {
         const c = this.counts.get(String(request.id));
@@ -32,11 +32,13 @@ export class ReceiveTally {
       case 'engines':
         return { up: this.connected };
       case 'window-start':
+        await this.cpu.restart();
         this.latency.start();
-        this.cpu.restart();
         return {};
-      case 'window-stop':
-        return { ...this.cpu.read(), ...this.latency.stop() };
+      case 'window-stop': {
+        const latency = this.latency.stop();
+        return { ...(await this.cpu.read({ records: latency.records })), ...latency };
+      }
       default:
         throw new Error(`unknown request ${JSON.stringify(request)}`);
     }

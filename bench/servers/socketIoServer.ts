@@ -15,7 +15,7 @@ const option = (name: string) => {
   return i >= 0 ? Number(args[i + 1]) : undefined;
 };
 const latency = new LatencyWindow();
-const cpu = new CpuWindow();
+const cpu = new CpuWindow('socketIoServer');
 const sink = args.includes('--persist') ? new SqliteSink(latency) : undefined;
 const http = createServer();
 const io = new Server(http, {

@@ -96,7 +96,12 @@ describe('engine sessions over the in-memory network', () => {
     // store instead of waiting for its answer, a commit each.
     for (let frame = 0; frame < 8; frame++) engine.records(frame * 5 + 1, samples(5, frame * 5));
     await engine.ackAtLeast(40);
-    expect(engine.all('ack').map((a) => a.seq)).toEqual([5, 10, 15, 20, 25, 30, 35, 40]);
+    // The frames of one commit are answered by one cumulative acknowledgement, for the last of them.
+    const acks = engine.all('ack').map((a) => a.seq);
+    expect(acks.at(-1)).toBe(40);
+    expect(acks.length).toBeLessThan(8);
+    for (const seq of acks) expect(seq % 5).toBe(0);
+    expect(acks).toEqual([...acks].sort((a, b) => a - b));
     // The first group is the hello's; the eight frames took fewer commits than frames.
     const frameGroups = groups.slice(1);
     expect(frameGroups.reduce((sum, units) => sum + units, 0)).toBe(8);
@@ -282,7 +287,7 @@ describe('engine sessions over the in-memory network', () => {
     expect((await engine.closed()).code).toBe(CloseCode.Normal);
     expect(
       engine.received.filter((m) => m.type !== 'ping').map((m) => (m.type === 'ack' ? m.seq : m.type)),
-    ).toEqual(['welcome', 2, 4, 'error', 6]);
+    ).toEqual(['welcome', 4, 'error', 6]);
     expect(store.records('eng-1').map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6]);
     expect(links()).toEqual(['offline', 'catching-up', 'available', 'offline']);
   });
