@@ -156,7 +156,8 @@ export function stageTable(times: Map<Stage, number>, counts: { frames?: number;
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const [file, ...rest] = process.argv.slice(2);
-  if (!file) throw new Error('usage: stages.ts FILE.cpuprofile [--frames N] [--records N]');
+  if (!file || file.startsWith('--'))
+    throw new Error('usage: stages.ts FILE.cpuprofile [--frames N] [--records N] [--detail STAGE]');
   const option = (name: string) => {
     const at = rest.indexOf(name);
     return at < 0 ? undefined : Number(rest[at + 1]);
