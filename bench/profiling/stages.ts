@@ -51,7 +51,11 @@ function sourceStage(url: string, functionName: string): Stage | undefined {
   const path = url.slice(at + '/src/'.length);
   if (path === 'protocol/codec.ts') return 'decode (JSON)';
   if (path.startsWith('protocol/')) return 'validation';
-  if (path === 'aggregator/session/linkConnection.ts' && functionName === 'acknowledge') return 'ack';
+  if (
+    path === 'aggregator/session/linkConnection.ts' &&
+    (functionName === 'acknowledge' || functionName === 'flushAck')
+  )
+    return 'ack';
   if (path === 'aggregator/session/pinger.ts' || path === 'time/silenceWatchdog.ts') return 'heartbeat';
   if (path.startsWith('aggregator/session/') || path.startsWith('runtime/') || path.includes('machines/'))
     return 'session and machine';
