@@ -1,5 +1,8 @@
+import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
+import { EngineSession } from '../../src/aggregator/session/engineSession.ts';
+import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { encodeRecordsFrame } from '../../src/protocol/codec.ts';
@@ -8,6 +11,7 @@ import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import type { EngineTransport } from '../../src/transport/sides.ts';
 import { capturedLogger } from '../support/logCapture.ts';
+import { HandEngine } from './support.ts';
 
 /**
  * What an engine's session at the aggregator promises beyond its link states (those are the model's):
@@ -22,9 +26,15 @@ afterEach(async () => {
 /** A store whose saveRun fails while `failing` is set (a disk that fills up, say). */
 class FlakyStore extends SqliteStore {
   failing = false;
+  /** While set, noting when an engine was seen fails. */
+  failingTouch = false;
   override saveRun(run: StoredRun): void {
     if (this.failing) throw new Error('disk full');
     super.saveRun(run);
+  }
+  override touchEngine(engineId: string, epoch: string, at: number): void {
+    if (this.failingTouch) throw new Error('disk full');
+    super.touchEngine(engineId, epoch, at);
   }
 }
 
@@ -81,8 +91,15 @@ describe('one group of frames', () => {
     expect(b.received.at(-1)).toEqual({ type: 'ack', seq: 3 });
     expect(w.store.highWaterMark('b', 'ep-1')).toBe(3);
     expect(w.store.highWaterMark('a', 'ep-1')).toBe(0);
-    expect(a.received.at(-1)).toMatchObject({ type: 'error', code: 'internal-error' });
+    expect(a.received.at(-1)).toEqual({
+      type: 'error',
+      code: 'internal-error',
+      message: 'the aggregator failed: disk full',
+    });
     expect(a.closed()?.code).toBe(1011);
+    expect(w.logs.filter((l) => l.msg === 'could not handle a frame')).toMatchObject([
+      { level: 50, engineId: 'a', err: { message: 'disk full' } },
+    ]);
     // Nothing of it is half-kept: the engine sends it again and the run starts then.
     expect(await w.aggregator.run('r1')).toBeUndefined();
     const again = await engine(w, 'a', 'ep-1', 1);
@@ -219,5 +236,162 @@ describe('when it last saw an engine', () => {
     await w.clock.advance(3000);
     expect(w.aggregator.engine('seen')?.link).toBe('unavailable');
     expect(w.store.engineSummaries().find((s) => s.engineId === 'seen')?.lastSeenAt).toBe(lastFrameAt);
+  });
+});
+
+describe('a link that ends while its frames are committed', () => {
+  const started = (seq: number, runId: string) => `["e","run.started",${seq},{"runId":"${runId}"}]`;
+
+  it('a run started in a frame just before the link broke starts unconfirmed: it is never shown active', async () => {
+    const w = world();
+    const announced: string[] = [];
+    w.aggregator.on('run', (run) => announced.push(`${run.id} ${run.state}`));
+    const e = await engine(w, 'u');
+    e.records(1, [started(1, 'r')]);
+    e.transport.close(1006, 'gone');
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    expect(w.store.highWaterMark('u', 'ep-1')).toBe(1);
+    expect((await w.aggregator.run('r'))?.state).toBe('unconfirmed');
+    await settle();
+    expect(announced).toEqual(['r unconfirmed']);
+  });
+
+  it('a hello committed after its link broke leaves the run it confirmed unconfirmed', async () => {
+    const w = world();
+    const first = await engine(w, 'h');
+    first.records(1, [started(1, 'r')]);
+    await settle();
+    first.transport.send({ type: 'bye' });
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    expect((await w.aggregator.run('r'))?.state).toBe('unconfirmed');
+    // Back, running it, and gone again before the hello is answered.
+    const transport = w.network.connect({ engineId: 'h' });
+    const received: AggregatorMessage[] = [];
+    transport.on('message', (m) => received.push(m));
+    await settle();
+    transport.send({
+      type: 'hello',
+      v: 1,
+      engineId: 'h',
+      epoch: 'ep-1',
+      lastSeq: 1,
+      snapshot: { current: { runId: 'r', phase: 'running', startedAt: 0 } },
+    });
+    transport.close(1006, 'gone');
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    expect(received).toEqual([]);
+    expect(w.aggregator.engine('h')?.link).toBe('offline');
+    expect((await w.aggregator.run('r'))?.state).toBe('unconfirmed');
+  });
+});
+
+describe('what it tells of a link that ends', () => {
+  it('a goodbye without a reason is told as such', async () => {
+    const w = world();
+    const told: Array<{ link: string; reason?: string }> = [];
+    w.aggregator.on('engineState', ({ link, reason }) => told.push({ link, ...(reason && { reason }) }));
+    const e = await engine(w, 'b');
+    e.transport.send({ type: 'bye' });
+    await settle();
+    expect(told.slice(-2)).toEqual([{ link: 'available' }, { link: 'offline', reason: 'engine said bye' }]);
+  });
+
+  it('a link closed for a frame over a limit: the close reason is the error cut to 120 characters, and the engine unavailable for it', async () => {
+    const w = world({ maxRecordsPerFrame: 3 });
+    const told: Array<{ link: string; reason?: string }> = [];
+    w.aggregator.on('engineState', ({ link, reason }) => told.push({ link, ...(reason && { reason }) }));
+    const e = await engine(w, 'c');
+    e.records(1, samples(1, 4));
+    await settle();
+    const error = e.received.at(-1) as Extract<AggregatorMessage, { type: 'error' }>;
+    expect(error.code).toBe('too-many-records');
+    expect(error.message.length).toBeGreaterThan(120);
+    expect(e.closed()).toEqual({ code: 1008, reason: error.message.slice(0, 120) });
+    expect(told.at(-1)).toEqual({ link: 'unavailable', reason: 'closed after too-many-records' });
+  });
+
+  it('a store that cannot note when the engine was last seen is logged, and the engine still shown unavailable', async () => {
+    const w = world();
+    await engine(w, 'n');
+    w.store.failingTouch = true;
+    w.network.blackhole();
+    await w.clock.advance(3000);
+    await w.aggregator.groupCommit.flush();
+    expect(w.aggregator.engine('n')?.link).toBe('unavailable');
+    expect(w.logs.filter((l) => l.msg === 'could not record when the engine was last seen')).toMatchObject([
+      { level: 50, engineId: 'n', err: { message: 'disk full' } },
+    ]);
+  });
+});
+
+describe('pings', () => {
+  it('an engine acknowledged half a period before the tick is pinged; one acknowledged later is not', async () => {
+    const w = world();
+    const e = await engine(w, 'p');
+    const pings = () => e.received.filter((m) => m.type === 'ping').length;
+    // Welcomed now: the pinger ticks every heartbeat period (1000 ms) from here.
+    await w.clock.advance(500);
+    e.records(1, samples(1, 1));
+    await settle();
+    expect(e.received.at(-1)).toEqual({ type: 'ack', seq: 1 });
+    await w.clock.advance(500);
+    expect(pings()).toBe(1);
+    await w.clock.advance(501);
+    e.records(2, samples(2, 2));
+    await settle();
+    await w.clock.advance(499);
+    expect(pings()).toBe(1);
+  });
+});
+
+describe('a session on its own', () => {
+  /** One engine's session, given its links by hand. */
+  function alone() {
+    const clock = new SimulatedClock();
+    const network = new MemoryNetwork({ clock });
+    const store = new SqliteStore(':memory:');
+    const session = new EngineSession({
+      engineId: 'solo',
+      store: new AsyncSqliteStore(store),
+      clock,
+      heartbeatMs: 1000,
+      heartbeatTimeoutMs: 2500,
+      logger: pino({ level: 'silent' }),
+      events: { emit: () => true },
+    });
+    network.listen({ authorize: () => ({ ok: true }), accept: (transport) => session.attach(transport) });
+    cleanups.push(() => {
+      session.stop();
+      store.close();
+    });
+    return { network, session };
+  }
+
+  it('a command with no link is answered at once: its outcome is unknown, it never left', async () => {
+    const { session } = alone();
+    await expect(session.command('c1', 'start', {})).resolves.toEqual({
+      status: 'outcome-unknown',
+      id: 'c1',
+      reason: 'the link closed before the command left',
+    });
+  });
+
+  it('is connected while a link is attached; once stopped, a link that arrives is closed (1001) at once', async () => {
+    const { network, session } = alone();
+    const first = new HandEngine(network.connect({ engineId: 'solo' }));
+    await first.opening();
+    expect(session.connected).toBe(true);
+    session.stop();
+    session.stop();
+    expect(await first.closed()).toMatchObject({ code: 1001, reason: 'aggregator shutting down' });
+    expect(session.connected).toBe(false);
+    const late = new HandEngine(network.connect({ engineId: 'solo' }));
+    expect(await late.closed()).toMatchObject({ code: 1001, reason: 'aggregator shutting down' });
+    expect(session.connected).toBe(false);
   });
 });
