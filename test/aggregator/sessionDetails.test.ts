@@ -38,7 +38,7 @@ class FlakyStore extends SqliteStore {
   }
 }
 
-function world(options: { maxRecordsPerFrame?: number } = {}) {
+function world(options: { maxRecordsPerFrame?: number; maxIngestRate?: number } = {}) {
   const clock = new SimulatedClock();
   const network = new MemoryNetwork({ clock });
   const store = new FlakyStore(':memory:');
@@ -372,6 +372,23 @@ describe('a session on its own', () => {
     return { network, session };
   }
 
+  it('without run hooks: a hello, records, a catch-up and a goodbye are answered', async () => {
+    const { network, session } = alone();
+    const e = new HandEngine(network.connect({ engineId: 'solo' }));
+    await e.opening();
+    e.hello('solo', 'ep-1', 2);
+    await e.nth('welcome', 1);
+    e.records(1, [
+      ['s', 'T', 1, 1],
+      ['s', 'T', 2, 2],
+    ]);
+    expect(await e.ackAtLeast(2)).toEqual({ type: 'ack', seq: 2 });
+    expect(session.link).toBe('available');
+    e.send({ type: 'bye' });
+    expect(await e.closed()).toMatchObject({ code: 1000, reason: 'bye' });
+    expect(session.link).toBe('offline');
+  });
+
   it('a command with no link is answered at once: its outcome is unknown, it never left', async () => {
     const { session } = alone();
     await expect(session.command('c1', 'start', {})).resolves.toEqual({
@@ -393,5 +410,62 @@ describe('a session on its own', () => {
     const late = new HandEngine(network.connect({ engineId: 'solo' }));
     expect(await late.closed()).toMatchObject({ code: 1001, reason: 'aggregator shutting down' });
     expect(session.connected).toBe(false);
+  });
+});
+
+describe('what the store cannot do, and what closing tells', () => {
+  it('a hello the store cannot answer is logged, and the link closed as an internal error (1011)', async () => {
+    const w = world();
+    w.store.failingTouch = true;
+    const transport = w.network.connect({ engineId: 'f' });
+    const received: AggregatorMessage[] = [];
+    let closed: { code: number; reason: string } | undefined;
+    transport.on('message', (m) => received.push(m));
+    transport.on('close', ({ code, reason }) => {
+      closed = { code, reason };
+    });
+    await settle();
+    transport.send({ type: 'hello', v: 1, engineId: 'f', epoch: 'ep-1', lastSeq: 0 });
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    await settle();
+    expect(received).toEqual([
+      { type: 'error', code: 'internal-error', message: 'the aggregator failed: disk full' },
+    ]);
+    expect(closed?.code).toBe(1011);
+    expect(w.logs.filter((l) => l.msg === 'could not answer a hello')).toMatchObject([
+      { level: 50, engineId: 'f', err: { message: 'disk full' } },
+    ]);
+  });
+
+  it('a link that never said hello notes nothing when it ends', async () => {
+    const w = world();
+    const transport = w.network.connect({ engineId: 'quiet' });
+    await settle();
+    transport.close(1006, 'gone');
+    await settle();
+    await w.aggregator.groupCommit.flush();
+    expect(w.logs.filter((l) => l.level >= 50)).toEqual([]);
+    expect(w.store.engineSummaries().map((s) => s.engineId)).not.toContain('quiet');
+  });
+
+  it('closing the aggregator closes the links (1001) and tells no change of an engine’s state', async () => {
+    const w = world();
+    const told: string[] = [];
+    const e = await engine(w, 'c');
+    w.aggregator.on('engineState', ({ link }) => told.push(link));
+    await w.aggregator.close();
+    expect(e.closed()).toEqual({ code: 1001, reason: 'aggregator shutting down' });
+    expect(told).toEqual([]);
+  });
+
+  it('over the ingest rate, that acknowledgements wait is logged once', async () => {
+    const w = world({ maxIngestRate: 10 });
+    const e = await engine(w, 'r');
+    for (let i = 0; i < 4; i++) e.records(1 + i * 10, samples(1 + i * 10, 10 + i * 10));
+    await settle();
+    expect(w.logs.filter((l) => l.msg === 'over the ingest rate: acknowledgements wait')).toMatchObject([
+      { level: 20, engineId: 'r', rate: 10 },
+    ]);
   });
 });
