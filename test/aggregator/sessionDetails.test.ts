@@ -2,6 +2,7 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { EngineSession } from '../../src/aggregator/session/engineSession.ts';
+import { MAX_QUEUED_FRAMES } from '../../src/aggregator/session/frameIngest.ts';
 import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
@@ -467,5 +468,30 @@ describe('what the store cannot do, and what closing tells', () => {
     expect(w.logs.filter((l) => l.msg === 'over the ingest rate: acknowledgements wait')).toMatchObject([
       { level: 20, engineId: 'r', rate: 10 },
     ]);
+  });
+});
+
+describe('limits, exactly', () => {
+  it('over the ingest rate, MAX_QUEUED_FRAMES frames may wait; one more is told busy and closes the link (1013)', async () => {
+    const w = world({ maxIngestRate: 10 });
+    const e = await engine(w, 'q', 'ep-1', 1000);
+    const frame = (i: number) => e.records(1 + i * 10, samples(1 + i * 10, 10 + i * 10));
+    // The burst (10) and one frame of debt pass at once; the next ones wait.
+    for (let i = 0; i < 2 + MAX_QUEUED_FRAMES; i++) frame(i);
+    await settle();
+    expect(e.closed()).toBeUndefined();
+    frame(2 + MAX_QUEUED_FRAMES);
+    await settle();
+    expect(e.closed()?.code).toBe(1013);
+    expect(e.received.at(-1)).toMatchObject({ type: 'error', code: 'busy' });
+  });
+
+  it('an engine silent for the heartbeat timeout is closed (4000) as a heartbeat timeout, and how long it was silent logged', async () => {
+    const w = world();
+    const e = await engine(w, 's');
+    await w.clock.advance(3000);
+    expect(e.closed()).toEqual({ code: 4000, reason: 'heartbeat timeout' });
+    const logged = w.logs.find((l) => l.msg === 'heartbeat timeout: the link is lost');
+    expect(logged?.silentMs).toBeGreaterThanOrEqual(2000);
   });
 });
