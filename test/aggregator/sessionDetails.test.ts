@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { EngineSession } from '../../src/aggregator/session/engineSession.ts';
 import { MAX_QUEUED_FRAMES } from '../../src/aggregator/session/frameIngest.ts';
+import { PendingCommands } from '../../src/aggregator/session/pendingCommands.ts';
 import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
@@ -493,5 +494,63 @@ describe('limits, exactly', () => {
     expect(e.closed()).toEqual({ code: 4000, reason: 'heartbeat timeout' });
     const logged = w.logs.find((l) => l.msg === 'heartbeat timeout: the link is lost');
     expect(logged?.silentMs).toBeGreaterThanOrEqual(2000);
+  });
+});
+
+describe('pending commands', () => {
+  it('each outcome exactly: ok, failed (named or not), timed out, shared by a repeat, refused under a reused id, unknown', async () => {
+    const clock = new SimulatedClock();
+    const pending = new PendingCommands(clock, 1000);
+    const sent: string[] = [];
+    const send = (id: string) => () => {
+      sent.push(id);
+      return true;
+    };
+    const result = (id: string, ok: boolean, more: Record<string, unknown> = {}) =>
+      pending.settle({ type: 'commandResult', id, ok, ...more });
+
+    const ok = pending.start('a', { name: 'x' }, send('a'));
+    expect(pending.size).toBe(1);
+    expect(result('a', true)).toBe(true);
+    await expect(ok).resolves.toEqual({ status: 'ok', id: 'a', result: null });
+    const failed = pending.start('b', { name: 'x' }, send('b'));
+    result('b', false);
+    await expect(failed).resolves.toEqual({
+      status: 'failed',
+      id: 'b',
+      code: 'command-failed',
+      message: 'the engine reported a failure',
+    });
+    const named = pending.start('c', { name: 'x' }, send('c'));
+    result('c', false, { error: { code: 'jammed', message: 'the valve is stuck' } });
+    await expect(named).resolves.toEqual({
+      status: 'failed',
+      id: 'c',
+      code: 'jammed',
+      message: 'the valve is stuck',
+    });
+
+    let slowOutcome: unknown;
+    void pending.start('d', { name: 'x' }, send('d')).then((outcome) => {
+      slowOutcome = outcome;
+    });
+    await clock.advance(999);
+    expect(slowOutcome).toBeUndefined();
+    await clock.advance(1);
+    expect(slowOutcome).toEqual({ status: 'timeout', id: 'd', timeoutMs: 1000 });
+    // A late answer finds nobody waiting.
+    expect(result('d', true)).toBe(false);
+
+    const first = pending.start('e', { name: 'x', args: { n: 1 } }, send('e'));
+    expect(pending.start('e', { name: 'x', args: { n: 1 } }, send('e'))).toBe(first);
+    await expect(pending.start('e', { name: 'y' }, send('e'))).resolves.toMatchObject({
+      status: 'failed',
+      id: 'e',
+      code: 'id-reused',
+    });
+    expect(sent).toEqual(['a', 'b', 'c', 'd', 'e']);
+    pending.failAll('link lost');
+    await expect(first).resolves.toEqual({ status: 'outcome-unknown', id: 'e', reason: 'link lost' });
+    expect(pending.size).toBe(0);
   });
 });
