@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
 import { EngineSession } from '../../src/aggregator/session/engineSession.ts';
 import { MAX_QUEUED_FRAMES } from '../../src/aggregator/session/frameIngest.ts';
+import { IngestThrottle } from '../../src/aggregator/session/ingestThrottle.ts';
 import { PendingCommands } from '../../src/aggregator/session/pendingCommands.ts';
 import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import type { StoredRun } from '../../src/aggregator/store/runStore.ts';
@@ -552,5 +553,48 @@ describe('pending commands', () => {
     pending.failAll('link lost');
     await expect(first).resolves.toEqual({ status: 'outcome-unknown', id: 'e', reason: 'link lost' });
     expect(pending.size).toBe(0);
+  });
+});
+
+describe('the ingest throttle', () => {
+  it('refuses a rate that is not above 0', () => {
+    const clock = new SimulatedClock();
+    expect(() => new IngestThrottle(0, 1, clock)).toThrow(
+      new RangeError('the ingest rate must be above 0 records per second'),
+    );
+    expect(() => new IngestThrottle(Number.NaN, 1, clock)).toThrow(RangeError);
+  });
+
+  it('lets a burst through, then makes the debt wait to the millisecond; idle time refills up to the burst only', async () => {
+    const clock = new SimulatedClock();
+    const throttle = new IngestThrottle(10, 10, clock);
+    expect(throttle.waitMs()).toBe(0);
+    throttle.take(15);
+    expect(throttle.waitMs()).toBe(500);
+    await clock.advance(499);
+    expect(throttle.waitMs()).toBe(1);
+    await clock.advance(1);
+    expect(throttle.waitMs()).toBe(0);
+    // Ten seconds idle: the bucket is full again, no fuller.
+    await clock.advance(10_000);
+    throttle.take(11);
+    expect(throttle.waitMs()).toBe(100);
+  });
+});
+
+describe('an engine known from the store', () => {
+  it('is shown offline since it was last seen, as the store says', async () => {
+    const clock = new SimulatedClock();
+    const store = new SqliteStore(':memory:');
+    store.touchEngine('k', 'ep-1', 1234);
+    const aggregator = new Aggregator({ store, clock });
+    cleanups.push(() => aggregator.close());
+    await aggregator.ready;
+    expect(aggregator.engine('k')).toMatchObject({
+      link: 'offline',
+      since: 1234,
+      lastSeenAt: 1234,
+      epoch: 'ep-1',
+    });
   });
 });
