@@ -208,7 +208,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     if (fault.kind === 'kill-aggregator') {
       if (!(await aggregator.kill())) return false;
       await sleep(fault.durationMs);
-      await startWithRetries(() => aggregator.start());
+      await aggregator.start(20);
       return true;
     }
     const slot = slots[fault.engine!]!;
@@ -244,23 +244,6 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
     await sleep(fault.durationMs);
     proxy.restore();
     return true;
-  }
-}
-
-/** The aggregator comes back on the port it had; should the port be slow to free, it tries again. */
-/**
- * Starts a killed program again, trying for up to about 20 s: an aggregator on PostgreSQL refuses to start
- * while PostgreSQL itself is down or recovering (when both were killed at about the same time).
- */
-async function startWithRetries(start: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await start();
-      return;
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await sleep(Math.min(200 * attempt, 1000));
-    }
   }
 }
 
