@@ -158,6 +158,8 @@ describe('limits', () => {
 describe('what it tells', () => {
   it('an error about one frame says nothing of a wait; records before hello are refused, the link kept', async () => {
     const w = world();
+    const reported: unknown[] = [];
+    w.aggregator.on('protocolError', (error) => reported.push(error));
     const transport = w.network.connect({ engineId: 'early' });
     const received: AggregatorMessage[] = [];
     transport.on('message', (m) => received.push(m));
@@ -172,6 +174,21 @@ describe('what it tells', () => {
       },
     ]);
     expect(transport.state).toBe('open');
+    // Told to the operator too: an event and a warning, with the code.
+    expect(reported).toEqual([
+      {
+        engineId: 'early',
+        code: 'not-ready',
+        message: 'records before hello: say hello first, then send records',
+      },
+    ]);
+    expect(w.logs.filter((l) => l.level === 40)).toMatchObject([
+      {
+        engineId: 'early',
+        code: 'not-ready',
+        msg: 'records before hello: say hello first, then send records',
+      },
+    ]);
   });
 
   it('logs an engine that claims fewer records than are stored, and one that starts a new epoch', async () => {
@@ -221,6 +238,11 @@ describe('what it tells', () => {
     await w.clock.advance(3000);
     const said = w.logs.map((l) => l.msg);
     expect(said).toContain('command result ignored: nobody waits for it');
+    expect(w.logs.find((l) => l.msg.startsWith('command result ignored'))).toMatchObject({
+      level: 20,
+      engineId: 'h',
+      commandId: 'nobody',
+    });
     expect(said).toContain('a new connection replaces the current one');
     expect(said).toContain('heartbeat timeout: the link is lost');
     expect(e.received.at(-1)).toMatchObject({ type: 'error', code: 'replaced' });
@@ -302,6 +324,16 @@ describe('what it tells of a link that ends', () => {
     e.transport.send({ type: 'bye' });
     await settle();
     expect(told.slice(-2)).toEqual([{ link: 'available' }, { link: 'offline', reason: 'engine said bye' }]);
+  });
+
+  it('a link closed without a reason is told with its code alone', async () => {
+    const w = world();
+    const told: Array<{ link: string; reason?: string }> = [];
+    w.aggregator.on('engineState', ({ link, reason }) => told.push({ link, ...(reason && { reason }) }));
+    const e = await engine(w, 'z');
+    e.transport.close(1006);
+    await settle();
+    expect(told.at(-1)).toEqual({ link: 'unavailable', reason: 'link closed (1006)' });
   });
 
   it('a link closed for a frame over a limit: the close reason is the error cut to 120 characters, and the engine unavailable for it', async () => {
