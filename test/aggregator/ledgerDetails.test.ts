@@ -1,8 +1,10 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { REASON_ENGINE_RESTARTED } from '../../machines/runReconciliation.ts';
 import { Aggregator, type RunView } from '../../src/aggregator/aggregator.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { ResilientDispatcher } from '../../src/engine/resilientDispatcher.ts';
 import { RunTracker } from '../../src/engine/runTracker.ts';
+import type { Item } from '../../src/protocol/records.ts';
 import { SimulatedClock } from '../../src/time/simulatedClock.ts';
 import { MemoryNetwork } from '../../src/transport/memoryTransport.ts';
 import { capturedLogger, type LogLine } from '../support/logCapture.ts';
@@ -227,5 +229,59 @@ describe('run records', () => {
     rt.engine.send({ kind: 'event', name: 'run.started', data: { runId: 'c' } });
     await until('sent', rt.synced, rt.clock);
     expect(rt.aggregator.engine('e')?.currentRun?.id).toBe('c');
+  });
+});
+
+describe('a run whose start record is committed after its link is gone', () => {
+  /** The ledger of an aggregator with no engine linked, told by hand what its sessions would tell it. */
+  async function ledger() {
+    const { logger } = capturedLogger();
+    const aggregator = new Aggregator({
+      store: new SqliteStore(':memory:'),
+      clock: new SimulatedClock(),
+      abandonAfterMs: ABANDON_MS,
+      logger,
+    });
+    cleanups.push(() => aggregator.close());
+    await aggregator.ready;
+    const inTransaction = <T>(work: () => Promise<T>) => aggregator.groupCommit.run(work);
+    return { aggregator, runs: aggregator.runs, inTransaction };
+  }
+  const started = (seq: number, runId: string) => ['e', 'run.started', seq, { runId }] as Item;
+  const completed = (seq: number, runId: string) => ['e', 'run.completed', seq, { runId }] as Item;
+
+  it('is interrupted as restarted once committed, when the engine is already back in a new epoch', async () => {
+    const { aggregator, runs, inTransaction } = await ledger();
+    // The engine restarted: its hello of epoch 2 is answered before a frame of its epoch-1 link, read
+    // before that link broke, is committed. The frame starts one run and starts and ends another.
+    await inTransaction(() => runs.hello('e', 'ep-2', 1, { current: null }));
+    await inTransaction(() => runs.recordsPersisted('e', 'ep-2', 1, [started(1, 'new')], 0, true));
+    await inTransaction(() =>
+      runs.recordsPersisted(
+        'e',
+        'ep-1',
+        1,
+        [started(1, 'old'), started(2, 'short'), completed(3, 'short')],
+        0,
+        false,
+      ),
+    );
+    await aggregator.groupCommit.flush();
+    expect(await aggregator.run('old')).toMatchObject({
+      epoch: 'ep-1',
+      state: 'interrupted',
+      reason: REASON_ENGINE_RESTARTED,
+    });
+    expect(await aggregator.run('short')).toMatchObject({ state: 'completed', reason: null });
+    // The run of the new epoch is left as it is.
+    expect(await aggregator.run('new')).toMatchObject({ epoch: 'ep-2', state: 'active' });
+  });
+
+  it('is unconfirmed, not interrupted, when the engine has not come back in another epoch', async () => {
+    const { aggregator, runs, inTransaction } = await ledger();
+    await inTransaction(() => runs.hello('e', 'ep-1', 0, { current: null }));
+    await inTransaction(() => runs.recordsPersisted('e', 'ep-1', 1, [started(1, 'r')], 0, false));
+    await aggregator.groupCommit.flush();
+    expect(await aggregator.run('r')).toMatchObject({ epoch: 'ep-1', state: 'unconfirmed', reason: null });
   });
 });

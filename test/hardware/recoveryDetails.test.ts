@@ -119,4 +119,53 @@ describe('hardware recovery details', () => {
     // Each change of status told once.
     expect(statuses).toEqual(['Connected', 'Disconnected', 'Connected', 'Disconnected']);
   });
+
+  it('a disowned connect that fails is no failure of the link: nothing is told but to its caller', async () => {
+    const rt = setup();
+    const told: unknown[] = [];
+    rt.recovery.on('connectFailed', (error) => told.push(error));
+    rt.hardware.holdConnects();
+    const connecting = rt.recovery.connect();
+    await rt.clock.advance(0);
+    await rt.recovery.disconnect();
+    rt.hardware.releaseConnects('fail');
+    await expect(connecting).rejects.toThrow('simulated connect failure');
+    await rt.clock.advance(0);
+    expect(told).toEqual([]);
+    expect(rt.recovery.state).toBe('disconnected');
+  });
+
+  it('a disowned reconnect attempt that fails is not told as a result', async () => {
+    const rt = setup();
+    const results: Array<{ attempt: number; ok: boolean }> = [];
+    rt.recovery.on('reconnectResult', ({ attempt, ok }) => results.push({ attempt, ok }));
+    await inReconnect(rt);
+    rt.hardware.holdConnects();
+    await rt.clock.advance(500);
+    expect(rt.hardware.heldConnects).toBe(1);
+    await rt.recovery.disconnect();
+    rt.hardware.releaseConnects('fail');
+    await rt.clock.advance(0);
+    expect(results).toEqual([]);
+    expect(rt.recovery.state).toBe('disconnected');
+  });
+
+  it('a disowned reconnect that succeeds once the engine has connected again leaves that connection alone', async () => {
+    const rt = setup();
+    await inReconnect(rt);
+    rt.hardware.holdConnects();
+    await rt.clock.advance(500);
+    expect(rt.hardware.heldConnects).toBe(1);
+    await rt.recovery.disconnect();
+    // The engine connects again (at once), then the attempt it gave up on succeeds after all.
+    rt.hardware.holdConnects(false);
+    rt.hardware.repairLink();
+    await rt.recovery.connect();
+    expect(rt.recovery.state).toBe('ok');
+    rt.hardware.releaseConnects('succeed');
+    await rt.clock.advance(0);
+    expect(rt.recovery.state).toBe('ok');
+    expect(rt.hardware.isConnected).toBe(true);
+    expect(await rt.recovery.read(temperature)).toBe(21.5);
+  });
 });

@@ -31,6 +31,7 @@ export default defineConfig({
       'test/aggregator/store/asyncGroupCommit.test.ts',
       'test/aggregator/httpApi.test.ts',
       'test/aggregator/sessionDetails.test.ts',
+      'test/engine/commandLog.test.ts',
       'test/aggregator/ledgerDetails.test.ts',
       'test/aggregator/runRecords.test.ts',
       'test/aggregator/sessionRunHooks.test.ts',
