@@ -1,14 +1,13 @@
 import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
-import type { InspectionEvent } from 'xstate';
 import { engineIdProblem } from '../protocol/engineId.ts';
-import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
-import { checkDuration, MAX_TIMER_MS } from '../time/timerBounds.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
+import { type AggregatorOptions, checkAggregatorDurations } from './aggregatorOptions.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
-import type { EngineTokens } from './auth/tokens.ts';
+import { FleetMembership } from './fleet/fleetMembership.ts';
 import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
@@ -16,12 +15,10 @@ import type { CommandOutcome } from './session/pendingCommands.ts';
 import { AsyncGroupCommit, type CommittedGroup } from './store/asyncGroupCommit.ts';
 import { asAsyncStore } from './store/asyncSqliteStore.ts';
 import type { AsyncStore } from './store/asyncStore.ts';
-import type { FlushScheduler } from './store/flushScheduler.ts';
 import type { EngineSummary, StoredGap } from './store/recordStore.ts';
 import type { RunQuery, StoredRun } from './store/runStore.ts';
-import type { SqliteStore } from './store/sqliteStore.ts';
 
-export type { CommandOutcome, EngineAvailability, EngineView, RunView };
+export type { AggregatorOptions, CommandOutcome, EngineAvailability, EngineView, RunView };
 /**
  * The aggregator's events (eventemitter3, typed): the sessions' (`engineState`, `persisted`, `progress`,
  * `protocolError`), runs, links accepted and refused, group commits and commands.
@@ -64,62 +61,6 @@ export class UnknownEngineError extends Error {
 }
 
 /**
- * Options of the `Aggregator`: the store (required), the engines' authentication, the heartbeat, limits and
- * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
- */
-export interface AggregatorOptions {
-  /** Where records and runs are kept: a PostgreSQL store, or a SQLite one (used through AsyncSqliteStore). */
-  store: AsyncStore | SqliteStore;
-  clock?: Clock;
-  /** Ping period towards engines (default 1000 ms). */
-  heartbeatMs?: number;
-  /** Silence after which an engine is unavailable (default 2500 ms). */
-  heartbeatTimeoutMs?: number;
-  /** Shared-secret mode: engines (those without a token of their own) present it as their bearer token. */
-  secret?: string;
-  /** Per-engine tokens (see tokens.ts): an engine listed must present its own token. */
-  tokens?: EngineTokens;
-  /** Most engines connected at once; one more is refused at the upgrade with 503 and Retry-After. */
-  maxEngines?: number;
-  /** Most items in one records frame (default 10 000); a larger frame closes the link with 1008. */
-  maxRecordsPerFrame?: number;
-  /** Records per second each engine may have ingested; over it, acknowledgements wait (default: no limit). */
-  maxIngestRate?: number;
-  /** The wait asked of engines refused for the engine limit or told `busy` (default 5000 ms, jittered up to 2x). */
-  busyRetryAfterMs?: number;
-  /** Randomness for the jitter of `busyRetryAfterMs` (tests pass a seeded one). */
-  random?: () => number;
-  /** Largest frame accepted from an engine (default 1 MiB). */
-  maxFrameBytes?: number;
-  /** How long a run may stay unconfirmed before it is declared interrupted (default 24 h). */
-  abandonAfterMs?: number;
-  /** How long a command waits for the engine's answer (default 10 s). */
-  commandTimeoutMs?: number;
-  logger?: Logger;
-  /** Receives the inspection events of every engineSession and runReconciliation actor (Stately inspector). */
-  inspect?: (event: InspectionEvent) => void;
-  /**
-   * When the group commit runs (default: after the current turn of the event loop). The simulation
-   * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
-   *
-   * @internal
-   */
-  groupCommitSchedule?: FlushScheduler;
-}
-
-/**
- * Every duration option is a timer's delay: RangeError (naming the option) beyond what a timer can wait.
- * `busyRetryAfterMs` is jittered up to twice its value, so it gets half of that.
- */
-function checkAggregatorDurations(options: AggregatorOptions): void {
-  checkDuration('heartbeatMs', options.heartbeatMs, 1);
-  checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
-  checkDuration('busyRetryAfterMs', options.busyRetryAfterMs, 0, Math.floor(MAX_TIMER_MS / 2));
-  checkDuration('abandonAfterMs', options.abandonAfterMs);
-  checkDuration('commandTimeoutMs', options.commandTimeoutMs, 1);
-}
-
-/**
  * The aggregator: authorises engines at the upgrade, gives each engine a session (created on demand, or
  * from the store at start so that a restarted aggregator shows every known engine and resumes from the
  * persisted high-water marks), and reports what it sees as typed events and views.
@@ -151,6 +92,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   readonly groupCommit: AsyncGroupCommit;
   /** Resolves once the runs and the engines the store knows are loaded (rejects if they cannot be read). */
   readonly ready: Promise<void>;
+  /** In a fleet (the store has leases): this node's part in it. */
+  readonly fleet: FleetMembership | undefined;
   private closed = false;
 
   constructor(options: AggregatorOptions) {
@@ -196,6 +139,19 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         );
       this.emit('store', { available, reason });
     });
+    const leases = this.store.leases;
+    this.fleet =
+      leases &&
+      new FleetMembership({
+        leases,
+        availability: this.store.availability,
+        clock: this.clock,
+        renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
+        logger: this.logger,
+        retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
+        lost: (engineIds, reason) => this.letGo(engineIds, reason),
+      });
+    this.fleet?.start();
     // First in the pipeline: every hello is answered after it.
     this.ready = this.groupCommit.run(() => this.load());
     this.ready.catch((error) =>
@@ -294,6 +250,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       this.logger.warn({ engineId: request.engineId, why: check.detail }, 'engine refused: invalid token');
       return { ok: false, status: 401, message: check.message };
     }
+    const away = this.fleet?.refusal();
+    if (away) return away;
     const full = this.overEngineLimit(request.engineId);
     if (full) this.logger.warn({ engineId: request.engineId, maxEngines: this.maxEngines }, full.message);
     return full ?? { ok: true };
@@ -371,8 +329,24 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     await this.groupCommit.flush();
     for (const session of this.sessions.values()) session.stop();
     await this.groupCommit.close();
+    this.fleet?.stop();
     this.runs.stop();
     await this.store.close();
+  }
+
+  /** In a fleet: these engines are no longer this node's; their links close and they connect again elsewhere. */
+  private letGo(engineIds: readonly string[], reason: string): void {
+    for (const engineId of engineIds) {
+      this.logger.warn({ engineId }, `engine let go: ${reason}`);
+      this.sessions
+        .get(engineId)
+        ?.dropLink(
+          new ProtocolError(
+            ErrorCode.Busy,
+            `aggregator node ${this.fleet?.nodeId}: ${reason}; connect again`,
+          ),
+        );
+    }
   }
 
   private createSession(engineId: string, summary?: EngineSummary, gaps?: StoredGap[]): EngineSession {
@@ -393,6 +367,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       busyRetryAfterMs: this.busyRetryAfterMs,
       inspect: this.inspect,
       groupCommit: this.groupCommit,
+      leases: this.store.leases,
     });
   }
 

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { InspectionEvent } from 'xstate';
 import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
-import { CloseCode, closeCodeFor, ErrorCode, type ProtocolError } from '../../protocol/errors.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../../protocol/errors.ts';
 import { type EngineMessage, type Hello, PROTOCOL_VERSION } from '../../protocol/messages.ts';
 import { MachineRuntime } from '../../runtime/machineRuntime.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -9,6 +9,7 @@ import type { AggregatorTransport } from '../../transport/sides.ts';
 import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 import { AsyncGroupCommit } from '../store/asyncGroupCommit.ts';
 import type { AsyncStore } from '../store/asyncStore.ts';
+import { type EngineLeases, LeaseHeldError } from '../store/engineLeases.ts';
 import type { EngineSummary, StoredGap } from '../store/recordStore.ts';
 import { EngineTally } from './engineTally.ts';
 import type {
@@ -55,6 +56,8 @@ export interface EngineSessionOptions {
    * the session's own.
    */
   groupCommit?: AsyncGroupCommit;
+  /** In a fleet: the engine's lease is taken with each hello and given up when its link ends. */
+  leases?: Pick<EngineLeases, 'acquire' | 'release'>;
 }
 
 const AVAILABILITY_OF_STATE = {
@@ -82,6 +85,7 @@ export class EngineSession {
   private readonly logger: Logger;
   private readonly events: SessionEventSink;
   private readonly runs: SessionRunHooks | undefined;
+  private readonly leases: EngineSessionOptions['leases'];
   private readonly runtime: MachineRuntime<typeof engineSessionMachine>;
   private readonly tally: EngineTally;
   private readonly ingest: FrameIngest;
@@ -109,6 +113,7 @@ export class EngineSession {
     this.logger = options.logger.child({ engineId: options.engineId });
     this.events = options.events;
     this.runs = options.runs;
+    this.leases = options.leases;
     this.groupCommit = options.groupCommit ?? new AsyncGroupCommit(this.store);
     this.tally = new EngineTally(options.summary, options.gaps ?? []);
     // An engine known from the store has been offline since it was last seen.
@@ -232,6 +237,11 @@ export class EngineSession {
     };
   }
 
+  /** Closes the engine's link, if any, telling it why (in a fleet: the engine is no longer this node's). */
+  dropLink(error: ProtocolError, retryAfterMs?: number): void {
+    this.current?.fail(error, retryAfterMs);
+  }
+
   /** Closes the link (1001 going away) and stops every timer; the session is done. */
   stop(): void {
     if (this.stopped) return;
@@ -297,6 +307,8 @@ export class EngineSession {
     this.groupCommit.add<number>({
       isolated: true,
       work: async () => {
+        // In a fleet the engine is this node's from here (LeaseHeldError: another node's).
+        await this.leases?.acquire(this.engineId);
         await this.store.touchEngine(this.engineId, hello.epoch, this.clock.now());
         const persistedSeq = await this.store.highWaterMark(this.engineId, hello.epoch);
         // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
@@ -311,11 +323,17 @@ export class EngineSession {
         connection.answered();
       },
       failed: (error) => {
-        this.logger.error({ err: error }, 'could not answer a hello');
-        if (!connection.ended)
-          connection.guarded(() => {
-            throw error;
-          });
+        if (error instanceof LeaseHeldError) {
+          this.logger.info({ node: error.node }, 'engine refused: another aggregator node holds it');
+          if (!connection.ended)
+            connection.fail(new ProtocolError(ErrorCode.Busy, error.message), error.retryAfterMs);
+        } else {
+          this.logger.error({ err: error }, 'could not answer a hello');
+          if (!connection.ended)
+            connection.guarded(() => {
+              throw error;
+            });
+        }
         connection.answered();
       },
     });
@@ -359,9 +377,14 @@ export class EngineSession {
     this.current = undefined;
     const lastSeenAt = this.tally.lastSeenAt;
     const epoch = connection.epoch;
-    if (epoch !== undefined && lastSeenAt !== null)
+    // After the link's frames: when the engine was last seen, and (in a fleet) its lease given up.
+    if ((epoch !== undefined && lastSeenAt !== null) || this.leases)
       this.groupCommit
-        .run(() => this.store.touchEngine(this.engineId, epoch, lastSeenAt))
+        .run(async () => {
+          if (epoch !== undefined && lastSeenAt !== null)
+            await this.store.touchEngine(this.engineId, epoch, lastSeenAt);
+          await this.leases?.release(this.engineId);
+        })
         .catch((error) =>
           this.logger.error({ err: error }, 'could not record when the engine was last seen'),
         );

@@ -1,4 +1,5 @@
 import type { Item } from '../../protocol/records.ts';
+import type { EngineLeases } from './engineLeases.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
 import type { RunQuery, StoredRun } from './runStore.ts';
 import type { StoreAvailability } from './storeAvailability.ts';
@@ -61,6 +62,8 @@ export interface AsyncTransactions {
 export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransactions {
   /** Whether the store can commit now (a PostgreSQL server can go away; SQLite always can). */
   readonly availability: StoreAvailability;
+  /** In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns. */
+  readonly leases?: EngineLeases;
   /** Commits nothing more and closes the store (the connections, or the database file). */
   close(): Promise<void>;
 }

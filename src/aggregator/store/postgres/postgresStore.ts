@@ -1,8 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import type { Item } from '../../../protocol/records.ts';
 import type { AsyncStore } from '../asyncStore.ts';
+import type { EngineLeases } from '../engineLeases.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from '../recordStore.ts';
 import type { RunQuery, StoredRun } from '../runStore.ts';
 import type { StoreAvailability } from '../storeAvailability.ts';
+import { LeaseTokens } from './leaseTokens.ts';
 import { PostgresAvailability } from './postgresAvailability.ts';
 import {
   connectPostgres,
@@ -12,6 +15,7 @@ import {
   type Sql,
   type TxSql,
 } from './postgresConnection.ts';
+import { type FleetStoreOptions, PostgresLeases } from './postgresLeases.ts';
 import { PostgresRecords } from './postgresRecords.ts';
 import { PostgresRuns } from './postgresRuns.ts';
 import { migrateSchema } from './postgresSchema.ts';
@@ -35,22 +39,37 @@ export class PostgresStore implements AsyncStore {
   /** Whether PostgreSQL answers: lost with a connection, found again by asking on a schedule. */
   readonly availability: StoreAvailability;
   private readonly reconnect: PostgresAvailability;
+  /** In a fleet: which engines this node owns (leases with fencing epochs). Absent: one aggregator alone. */
+  readonly leases: EngineLeases | undefined;
   private closed = false;
 
-  private constructor(url: string, pool: Sql) {
+  private constructor(url: string, pool: Sql, fleet: FleetStoreOptions | undefined) {
     this.url = url;
     this.pool = pool;
     const marks = new StreamMarks();
     this.reconnect = new PostgresAvailability({ probe: () => pool.unsafe('SELECT 1') });
     this.availability = this.reconnect;
-    this.transactions = new PostgresTransactions(pool, marks, this.reconnect);
+    const tokens = fleet && new LeaseTokens(`${fleet.nodeId}/${randomUUID().slice(0, 8)}`);
+    this.transactions = new PostgresTransactions(pool, marks, this.reconnect, tokens);
+    this.leases = fleet && new PostgresLeases(pool, this.transactions, tokens!, fleet);
     this.recordTables = new PostgresRecords(pool, this.transactions, marks);
     this.runTables = new PostgresRuns(this.transactions);
   }
 
-  /** Connects to `url` and brings its schema up to date; refuses (and disconnects) with a clear error. */
-  static async open(url: string, options: PostgresConnectionOptions = {}): Promise<PostgresStore> {
-    const pool = connectPostgres(url, options);
+  /**
+   * Connects to `url` and brings its schema up to date; refuses (and disconnects) with a clear error.
+   * `fleet`: this store is one node's of a fleet (leases; a session idle in a transaction longer than a
+   * lease, a node paused say, is ended by the server, so that its locks never hold a takeover up).
+   */
+  static async open(
+    url: string,
+    options: PostgresConnectionOptions & { fleet?: FleetStoreOptions } = {},
+  ): Promise<PostgresStore> {
+    const { fleet, ...connection } = options;
+    const pool = connectPostgres(url, {
+      ...connection,
+      ...(fleet ? { idleInTransactionTimeoutMs: fleet.leaseMs } : {}),
+    });
     try {
       await pool.begin((sql) =>
         migrateSchema(
@@ -67,7 +86,7 @@ export class PostgresStore implements AsyncStore {
       await pool.end({ timeout: 1 });
       throw error;
     }
-    return new PostgresStore(url, pool);
+    return new PostgresStore(url, pool, fleet);
   }
 
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): Promise<IngestResult> {
