@@ -8,8 +8,9 @@ import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { type AggregatorOptions, checkAggregatorDurations } from './aggregatorOptions.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
 import { FleetMembership } from './fleet/fleetMembership.ts';
+import { FleetRunLedger } from './runs/fleetRunLedger.ts';
 import { RunLedger, type RunView } from './runs/runLedger.ts';
-import { EngineSession } from './session/engineSession.ts';
+import { EngineSession, type EngineSessionOptions } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
 import { AsyncGroupCommit, type CommittedGroup } from './store/asyncGroupCommit.ts';
@@ -94,6 +95,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   readonly ready: Promise<void>;
   /** In a fleet (the store has leases): this node's part in it. */
   readonly fleet: FleetMembership | undefined;
+  /** In a fleet: what sessions do with leases (taken at hello, the runs adopted with them; given up). */
+  private readonly leases: EngineSessionOptions['leases'];
   private closed = false;
 
   constructor(options: AggregatorOptions) {
@@ -121,14 +124,18 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
       onGroup: (group) => this.emit('commit', group),
     });
-    this.runs = new RunLedger({
+    const leases = this.store.leases;
+    const ledger = {
       store: this.store,
       pipeline: this.groupCommit,
       clock: this.clock,
       abandonAfterMs: options.abandonAfterMs ?? defaults.abandonAfterMs,
       logger: this.logger,
       inspect: options.inspect,
-    });
+    };
+    const fleetRuns =
+      leases && new FleetRunLedger(ledger, async () => new Set((await leases.owners()).keys()));
+    this.runs = fleetRuns ?? new RunLedger(ledger);
     this.runs.on('run', (run) => this.emit('run', run));
     this.store.availability.onChange((available, reason) => {
       if (available) this.logger.info('the store is back: committing what waited');
@@ -139,7 +146,6 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         );
       this.emit('store', { available, reason });
     });
-    const leases = this.store.leases;
     this.fleet =
       leases &&
       new FleetMembership({
@@ -150,7 +156,17 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         logger: this.logger,
         retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
         lost: (engineIds, reason) => this.letGo(engineIds, reason),
+        sweep: () => fleetRuns!.adoptOrphans(),
       });
+    // In a fleet the engine's runs are adopted as stored whenever this node takes its lease.
+    this.leases = leases && {
+      acquire: async (engineId) => {
+        const epoch = await leases.acquire(engineId);
+        await fleetRuns!.adopt(engineId);
+        return epoch;
+      },
+      release: (engineId) => leases.release(engineId),
+    };
     this.fleet?.start();
     // First in the pipeline: every hello is answered after it.
     this.ready = this.groupCommit.run(() => this.load());
@@ -338,6 +354,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private letGo(engineIds: readonly string[], reason: string): void {
     for (const engineId of engineIds) {
       this.logger.warn({ engineId }, `engine let go: ${reason}`);
+      (this.runs as FleetRunLedger).forget(engineId);
       this.sessions
         .get(engineId)
         ?.dropLink(
@@ -367,7 +384,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       busyRetryAfterMs: this.busyRetryAfterMs,
       inspect: this.inspect,
       groupCommit: this.groupCommit,
-      leases: this.store.leases,
+      leases: this.leases,
     });
   }
 

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { Clock } from '../../time/clock.ts';
+import type { Clock, TimerHandle } from '../../time/clock.ts';
 import type { AuthDecision } from '../../transport/sides.ts';
 import type { EngineLeases } from '../store/engineLeases.ts';
 import type { StoreAvailability } from '../store/storeAvailability.ts';
@@ -15,15 +15,19 @@ export interface FleetMembershipOptions {
   retryAfterMs: () => number;
   /** These engines are no longer this node's (lease lost or lapsed): close their links. */
   lost(engineIds: string[], reason: string): void;
+  /** Runs every lease period: the runs of engines no node holds get this node's abandon clock. */
+  sweep(): Promise<void>;
 }
 
 /**
  * One aggregator's part in a fleet: keeps its leases (LeaseKeeper), lets go of the engines whose lease
  * was lost (found by a renewal, or by an ingest transaction's fence), and refuses new engines while the
- * node cannot hold leases (the store away, or renewals failing), so that they go to another node.
+ * node cannot hold leases (the store away, or renewals failing), so that they go to another node; once
+ * a lease period, it looks for runs that no node follows (`sweep`).
  */
 export class FleetMembership {
   readonly keeper: LeaseKeeper;
+  private sweepTimer: TimerHandle | undefined;
 
   constructor(private readonly options: FleetMembershipOptions) {
     this.keeper = new LeaseKeeper({
@@ -44,10 +48,19 @@ export class FleetMembership {
 
   start(): void {
     this.keeper.start();
+    const { clock, leases, logger } = this.options;
+    const sweep = () => {
+      this.sweepTimer = clock.setTimeout(sweep, leases.leaseMs);
+      if (this.options.availability.available)
+        this.options.sweep().catch((error) => logger.warn({ err: error }, 'could not look for orphan runs'));
+    };
+    this.sweepTimer = clock.setTimeout(sweep, leases.leaseMs);
   }
 
   stop(): void {
     this.keeper.stop();
+    this.sweepTimer?.cancel();
+    this.sweepTimer = undefined;
   }
 
   /** The refusal for a new engine while this node cannot take leases; undefined when it can. */
