@@ -7,7 +7,7 @@ import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { type AggregatorOptions, checkAggregatorDurations } from './aggregatorOptions.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
-import { FleetMembership } from './fleet/fleetMembership.ts';
+import { type FleetEvents, FleetMembership } from './fleet/fleetMembership.ts';
 import { FleetRunLedger } from './runs/fleetRunLedger.ts';
 import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession, type EngineSessionOptions } from './session/engineSession.ts';
@@ -80,7 +80,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly random: () => number;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, EngineSession>();
-  private readonly commandTimeoutMs: number;
+  readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
   /** @internal */
   readonly runs: RunLedger;
@@ -146,10 +146,15 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         );
       this.emit('store', { available, reason });
     });
+    const registry = this.store.fleet;
     this.fleet =
       leases &&
+      registry &&
       new FleetMembership({
         leases,
+        registry,
+        events: this as unknown as FleetEvents,
+        engineSummaries: () => this.store.engineSummaries(),
         availability: this.store.availability,
         clock: this.clock,
         renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
@@ -169,7 +174,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     };
     this.fleet?.start();
     // First in the pipeline: every hello is answered after it.
-    this.ready = this.groupCommit.run(() => this.load());
+    this.ready = this.groupCommit.run(() => this.load()).then(() => this.fleet?.join());
     this.ready.catch((error) =>
       this.logger.error({ err: error }, 'could not load the runs and engines stored'),
     );
@@ -288,16 +293,17 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     };
   }
 
-  /** Every known engine, by id, with the run it is on. */
+  /** Every known engine, by id, with the run it is on (in a fleet: every engine of the fleet, with its node). */
   engines(): EngineWithRun[] {
-    return [...this.sessions.values()]
-      .map((session) => this.withRun(session.view()))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const local = [...this.sessions.values()].map((session) => session.view());
+    if (this.fleet) return this.fleet.views(local).map((view) => this.withRun(view));
+    return local.map((view) => this.withRun(view)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** One engine, with the run it is on (undefined: never seen). */
   engine(engineId: string): EngineWithRun | undefined {
-    const view = this.sessions.get(engineId)?.view();
+    const local = this.sessions.get(engineId)?.view();
+    const view = this.fleet ? this.fleet.directory.one(engineId, local, this.fleet.held()) : local;
     return view && this.withRun(view);
   }
 
@@ -320,6 +326,11 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     request: { id: string; name: string; args?: unknown },
   ): CommandRefusal | Promise<CommandOutcome> {
     const session = this.sessions.get(engineId);
+    if (!session && this.fleet?.directory.knows(engineId)) {
+      // Another node's engine (its owner answers commands forwarded to it): not reachable from here.
+      this.emit('command', { engineId, outcome: 'engine-unavailable' });
+      return { error: 'engine-unavailable', engineId, link: 'unavailable', since: this.clock.now() };
+    }
     if (!session) {
       this.emit('command', { engineId, outcome: 'unknown-engine' });
       throw new UnknownEngineError(engineId);

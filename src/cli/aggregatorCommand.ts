@@ -311,6 +311,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
   warnAboutAuthentication(log, secret, tokens, tokensFile);
   if (tls === undefined && options.host !== '127.0.0.1' && options.host !== 'localhost')
     log.warn('links and API are not encrypted: give --cert and --key to serve https:// and wss://');
+  if (fleet) await running.fleet?.register(options['node-url'] ?? server.url);
   if (fleet)
     log.info(
       { nodeId: fleet.nodeId, leaseMs: fleet.leaseMs, leaseRenewMs: fleet.leaseRenewMs },

@@ -17,6 +17,12 @@ export const fleetOptionSpecs = {
     description:
       'this node of a fleet of aggregators sharing one PostgreSQL --db (default: host:pid); every node needs its own',
   },
+  'node-url': {
+    kind: 'url',
+    protocols: ['http:', 'https:'],
+    description:
+      "where the other nodes reach this node's API, for the commands they forward to it (default: the listening address; PostgreSQL)",
+  },
   lease: {
     kind: 'duration',
     unit: 'ms',
@@ -52,7 +58,7 @@ export function fleetSettings(
   given: ReadonlySet<string>,
 ): FleetSettings | undefined {
   if (!isPostgresUrl(db)) {
-    const named = ['node-id', 'lease', 'lease-renew'].filter((name) => given.has(name));
+    const named = ['node-id', 'node-url', 'lease', 'lease-renew'].filter((name) => given.has(name));
     if (named.length > 0)
       throw new UsageError(
         `--${named[0]} needs a PostgreSQL --db (postgres://…): a SQLite store is one aggregator's alone, not a fleet's`,

@@ -1,12 +1,28 @@
 import type { Logger } from 'pino';
 import type { Clock, TimerHandle } from '../../time/clock.ts';
 import type { AuthDecision } from '../../transport/sides.ts';
+import type { EngineSessionEvents, EngineView } from '../session/engineView.ts';
 import type { EngineLeases } from '../store/engineLeases.ts';
+import type { FleetMessage, FleetRegistry } from '../store/fleetRegistry.ts';
+import type { EngineSummary } from '../store/recordStore.ts';
 import type { StoreAvailability } from '../store/storeAvailability.ts';
+import { FleetDirectory, type RemoteOwner } from './fleetDirectory.ts';
 import { LeaseKeeper } from './leaseKeeper.ts';
+
+/** The aggregator's events a fleet node relays between nodes (link and run changes). */
+export interface FleetEvents {
+  on(name: 'engineState', fn: (change: EngineSessionEvents['engineState'][0]) => void): unknown;
+  on(name: 'run', fn: (run: { engineId: string; id: string }) => void): unknown;
+  emit(name: 'engineState', change: EngineSessionEvents['engineState'][0]): unknown;
+  emit(name: 'run', run: never): unknown;
+}
 
 export interface FleetMembershipOptions {
   leases: EngineLeases;
+  registry: FleetRegistry;
+  /** The aggregator: its sessions' link changes and its runs are published; the others' told on it. */
+  events: FleetEvents;
+  engineSummaries(): Promise<EngineSummary[]>;
   availability: StoreAvailability;
   clock: Clock;
   renewMs: number;
@@ -27,7 +43,11 @@ export interface FleetMembershipOptions {
  */
 export class FleetMembership {
   readonly keeper: LeaseKeeper;
+  readonly directory: FleetDirectory;
   private sweepTimer: TimerHandle | undefined;
+  private refreshTimer: TimerHandle | undefined;
+  /** Set while another node's change is told on the aggregator: it is not published again. */
+  private relaying = false;
 
   constructor(private readonly options: FleetMembershipOptions) {
     this.keeper = new LeaseKeeper({
@@ -40,6 +60,61 @@ export class FleetMembership {
     options.leases.onLost((engineIds) =>
       options.lost(engineIds, 'another aggregator node holds the engine now (its lease was lost)'),
     );
+    this.directory = new FleetDirectory(options.registry, options.leases.nodeId, options.engineSummaries);
+    const failed = (what: string) => (error: unknown) => options.logger.warn({ err: error }, what);
+    options.events.on('engineState', (change) => {
+      if (this.relaying) return;
+      options.registry
+        .publishLink({ ...change, node: this.nodeId })
+        .catch(failed('could not publish a link change to the fleet'));
+    });
+    options.events.on('run', (run) => {
+      if (this.relaying) return;
+      options.registry.publishRun(run).catch(failed('could not publish a run change to the fleet'));
+    });
+  }
+
+  /** Listens to the other nodes and reads the directory (before the node admits engines). */
+  async join(): Promise<void> {
+    await this.options.registry.listen((message) => this.heard(message));
+    await this.directory.refresh();
+  }
+
+  /** Says where this node's API answers, for commands forwarded to it. */
+  register(apiUrl: string): Promise<void> {
+    return this.options.registry.register(apiUrl);
+  }
+
+  /** The engines this node holds now. */
+  held(): Set<string> {
+    return new Set(this.options.leases.held());
+  }
+
+  /** The node holding the engine, when another one does (read from the database now). */
+  async ownerElsewhere(engineId: string): Promise<RemoteOwner | undefined> {
+    if (this.options.leases.held().includes(engineId)) return undefined;
+    await this.directory.refresh();
+    return this.directory.ownerElsewhere(engineId);
+  }
+
+  /** Every engine of the fleet, each with its node (see FleetDirectory.merge). */
+  views(local: readonly EngineView[]): EngineView[] {
+    return this.directory.merge(local, this.held());
+  }
+
+  private heard(message: FleetMessage): void {
+    this.relaying = true;
+    try {
+      if (message.kind === 'link') {
+        const { change } = message;
+        if (this.directory.heard(change)) {
+          const { node: _node, ...told } = change;
+          this.options.events.emit('engineState', told);
+        }
+      } else if (message.node !== this.nodeId) this.options.events.emit('run', message.run as never);
+    } finally {
+      this.relaying = false;
+    }
   }
 
   get nodeId(): string {
@@ -55,12 +130,20 @@ export class FleetMembership {
         this.options.sweep().catch((error) => logger.warn({ err: error }, 'could not look for orphan runs'));
     };
     this.sweepTimer = clock.setTimeout(sweep, leases.leaseMs);
+    const refresh = () => {
+      this.refreshTimer = clock.setTimeout(refresh, this.options.renewMs);
+      if (this.options.availability.available)
+        this.directory.refresh().catch((error) => logger.debug({ err: error }, 'could not read the fleet'));
+    };
+    this.refreshTimer = clock.setTimeout(refresh, this.options.renewMs);
   }
 
   stop(): void {
     this.keeper.stop();
     this.sweepTimer?.cancel();
     this.sweepTimer = undefined;
+    this.refreshTimer?.cancel();
+    this.refreshTimer = undefined;
   }
 
   /** The refusal for a new engine while this node cannot take leases; undefined when it can. */

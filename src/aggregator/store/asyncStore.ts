@@ -1,5 +1,6 @@
 import type { Item } from '../../protocol/records.ts';
 import type { EngineLeases } from './engineLeases.ts';
+import type { FleetRegistry } from './fleetRegistry.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
 import type { RunQuery, StoredRun } from './runStore.ts';
 import type { StoreAvailability } from './storeAvailability.ts';
@@ -64,6 +65,8 @@ export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransa
   readonly availability: StoreAvailability;
   /** In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns. */
   readonly leases?: EngineLeases;
+  /** In a fleet: the nodes' shared directory (owners, links, messages between nodes). */
+  readonly fleet?: FleetRegistry;
   /** Commits nothing more and closes the store (the connections, or the database file). */
   close(): Promise<void>;
 }

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { Item } from '../../../protocol/records.ts';
 import type { AsyncStore } from '../asyncStore.ts';
 import type { EngineLeases } from '../engineLeases.ts';
+import type { FleetRegistry } from '../fleetRegistry.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from '../recordStore.ts';
 import type { RunQuery, StoredRun } from '../runStore.ts';
 import type { StoreAvailability } from '../storeAvailability.ts';
@@ -15,6 +16,7 @@ import {
   type Sql,
   type TxSql,
 } from './postgresConnection.ts';
+import { PostgresFleet } from './postgresFleet.ts';
 import { type FleetStoreOptions, PostgresLeases } from './postgresLeases.ts';
 import { PostgresRecords } from './postgresRecords.ts';
 import { PostgresRuns } from './postgresRuns.ts';
@@ -41,6 +43,8 @@ export class PostgresStore implements AsyncStore {
   private readonly reconnect: PostgresAvailability;
   /** In a fleet: which engines this node owns (leases with fencing epochs). Absent: one aggregator alone. */
   readonly leases: EngineLeases | undefined;
+  /** In a fleet: the nodes' shared directory. */
+  readonly fleet: FleetRegistry | undefined;
   private closed = false;
 
   private constructor(url: string, pool: Sql, fleet: FleetStoreOptions | undefined) {
@@ -52,6 +56,7 @@ export class PostgresStore implements AsyncStore {
     const tokens = fleet && new LeaseTokens(`${fleet.nodeId}/${randomUUID().slice(0, 8)}`);
     this.transactions = new PostgresTransactions(pool, marks, this.reconnect, tokens);
     this.leases = fleet && new PostgresLeases(pool, this.transactions, tokens!, fleet);
+    this.fleet = fleet && new PostgresFleet(pool, fleet.nodeId, tokens!.holder);
     this.recordTables = new PostgresRecords(pool, this.transactions, marks);
     this.runTables = new PostgresRuns(this.transactions);
   }
