@@ -80,9 +80,7 @@ export class FleetDirectory {
 
   private withNode(view: EngineView, held: ReadonlySet<string>): EngineView {
     if (held.has(view.id)) return { ...view, node: this.nodeId };
-    const owner = this.rows.get(view.id)?.owner;
-    if (owner && owner !== this.nodeId) return this.remote(view.id, view)!;
-    return { ...view, node: null };
+    return this.remote(view.id, view) ?? { ...view, node: null };
   }
 
   /** The engine as the fleet knows it (another node's, or nobody's), over what this node knows of it. */
@@ -90,11 +88,12 @@ export class FleetDirectory {
     const row = this.rows.get(engineId);
     if (!row) return known && { ...known, node: null };
     const summary = this.summaries.get(engineId);
-    const link = row.owner !== null && row.link?.node === row.owner ? row.link : undefined;
+    // The owner's word; with no owner, the last word published (the last owner's, as it let the engine go).
+    const link = row.owner === null ? (row.link ?? undefined) : row.link?.node === row.owner ? row.link : undefined;
     const persistedSeq = Math.max(summary?.persistedSeq ?? 0, known?.persistedSeq ?? 0);
     return {
       id: engineId,
-      link: link?.link ?? (row.owner === null ? 'offline' : 'unavailable'),
+      link: link?.link ?? (row.owner === null ? (known?.link ?? 'offline') : 'unavailable'),
       since: link?.since ?? known?.since ?? summary?.lastSeenAt ?? 0,
       epoch: summary?.epoch ?? known?.epoch ?? null,
       persistedSeq,
