@@ -155,6 +155,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         registry,
         events: this as unknown as FleetEvents,
         engineSummaries: () => this.store.engineSummaries(),
+        localView: (engineId) => this.sessions.get(engineId)?.view(),
         availability: this.store.availability,
         clock: this.clock,
         renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
@@ -163,11 +164,12 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         lost: (engineIds, reason) => this.letGo(engineIds, reason),
         sweep: () => fleetRuns!.adoptOrphans(),
       });
-    // In a fleet the engine's runs are adopted as stored whenever this node takes its lease.
+    // In a fleet, a node that takes an engine over (it did not hold it) adopts its runs and its tally as stored.
     this.leases = leases && {
       acquire: async (engineId) => {
+        const takenOver = !leases.held().includes(engineId);
         const epoch = await leases.acquire(engineId);
-        await fleetRuns!.adopt(engineId);
+        if (takenOver) await this.adopt(engineId, fleetRuns!);
         return epoch;
       },
       release: (engineId) => leases.release(engineId),
@@ -359,6 +361,13 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     this.fleet?.stop();
     this.runs.stop();
     await this.store.close();
+  }
+
+  /** In a fleet, in the hello's transaction: the engine's runs and tally as the node before left them. */
+  private async adopt(engineId: string, runs: FleetRunLedger): Promise<void> {
+    await runs.adopt(engineId);
+    const summary = (await this.store.engineSummaries()).find((s) => s.engineId === engineId);
+    if (summary) this.sessions.get(engineId)?.restoreTally(summary, await this.store.gaps(engineId));
   }
 
   /** In a fleet: these engines are no longer this node's; their links close and they connect again elsewhere. */

@@ -87,9 +87,13 @@ export class FleetDirectory {
   private remote(engineId: string, known?: EngineView): EngineView | undefined {
     const row = this.rows.get(engineId);
     if (!row) return known && { ...known, node: null };
-    const summary = this.summaries.get(engineId);
+    // A tally heard since the last refresh is newer than the one read then.
+    const summary = row.link?.tally
+      ? { ...row.link.tally, lastSeenAt: this.summaries.get(engineId)?.lastSeenAt ?? null }
+      : this.summaries.get(engineId);
     // The owner's word; with no owner, the last word published (the last owner's, as it let the engine go).
-    const link = row.owner === null ? (row.link ?? undefined) : row.link?.node === row.owner ? row.link : undefined;
+    const link =
+      row.owner === null ? (row.link ?? undefined) : row.link?.node === row.owner ? row.link : undefined;
     const persistedSeq = Math.max(summary?.persistedSeq ?? 0, known?.persistedSeq ?? 0);
     return {
       id: engineId,

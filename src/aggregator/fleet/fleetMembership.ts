@@ -23,6 +23,8 @@ export interface FleetMembershipOptions {
   /** The aggregator: its sessions' link changes and its runs are published; the others' told on it. */
   events: FleetEvents;
   engineSummaries(): Promise<EngineSummary[]>;
+  /** The engine as this node's session shows it (its tally goes with its link changes). */
+  localView(engineId: string): EngineView | undefined;
   availability: StoreAvailability;
   clock: Clock;
   renewMs: number;
@@ -64,8 +66,15 @@ export class FleetMembership {
     const failed = (what: string) => (error: unknown) => options.logger.warn({ err: error }, what);
     options.events.on('engineState', (change) => {
       if (this.relaying) return;
+      const view = options.localView(change.engineId);
+      const tally = view && {
+        epoch: view.epoch,
+        persistedSeq: view.persistedSeq,
+        persistedCount: view.persistedCount,
+        duplicatesIgnored: view.duplicatesIgnored,
+      };
       options.registry
-        .publishLink({ ...change, node: this.nodeId })
+        .publishLink({ ...change, node: this.nodeId, ...(tally ? { tally } : {}) })
         .catch(failed('could not publish a link change to the fleet'));
     });
     options.events.on('run', (run) => {
@@ -108,7 +117,7 @@ export class FleetMembership {
       if (message.kind === 'link') {
         const { change } = message;
         if (this.directory.heard(change)) {
-          const { node: _node, ...told } = change;
+          const { node: _node, tally: _tally, ...told } = change;
           this.options.events.emit('engineState', told);
         }
       } else if (message.node !== this.nodeId) this.options.events.emit('run', message.run as never);

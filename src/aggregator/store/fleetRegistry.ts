@@ -5,6 +5,8 @@ export interface FleetLinkChange {
   link: 'available' | 'unavailable' | 'catching-up' | 'offline';
   since: number;
   reason?: string;
+  /** The engine's tally as its owner had it at the change (sent with the message only, not stored). */
+  tally?: { epoch: string | null; persistedSeq: number; persistedCount: number; duplicatesIgnored: number };
 }
 
 /** What one node hears from the others: a link change, or a run change (the run as the API shows it). */
