@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import postgres from 'postgres';
 import { expect } from 'vitest';
+import { restartablePort } from '../../../src/faults/restartablePort.ts';
 import { waitFor } from '../../../src/faults/waitFor.ts';
 import { AggregatorSlot } from '../../../src/soak/aggregatorSlot.ts';
 import { checkEngine, type EngineView } from '../../../src/soak/engineCheck.ts';
@@ -46,8 +47,10 @@ export class FleetWorld {
     return this.nodes.get(name)!;
   }
 
-  async startNodes(): Promise<void> {
-    await Promise.all([...this.nodes.values()].map((node) => node.start()));
+  /** Starts these nodes (default: all); every node's port is chosen first, so engines know them all. */
+  async startNodes(names: readonly string[] = [...this.nodes.keys()]): Promise<void> {
+    for (const node of this.nodes.values()) if (node.port === 0) node.port = await restartablePort();
+    await Promise.all(names.map((name) => this.node(name).start()));
   }
 
   /** A simulated engine given every node's URL (in a shuffled order it tries them), started. */
