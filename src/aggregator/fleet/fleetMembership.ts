@@ -50,6 +50,8 @@ export class FleetMembership {
   private refreshTimer: TimerHandle | undefined;
   /** Set while another node's change is told on the aggregator: it is not published again. */
   private relaying = false;
+  /** Publications go out one after another, in the order of the changes (the last word is the newest). */
+  private publishing: Promise<void> = Promise.resolve();
 
   constructor(private readonly options: FleetMembershipOptions) {
     this.keeper = new LeaseKeeper({
@@ -63,7 +65,6 @@ export class FleetMembership {
       options.lost(engineIds, 'another aggregator node holds the engine now (its lease was lost)'),
     );
     this.directory = new FleetDirectory(options.registry, options.leases.nodeId, options.engineSummaries);
-    const failed = (what: string) => (error: unknown) => options.logger.warn({ err: error }, what);
     options.events.on('engineState', (change) => {
       if (this.relaying) return;
       const view = options.localView(change.engineId);
@@ -73,14 +74,19 @@ export class FleetMembership {
         persistedCount: view.persistedCount,
         duplicatesIgnored: view.duplicatesIgnored,
       };
-      options.registry
-        .publishLink({ ...change, node: this.nodeId, ...(tally ? { tally } : {}) })
-        .catch(failed('could not publish a link change to the fleet'));
+      const told = { ...change, node: this.nodeId, ...(tally ? { tally } : {}) };
+      this.publish(() => options.registry.publishLink(told), 'could not publish a link change to the fleet');
     });
     options.events.on('run', (run) => {
       if (this.relaying) return;
-      options.registry.publishRun(run).catch(failed('could not publish a run change to the fleet'));
+      this.publish(() => options.registry.publishRun(run), 'could not publish a run change to the fleet');
     });
+  }
+
+  private publish(send: () => Promise<void>, failure: string): void {
+    this.publishing = this.publishing
+      .then(send)
+      .catch((error) => this.options.logger.warn({ err: error }, failure));
   }
 
   /** Listens to the other nodes and reads the directory (before the node admits engines). */
