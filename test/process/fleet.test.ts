@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { spawnCli } from '../../src/faults/cliProcess.ts';
 import { waitFor } from '../../src/faults/waitFor.ts';
 import { freshDatabase } from '../support/postgres.ts';
 import { type FleetEngineView, FleetWorld } from './support/fleetWorld.ts';
@@ -85,6 +86,14 @@ describe('a fleet of three aggregators on PostgreSQL', () => {
         : undefined;
     });
     expect(after.filter((v) => moved.includes(v.id)).every((v) => v.node !== victim)).toBe(true);
+    // `engine-link status` on any node names the node holding each engine.
+    const status = spawnCli(['status', '--aggregator', w.node(survivor).url]);
+    expect(await status.exited, status.stderr()).toBe(0);
+    expect(status.lines[1]).toMatch(/^ENGINE\s+LINK\s+.*\s+RUN\s+NODE$/);
+    for (const id of moved)
+      expect(status.lines.find((line) => line.startsWith(`${id} `))).toMatch(
+        new RegExp(` (?!${victim})node-[abc]\\s*$`),
+      );
     // More traffic on their new nodes, then everything is checked.
     const moving = await w.marks();
     await waitFor('more records from every engine', async () => {
