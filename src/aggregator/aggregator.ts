@@ -366,7 +366,9 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   /** In a fleet, in the hello's transaction: the engine's runs and tally as the node before left them. */
   private async adopt(engineId: string, runs: FleetRunLedger): Promise<void> {
     await runs.adopt(engineId);
-    const summary = (await this.store.engineSummaries()).find((s) => s.engineId === engineId);
+    const summary = this.store.engineSummary
+      ? await this.store.engineSummary(engineId)
+      : (await this.store.engineSummaries()).find((s) => s.engineId === engineId);
     if (summary) this.sessions.get(engineId)?.restoreTally(summary, await this.store.gaps(engineId));
   }
 

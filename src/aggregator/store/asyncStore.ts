@@ -65,6 +65,8 @@ export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransa
   readonly availability: StoreAvailability;
   /** In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns. */
   readonly leases?: EngineLeases;
+  /** One engine's line of `engineSummaries` (stores of a fleet have it). */
+  engineSummary?(engineId: string): Promise<EngineSummary | undefined>;
   /** In a fleet: the nodes' shared directory (owners, links, messages between nodes). */
   readonly fleet?: FleetRegistry;
   /** Commits nothing more and closes the store (the connections, or the database file). */

@@ -122,6 +122,11 @@ export class PostgresStore implements AsyncStore {
     return this.recordTables.engineSummaries();
   }
 
+  /** One engine's line (a fleet node taking an engine over reads it). */
+  async engineSummary(engineId: string): Promise<EngineSummary | undefined> {
+    return (await this.recordTables.engineSummaries(engineId))[0];
+  }
+
   touchEngine(engineId: string, epoch: string, at: number): Promise<void> {
     return this.recordTables.touchEngine(engineId, epoch, at);
   }
