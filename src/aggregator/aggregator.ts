@@ -163,6 +163,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
         lost: (engineIds, reason) => this.letGo(engineIds, reason),
         sweep: () => fleetRuns!.adoptOrphans(),
+        pipeline: (work) => this.groupCommit.run(work),
       });
     // In a fleet, a node that takes an engine over (it did not hold it) adopts its runs and its tally as stored.
     this.leases = leases && {

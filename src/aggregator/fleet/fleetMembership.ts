@@ -33,6 +33,8 @@ export interface FleetMembershipOptions {
   retryAfterMs: () => number;
   /** These engines are no longer this node's (lease lost or lapsed): close their links. */
   lost(engineIds: string[], reason: string): void;
+  /** Runs store work in the aggregator's pipeline (lease renewals go there). */
+  pipeline<T>(work: () => Promise<T>): Promise<T>;
   /** Runs every lease period: the runs of engines no node holds get this node's abandon clock. */
   sweep(): Promise<void>;
 }
@@ -59,6 +61,7 @@ export class FleetMembership {
       clock: options.clock,
       renewMs: options.renewMs,
       logger: options.logger,
+      pipeline: options.pipeline,
       lost: options.lost,
     });
     options.leases.onLost((engineIds) =>

@@ -8,13 +8,18 @@ export interface LeaseKeeperOptions {
   /** How often every lease held is renewed (less than the lease). */
   renewMs: number;
   logger: Logger;
+  /**
+   * Where a renewal runs: the aggregator's pipeline (after the groups before it, never beside them: an
+   * ingest transaction share-locks the leases it writes under, and a renewal beside it could deadlock).
+   */
+  pipeline<T>(work: () => Promise<T>): Promise<T>;
   /** These engines are no longer this node's: their links must close. */
   lost(engineIds: string[], reason: string): void;
 }
 
 /**
  * Keeps one node's leases: renews them all every `renewMs` (a timer on the injected clock, one statement
- * per renewal, never in the ingest pipeline), and tells which were lost. The leases count as held until
+ * per renewal, in the node's pipeline), and tells which were lost. The leases count as held until
  * `leaseMs` after the last renewal that succeeded was sent (a conservative bound: the database set the
  * new expiry later than that); once that has passed without another (the node is cut off from the
  * database, or was paused), every lease may have expired and been taken over: every engine is let go, and
@@ -70,8 +75,8 @@ export class LeaseKeeper {
     if (this.renewing) return;
     this.renewing = true;
     const sentAt = this.options.clock.now();
-    this.options.leases
-      .renew()
+    this.options
+      .pipeline(() => this.options.leases.renew())
       .then(({ lost }) => {
         this.validUntil = Math.max(this.validUntil, sentAt + this.options.leases.leaseMs);
         if (this.lapsed && this.options.clock.now() < this.validUntil) {

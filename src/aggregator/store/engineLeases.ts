@@ -22,8 +22,10 @@ export interface EngineLeases {
   /** Gives the lease up (expires it now, its epoch kept): another node may take the engine at once. */
   release(engineId: string): Promise<void>;
   /**
-   * Renews every lease held (one statement, outside any group): answers the engines whose lease was lost
-   * (taken over, or expired before the renewal reached the database); those are forgotten.
+   * Renews every lease held (one statement, in the open transaction if any: the aggregator renews in its
+   * pipeline, so that renewals and the ingest transactions' share locks on the leases never wait for each
+   * other): answers the engines whose lease was lost (taken over, or expired before the renewal reached
+   * the database); those are forgotten.
    */
   renew(): Promise<{ lost: string[] }>;
   /** Engines whose lease this node holds (as far as it knows). */

@@ -93,7 +93,7 @@ export class PostgresLeases implements EngineLeases {
   async renew(): Promise<{ lost: string[] }> {
     const held = this.tokens.entries();
     if (held.length === 0) return { lost: [] };
-    const rows = await query<{ engine_id: string }>(this.pool, RENEW, [
+    const rows = await query<{ engine_id: string }>(this.reader(), RENEW, [
       held.map(([id]) => id),
       held.map(([, epoch]) => epoch),
       this.tokens.holder,
