@@ -204,11 +204,12 @@ const rules: Rule[] = [
   },
   {
     dir: 'src/aggregator/fleet',
-    what: 'a fleet node (leases kept, directory, orphan runs) sees the store through its interfaces, sessions through their views',
+    what: 'a fleet node (leases kept, directory, orphan runs) sees the store through its interfaces, sessions through their views, and the run ledger',
     allowed: (spec) =>
       external(spec) ||
       (spec.startsWith('src/aggregator/store/') && !SQLITE.test(spec)) ||
       spec === 'src/aggregator/session/engineView.ts' ||
+      spec.startsWith('src/aggregator/runs/') ||
       spec === 'src/transport/sides.ts' ||
       under('src/aggregator/fleet', 'src/protocol', 'src/time')(spec),
     refuses: [

@@ -7,8 +7,8 @@ import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
 import { type AggregatorOptions, checkAggregatorDurations } from './aggregatorOptions.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
-import { type FleetEvents, FleetMembership } from './fleet/fleetMembership.ts';
-import { FleetRunLedger } from './runs/fleetRunLedger.ts';
+import type { FleetEvents, FleetMembership } from './fleet/fleetMembership.ts';
+import { joinFleet } from './fleet/fleetNode.ts';
 import { RunLedger, type RunView } from './runs/runLedger.ts';
 import { EngineSession, type EngineSessionOptions } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
@@ -124,7 +124,6 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
       onGroup: (group) => this.emit('commit', group),
     });
-    const leases = this.store.leases;
     const ledger = {
       store: this.store,
       pipeline: this.groupCommit,
@@ -133,9 +132,23 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       logger: this.logger,
       inspect: options.inspect,
     };
-    const fleetRuns =
-      leases && new FleetRunLedger(ledger, async () => new Set((await leases.owners()).keys()));
-    this.runs = fleetRuns ?? new RunLedger(ledger);
+    // On PostgreSQL opened for a fleet, this aggregator is one node of it (fleet/fleetNode.ts).
+    const node = joinFleet({
+      store: this.store,
+      ledger,
+      events: this as unknown as FleetEvents,
+      clock: this.clock,
+      logger: this.logger,
+      renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
+      retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
+      pipeline: (work) => this.groupCommit.run(work),
+      localView: (engineId) => this.sessions.get(engineId)?.view(),
+      restoreTally: (engineId, summary, gaps) => this.sessions.get(engineId)?.restoreTally(summary, gaps),
+      letGo: (engineIds, reason) => this.letGo(engineIds, reason),
+    });
+    this.runs = node?.runs ?? new RunLedger(ledger);
+    this.fleet = node?.membership;
+    this.leases = node?.sessionLeases;
     this.runs.on('run', (run) => this.emit('run', run));
     this.store.availability.onChange((available, reason) => {
       if (available) this.logger.info('the store is back: committing what waited');
@@ -146,35 +159,6 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         );
       this.emit('store', { available, reason });
     });
-    const registry = this.store.fleet;
-    this.fleet =
-      leases &&
-      registry &&
-      new FleetMembership({
-        leases,
-        registry,
-        events: this as unknown as FleetEvents,
-        engineSummaries: () => this.store.engineSummaries(),
-        localView: (engineId) => this.sessions.get(engineId)?.view(),
-        availability: this.store.availability,
-        clock: this.clock,
-        renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
-        logger: this.logger,
-        retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
-        lost: (engineIds, reason) => this.letGo(engineIds, reason),
-        sweep: () => fleetRuns!.adoptOrphans(),
-        pipeline: (work) => this.groupCommit.run(work),
-      });
-    // In a fleet, a node that takes an engine over (it did not hold it) adopts its runs and its tally as stored.
-    this.leases = leases && {
-      acquire: async (engineId) => {
-        const takenOver = !leases.held().includes(engineId);
-        const epoch = await leases.acquire(engineId);
-        if (takenOver) await this.adopt(engineId, fleetRuns!);
-        return epoch;
-      },
-      release: (engineId) => leases.release(engineId),
-    };
     this.fleet?.start();
     // First in the pipeline: every hello is answered after it.
     this.ready = this.groupCommit.run(() => this.load()).then(() => this.fleet?.join());
@@ -364,20 +348,10 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     await this.store.close();
   }
 
-  /** In a fleet, in the hello's transaction: the engine's runs and tally as the node before left them. */
-  private async adopt(engineId: string, runs: FleetRunLedger): Promise<void> {
-    await runs.adopt(engineId);
-    const summary = this.store.engineSummary
-      ? await this.store.engineSummary(engineId)
-      : (await this.store.engineSummaries()).find((s) => s.engineId === engineId);
-    if (summary) this.sessions.get(engineId)?.restoreTally(summary, await this.store.gaps(engineId));
-  }
-
   /** In a fleet: these engines are no longer this node's; their links close and they connect again elsewhere. */
   private letGo(engineIds: readonly string[], reason: string): void {
     for (const engineId of engineIds) {
       this.logger.warn({ engineId }, `engine let go: ${reason}`);
-      (this.runs as FleetRunLedger).forget(engineId);
       this.sessions
         .get(engineId)
         ?.dropLink(
