@@ -37,8 +37,8 @@ export interface FleetNode {
 /**
  * Makes the aggregator on `host.store` a node of a fleet when the store has leases (PostgreSQL opened
  * for a fleet); undefined otherwise (one aggregator alone: nothing of this runs). A node that takes an
- * engine over (it did not hold its lease) adopts the engine's runs and tally as stored, in the hello's
- * transaction; a node that loses an engine forgets its runs and closes its link.
+ * engine over from another (one whose writes it has not seen) adopts the engine's runs and tally as
+ * stored, in the hello's transaction; a node that loses an engine forgets its runs and closes its link.
  */
 export function joinFleet(host: FleetHost): FleetNode | undefined {
   const { store } = host;
@@ -73,10 +73,10 @@ export function joinFleet(host: FleetHost): FleetNode | undefined {
   };
   const sessionLeases = {
     acquire: async (engineId: string) => {
-      const takenOver = !leases.held().includes(engineId);
-      const epoch = await leases.acquire(engineId);
-      if (takenOver) await adopt(engineId);
-      return epoch;
+      const grant = await leases.acquire(engineId);
+      // Another node (or an earlier run of this one) held it: what it wrote is read back.
+      if (grant.from !== null) await adopt(engineId);
+      return grant;
     },
     release: (engineId: string) => leases.release(engineId),
   };

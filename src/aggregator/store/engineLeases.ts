@@ -16,9 +16,10 @@ export interface EngineLeases {
   /**
    * Takes the engine's lease in the open transaction (or one of its own): a lease this node holds is
    * extended, an expired or released one is taken over (its epoch grows). Rejects with `LeaseHeldError`
-   * when another node holds it. Resolves with the epoch held.
+   * when another node holds it. Resolves with the epoch held, and the node that held it last when that was
+   * another run of a node (whose writes this node has not seen).
    */
-  acquire(engineId: string): Promise<number>;
+  acquire(engineId: string): Promise<LeaseGrant>;
   /** Gives the lease up (expires it now, its epoch kept): another node may take the engine at once. */
   release(engineId: string): Promise<void>;
   /**
@@ -36,6 +37,12 @@ export interface EngineLeases {
   onLost(listener: (engineIds: string[]) => void): void;
   /** Who owns which engine now (live leases only), read from the database. */
   owners(): Promise<Map<string, string>>;
+}
+
+/** A lease taken: its fencing epoch, and the node it was taken from (null: none, or this very run). */
+export interface LeaseGrant {
+  epoch: number;
+  from: string | null;
 }
 
 /** Another node holds the engine's lease: refuse the engine, and ask it to come back after `retryAfterMs`. */

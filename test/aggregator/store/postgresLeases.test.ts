@@ -43,7 +43,7 @@ describe('leases and fencing (PostgreSQL fleet)', () => {
   it('two writers: the holder stores, the other is refused busy with how long the lease still runs', async () => {
     const a = await node('node-a', 20_000);
     const b = await node('node-b');
-    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toBe(1);
+    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toEqual({ epoch: 1, from: null });
     await a.store.ingest('eng-1', 'ep1', 1, samples(5));
 
     const refused = await failureOf(() => b.store.transaction(() => b.leases.acquire('eng-1')));
@@ -58,7 +58,7 @@ describe('leases and fencing (PostgreSQL fleet)', () => {
     expect(await recordCount()).toBe(5);
     expect([...(await b.leases.owners())]).toEqual([['eng-1', 'node-a']]);
     // The holder taking its own lease again keeps its epoch.
-    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toBe(1);
+    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toEqual({ epoch: 1, from: null });
   });
 
   it('an expired lease is taken over with a greater epoch; the old owner then stores nothing', async () => {
@@ -71,7 +71,7 @@ describe('leases and fencing (PostgreSQL fleet)', () => {
     await a.store.ingest('eng-1', 'ep1', 1, samples(5));
 
     await expire('eng-1');
-    expect(await b.store.transaction(() => b.leases.acquire('eng-1'))).toBe(2);
+    expect(await b.store.transaction(() => b.leases.acquire('eng-1'))).toEqual({ epoch: 2, from: 'node-a' });
     await b.store.ingest('eng-1', 'ep1', 6, samples(5, 5));
 
     // A (paused, say) still believes it holds eng-1: its transaction, eng-2's records with it, is refused.
@@ -109,7 +109,7 @@ describe('leases and fencing (PostgreSQL fleet)', () => {
       LeaseLostError,
     );
     // Released: A takes it at once (no waiting for an expiry), with the next epoch.
-    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toBe(3);
+    expect(await a.store.transaction(() => a.leases.acquire('eng-1'))).toEqual({ epoch: 3, from: 'node-b' });
     expect((await a.store.ingest('eng-1', 'ep1', 1, samples(2))).inserted).toBe(2);
   });
 

@@ -1,4 +1,4 @@
-import { type EngineLeases, LeaseHeldError } from '../engineLeases.ts';
+import { type EngineLeases, type LeaseGrant, LeaseHeldError } from '../engineLeases.ts';
 import type { LeaseTokens } from './leaseTokens.ts';
 import { type Queryable, query, type Sql } from './postgresConnection.ts';
 import type { PostgresTransactions } from './postgresTransactions.ts';
@@ -11,13 +11,14 @@ const leaseEnd = (n: number) => `clock_timestamp() + make_interval(secs => $${n}
  * lease is still running. No row: another holder's lease runs.
  */
 const ACQUIRE = `
+  WITH before AS (SELECT holder, node FROM leases WHERE engine_id = $1)
   INSERT INTO leases AS l (engine_id, node, holder, epoch, expires_at) VALUES ($1, $2, $3, 1, ${leaseEnd(4)})
   ON CONFLICT (engine_id) DO UPDATE SET node = EXCLUDED.node, holder = EXCLUDED.holder,
     epoch = CASE WHEN l.holder = EXCLUDED.holder AND l.expires_at > clock_timestamp() THEN l.epoch
       ELSE l.epoch + 1 END,
     expires_at = EXCLUDED.expires_at, acquired_at = clock_timestamp()
   WHERE l.holder = EXCLUDED.holder OR l.expires_at <= clock_timestamp()
-  RETURNING l.epoch`;
+  RETURNING l.epoch, (SELECT holder FROM before) AS previous_holder, (SELECT node FROM before) AS previous_node`;
 
 const HOLDER_OF = `
   SELECT node, GREATEST(0, ceil(extract(epoch FROM expires_at - clock_timestamp()) * 1000))::int8 AS remaining_ms
@@ -58,10 +59,14 @@ export class PostgresLeases implements EngineLeases {
     this.leaseMs = options.leaseMs;
   }
 
-  acquire(engineId: string): Promise<number> {
+  acquire(engineId: string): Promise<LeaseGrant> {
     return this.transactions.transaction(async () => {
       const scope = this.transactions.current()!;
-      const [row] = await query<{ epoch: number }>(scope.sql, ACQUIRE, [
+      const [row] = await query<{
+        epoch: number;
+        previous_holder: string | null;
+        previous_node: string | null;
+      }>(scope.sql, ACQUIRE, [
         engineId,
         this.nodeId,
         this.tokens.holder,
@@ -79,7 +84,8 @@ export class PostgresLeases implements EngineLeases {
       this.tokens.set(engineId, row.epoch);
       // Memory follows the store: a transaction that does not commit did not take the lease.
       this.transactions.onRollback(() => this.tokens.set(engineId, before));
-      return row.epoch;
+      const elsewhere = row.previous_holder !== null && row.previous_holder !== this.tokens.holder;
+      return { epoch: row.epoch, from: elsewhere ? row.previous_node : null };
     });
   }
 
