@@ -54,6 +54,8 @@ describe('a fleet of three aggregators on PostgreSQL', () => {
     const moved = ids.filter((id) => owners.get(id) === victim);
     const survivor = [...w.nodes.keys()].find((name) => name !== victim)!;
     expect(moved.length).toBeGreaterThanOrEqual(4);
+    const events = await w.watchEvents(survivor);
+    cleanups.push(() => events.close());
     const before = await w.marks();
     await w.node(victim).kill();
     const killedAt = Date.now();
@@ -86,6 +88,19 @@ describe('a fleet of three aggregators on PostgreSQL', () => {
         : undefined;
     });
     expect(after.filter((v) => moved.includes(v.id)).every((v) => v.node !== victim)).toBe(true);
+    // The survivor's live-update stream told of every moved engine's link, whichever node took it, and of
+    // runs on the other nodes.
+    const third = [...w.nodes.keys()].find((name) => name !== victim && name !== survivor)!;
+    const final = await w.owners();
+    for (const id of moved)
+      expect(events.text(), `${id} on ${final.get(id)}`).toMatch(
+        new RegExp(`event: engine\\ndata: \\{"engineId":"${id}","link":"available"`),
+      );
+    const onThird = ids.filter((id) => final.get(id) === third);
+    if (onThird.length > 0)
+      await waitFor('a run change of an engine held by the third node, on the survivor', () =>
+        onThird.some((id) => new RegExp(`event: run\\ndata: [^\\n]*"engineId":"${id}"`).test(events.text())),
+      );
     // `engine-link status` on any node names the node holding each engine.
     const status = spawnCli(['status', '--aggregator', w.node(survivor).url]);
     expect(await status.exited, status.stderr()).toBe(0);

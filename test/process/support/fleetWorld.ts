@@ -94,6 +94,22 @@ export class FleetWorld {
     return (await response.json()) as T;
   }
 
+  /** Reads `node`'s live-update stream (/api/events) in the background: what came so far, and a stop. */
+  async watchEvents(node: string): Promise<{ text(): string; close(): void }> {
+    const controller = new AbortController();
+    const response = await fetch(`${this.node(node).url}/api/events`, { signal: controller.signal });
+    const reader = response.body!.pipeThrough(new TextDecoderStream()).getReader();
+    let text = '';
+    void (async () => {
+      for (;;) {
+        const chunk = await reader.read().catch(() => ({ done: true, value: undefined }));
+        if (chunk.done) return;
+        text += chunk.value;
+      }
+    })();
+    return { text: () => text, close: () => controller.abort() };
+  }
+
   /** Sends a command through `node`: its HTTP status and body. */
   async command(node: string, engineId: string, name = 'ping'): Promise<{ status: number; body: unknown }> {
     const response = await fetch(`${this.node(node).url}/api/engines/${engineId}/commands`, {
