@@ -70,7 +70,7 @@ export async function section(ctx: BenchContext): Promise<string> {
   const [rate] = spread(fanIn.map((r) => r.perSecond));
   ctx.stand({
     target: 'fleet: fan-in of 1,000 engines at 10 samples/s over two nodes, p99 ingest latency < 250 ms',
-    figure: `p99 ${p99} ms (${p99Range}), p50 ${p50} ms, ${count(rate)} samples/s`,
+    figure: `p99 ${p99.toFixed(1)} ms (${p99Range}), p50 ${p50.toFixed(1)} ms, ${count(rate)} samples/s`,
     met: Number(p99) < 250,
   });
   const rows = leases.map((leaseMs) => {
@@ -80,7 +80,7 @@ export async function section(ctx: BenchContext): Promise<string> {
     );
     return [
       `${leaseMs / 1000} s${leaseMs === AGGREGATOR_DEFAULTS.fleet.leaseMs ? ' (default)' : ''}`,
-      `${median} s`,
+      `${median.toFixed(1)} s`,
       range,
     ];
   });
@@ -97,8 +97,8 @@ export async function section(ctx: BenchContext): Promise<string> {
       ['p50 (ms)', 'p99 (ms)', 'samples/s', 'CPU per node (% of a core)'],
       [
         [
-          String(p50),
-          `${p99} (${p99Range})`,
+          p50.toFixed(1),
+          `${p99.toFixed(1)} (${p99Range})`,
           count(rate),
           fanIn.map((r) => r.cpuPercent.join(' / ')).join('; '),
         ],
