@@ -23,6 +23,8 @@ interface FanInResult {
   cpuPercent: number;
   p50: number;
   p99: number;
+  /** The aggregator's group commits over the window. */
+  commits: { groups: number; unitsPerGroup: number; p50Ms: number; p99Ms: number };
 }
 
 const PATHS = [
@@ -113,6 +115,14 @@ export async function section(ctx: BenchContext): Promise<string> {
     fanIn.map((r) => r.cpuPercent),
     0,
   );
+  const [framesPerCommit] = spread(
+    fanIn.map((r) => r.commits.unitsPerGroup),
+    0,
+  );
+  const [commitMs] = spread(
+    fanIn.map((r) => r.commits.p50Ms),
+    1,
+  );
   ctx.stand({
     target: 'aggregator on PostgreSQL: catch-up of 1,000,000 records >= 150,000 records/s',
     figure: `${count(catchUpRate)} records/s (${catchUpRange})`,
@@ -129,7 +139,7 @@ export async function section(ctx: BenchContext): Promise<string> {
     [
       [`catch-up, ${count(n)} records from one engine (records/s)`, catchUpRate, catchUpRange, '>= 150,000'],
       [
-        `fan-in, 1,000 engines at 10 samples/s: p99 ingest latency (ms; p50 ${p50.toFixed(1)}, ${count(fanInRate)} records/s, aggregator CPU ${cpu.toFixed(0)} %)`,
+        `fan-in, 1,000 engines at 10 samples/s: p99 ingest latency (ms; p50 ${p50.toFixed(1)}, ${count(fanInRate)} records/s, aggregator CPU ${cpu.toFixed(0)} %; commits of ${framesPerCommit.toFixed(0)} frames, ${commitMs.toFixed(1)} ms each, medians)`,
         p99.toFixed(1),
         p99Range,
         '< 100',

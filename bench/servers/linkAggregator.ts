@@ -75,6 +75,11 @@ const store = new Proxy(inner, {
 
 const aggregator = new Aggregator({ store });
 await aggregator.ready;
+// The group commits of the window: how many, how many units (frames, hellos) each, how long each took.
+let groups: Array<{ units: number; durationMs: number }> = [];
+aggregator.on('commit', (group) => {
+  if (timing) groups.push(group);
+});
 const server = await startAggregatorServer({ aggregator, port: 0 });
 const up = new Set<string>();
 const { report } = serve({ port: server.port }, (request) => {
@@ -87,12 +92,13 @@ const { report } = serve({ port: server.port }, (request) => {
       return { up: up.size };
     case 'window-start':
       timing = true;
+      groups = [];
       latency.start();
       cpu.restart();
       return {};
     case 'window-stop':
       timing = false;
-      return { ...cpu.read(), ...latency.stop() };
+      return { ...cpu.read(), ...latency.stop(), commits: groupSummary(groups) };
     default:
       throw new Error(`unknown request ${JSON.stringify(request)}`);
   }
@@ -105,6 +111,16 @@ aggregator.on('engineState', ({ engineId, link }) => {
     if (up.delete(engineId)) report('down', { id: engineId, link });
   }
 });
+function groupSummary(all: Array<{ units: number; durationMs: number }>) {
+  const ms = all.map((g) => g.durationMs).sort((a, b) => a - b);
+  const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))] ?? 0;
+  return {
+    groups: all.length,
+    unitsPerGroup: all.length ? all.reduce((sum, g) => sum + g.units, 0) / all.length : 0,
+    p50Ms: at(0.5),
+    p99Ms: at(0.99),
+  };
+}
 process.once('SIGTERM', async () => {
   await server.close();
   await aggregator.close();

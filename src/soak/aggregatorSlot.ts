@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { type CliProcess, spawnCli, stopCli } from '../faults/cliProcess.ts';
 import { restartablePort } from '../faults/restartablePort.ts';
 
@@ -29,10 +30,29 @@ export class AggregatorSlot {
     return this.process !== undefined;
   }
 
-  /** Starts it (on the port it had, after the first start); resolves once it listens. */
-  start(): Promise<void> {
-    this.starting = this.launch();
-    return this.starting;
+  /**
+   * Starts it (on the port it had, after the first start); resolves once it listens. `attempts` > 1 tries
+   * again after a start that failed, for up to about 20 s with the default of 20: an aggregator on
+   * PostgreSQL refuses to start while PostgreSQL itself is down or recovering (when both were killed at
+   * about the same time). A kill waits for the whole start, retries included, so that two faults on the
+   * aggregator never leave two of them running.
+   */
+  start(attempts = 1): Promise<void> {
+    const starting = this.launchWithRetries(attempts);
+    this.starting = starting;
+    return starting;
+  }
+
+  private async launchWithRetries(attempts: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.launch();
+        return;
+      } catch (error) {
+        if (attempt >= attempts) throw error;
+        await sleep(Math.min(200 * attempt, 1000));
+      }
+    }
   }
 
   private async launch(): Promise<void> {
@@ -49,6 +69,7 @@ export class AggregatorSlot {
     } catch (error) {
       // Never leave a process behind that could still take the port.
       p.child.kill('SIGKILL');
+      if (this.process === p) this.process = undefined;
       throw error;
     }
     this.port = Number(/:(\d+) /.exec(line)![1]);

@@ -40,7 +40,7 @@ export class SoakNodes {
 
   /** Starts the nodes that are down (after the faults). */
   async startStopped(): Promise<void> {
-    for (const slot of this.slots) if (!slot.running) await startWithRetries(() => slot.start());
+    for (const slot of this.slots) if (!slot.running) await slot.start(20);
   }
 
   /** The URL of a node that runs (any node answers for the fleet). */
@@ -71,7 +71,7 @@ export class SoakNodes {
     const slot = this.slots[index]!;
     if (!(await slot.kill())) return false;
     await sleep(durationMs);
-    await startWithRetries(() => slot.start());
+    await slot.start(20);
     return true;
   }
 
@@ -87,21 +87,5 @@ export class SoakNodes {
 
   async killAll(): Promise<void> {
     for (const slot of this.slots) await slot.kill();
-  }
-}
-
-/**
- * Starts a killed program again, trying for up to about 20 s: an aggregator on PostgreSQL refuses to start
- * while PostgreSQL itself is down or recovering (when both were killed at about the same time).
- */
-export async function startWithRetries(start: () => Promise<void>): Promise<void> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      await start();
-      return;
-    } catch (error) {
-      if (attempt >= 20) throw error;
-      await sleep(Math.min(200 * attempt, 1000));
-    }
   }
 }

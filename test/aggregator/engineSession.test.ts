@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { Aggregator, type AggregatorEvents } from '../../src/aggregator/aggregator.ts';
 import { AGGREGATOR_DEFAULTS } from '../../src/aggregator/aggregatorDefaults.ts';
-import { MAX_WAITING_MESSAGES } from '../../src/aggregator/session/linkConnection.ts';
+import { MAX_FRAMES_IN_FLIGHT, MAX_WAITING_MESSAGES } from '../../src/aggregator/session/linkConnection.ts';
 import { SqliteStore } from '../../src/aggregator/store/sqliteStore.ts';
 import { CloseCode, ErrorCode } from '../../src/protocol/errors.ts';
 import { SimulatedClock, settle } from '../../src/time/simulatedClock.ts';
@@ -86,6 +86,33 @@ describe('engine sessions over the in-memory network', () => {
     expect(store.records('eng-1').map((r) => r.value)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it('commits a window of one link’s frames together, answered in order; a frame that does not follow on is refused and nothing after it stored', async () => {
+    const groups: number[] = [];
+    aggregator.on('commit', (group) => groups.push(group.units));
+    const engine = await connect();
+    engine.hello('eng-1', 'ep1', 40);
+    await engine.nth('welcome', 1);
+    // Eight frames in one turn: the first is in flight when the others arrive; they follow it into the
+    // store instead of waiting for its answer, a commit each.
+    for (let frame = 0; frame < 8; frame++) engine.records(frame * 5 + 1, samples(5, frame * 5));
+    await engine.ackAtLeast(40);
+    expect(engine.all('ack').map((a) => a.seq)).toEqual([5, 10, 15, 20, 25, 30, 35, 40]);
+    // The first group is the hello's; the eight frames took fewer commits than frames.
+    const frameGroups = groups.slice(1);
+    expect(frameGroups.reduce((sum, units) => sum + units, 0)).toBe(8);
+    expect(frameGroups.length).toBeLessThan(8);
+
+    // A frame that skips a number, sent with good ones around it in one turn.
+    engine.records(41, samples(2, 40));
+    engine.records(44, samples(2, 43));
+    engine.records(46, samples(2, 45));
+    const error = await engine.error(ErrorCode.SequenceGap);
+    expect(error.message).toMatch(/42/);
+    expect(engine.all('ack').at(-1)?.seq).toBe(42);
+    expect(store.highWaterMark('eng-1', 'ep1')).toBe(42);
+    expect(store.records('eng-1').map((r) => r.seq)).toEqual(Array.from({ length: 42 }, (_, i) => i + 1));
+  });
+
   it('acknowledges repeated frames and ignores their duplicates', async () => {
     const engine = await connect();
     engine.hello('eng-1', 'ep1', 0);
@@ -136,15 +163,17 @@ describe('engine sessions over the in-memory network', () => {
     const engine = await connect();
     engine.hello('eng-1', 'ep1', 1000);
     await engine.nth('welcome', 1);
-    // All sent in one turn: the first is in flight, the rest wait behind it, past the limit.
-    for (let seq = 1; seq <= MAX_WAITING_MESSAGES + 2; seq++) engine.records(seq, samples(1, seq - 1));
+    // All sent in one turn: the first MAX_FRAMES_IN_FLIGHT go to the store, the rest wait behind them,
+    // past the limit.
+    const sent = MAX_FRAMES_IN_FLIGHT + MAX_WAITING_MESSAGES + 1;
+    for (let seq = 1; seq <= sent; seq++) engine.records(seq, samples(1, seq - 1));
     expect((await engine.closed()).code).toBe(CloseCode.TryAgainLater);
     const error = await engine.error(ErrorCode.Busy);
     expect(error.message).toMatch(/frames are waiting for earlier ones to be stored/);
     const acked = Math.max(0, ...engine.all('ack').map((a) => a.seq));
-    // Nothing acknowledged is missing, nothing beyond the frame in flight was stored.
+    // Nothing acknowledged is missing, nothing beyond the frames in flight was stored.
     expect(store.highWaterMark('eng-1', 'ep1')).toBeGreaterThanOrEqual(acked);
-    expect(store.highWaterMark('eng-1', 'ep1')).toBeLessThanOrEqual(1);
+    expect(store.highWaterMark('eng-1', 'ep1')).toBeLessThanOrEqual(MAX_FRAMES_IN_FLIGHT);
   });
 
   it('shows a black-holed (half-open) engine as unavailable within 3 s, and takes it back on reconnect', async () => {

@@ -154,6 +154,10 @@ export class EngineSession {
       busyRetryAfterMs: this.busyRetryAfterMs,
       logger: this.logger,
       handle: (link, inbound) => this.handle(link, inbound),
+      joinsInFlight: (link, inbound) =>
+        'message' in inbound &&
+        inbound.message.type === 'records' &&
+        this.ingest.joinsInFlight(link, inbound.message),
       report: (error) => this.report(error),
       ended: (link, lostReason) => this.ended(link, lostReason),
     });

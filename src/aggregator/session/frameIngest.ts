@@ -151,6 +151,20 @@ export class FrameIngest {
     this.scheduleWaiting(connection, link);
   }
 
+  /**
+   * Whether a records frame can go to the group commit behind the link's frames in flight: the link's
+   * hello is answered, the frame is within the limits and not held back by the ingest rate. A frame
+   * that would be refused, or would wait, waits for the answers of the frames before it instead, so that
+   * its answer comes after theirs. A frame that joins and does not follow on from the frames before it
+   * is refused by the sequence check when its turn comes, as it would be alone.
+   */
+  joinsInFlight(connection: LinkConnection, frame: RecordsFrame): boolean {
+    if (connection.epoch === undefined || connection.ended) return false;
+    const max = this.options.maxRecordsPerFrame;
+    if (max !== undefined && frame.items.length > max) return false;
+    return this.throttle === undefined;
+  }
+
   /** Frames waiting for the ingest rate were received before a goodbye: they are stored now. */
   flushWaiting(connection: LinkConnection): void {
     this.drainWaiting(connection, true);

@@ -12,6 +12,14 @@ import type { AggregatorTransport } from '../../transport/sides.ts';
  */
 export const MAX_WAITING_MESSAGES = 256;
 
+/**
+ * Records frames of one link committing at once, at most: a link that sends more without waiting for
+ * acknowledgements has the rest wait behind them (up to MAX_WAITING_MESSAGES). Above the engine's window
+ * (8 frames by default, a few more when configured), so that a backlog goes into the store several frames
+ * to a commit.
+ */
+export const MAX_FRAMES_IN_FLIGHT = 32;
+
 /** A frame for the session: a message, or what was wrong with an unreadable one. */
 export type Inbound = { message: EngineMessage } | { error: ProtocolError };
 
@@ -31,6 +39,12 @@ export interface LinkConnectionOptions {
   logger: Logger;
   /** Handles one frame, in arrival order: at once, or once the frames in flight before it are answered. */
   handle(connection: LinkConnection, inbound: Inbound): void;
+  /**
+   * Whether a frame may be handled while records frames are in flight: a records frame that goes to the
+   * group commit behind them (which answers a link's frames in order), so that a backlog is committed
+   * several frames to a group instead of one frame per commit. Anything else waits for their answers.
+   */
+  joinsInFlight(connection: LinkConnection, inbound: Inbound): boolean;
   /** Tells the operator (log, events) what was wrong with a frame. */
   report(error: ProtocolError): void;
   /** The link has ended (before its transport is closed): `lostReason` when it ended without a goodbye. */
@@ -45,8 +59,9 @@ export function plainMessage(error: ProtocolError): string {
 
 /**
  * One accepted transport of an engine, and the order of its frames. A link's answers go out in the order
- * of its frames: while records frames are being committed (`framesInFlight`), the frames after them wait
- * here (at most MAX_WAITING_MESSAGES; one more is told `busy` and the link closed) and are handled once
+ * of its frames: while records frames are being committed (`framesInFlight`), records frames that can
+ * follow them join the group commit at once (it answers them in order), and any other frame after them
+ * waits here (at most MAX_WAITING_MESSAGES; one more is told `busy` and the link closed) and are handled once
  * those are answered. It watches the engine for silence, tells it what was wrong with a frame, and ends
  * once: replaced, closed, silent, failed or stopped.
  */
@@ -94,9 +109,16 @@ export class LinkConnection {
     this.watchdog.heard();
   }
 
-  /** Handles a frame now, or after the link's frames in flight are answered. */
+  /**
+   * Handles a frame now, or after the link's frames in flight are answered (a records frame that can
+   * follow them into the group commit is handled now).
+   */
   receive(inbound: Inbound): void {
-    if (this.inFlight === 0 && this.inbox.length === 0) {
+    if (
+      this.inbox.length === 0 &&
+      (this.inFlight === 0 ||
+        (this.inFlight < MAX_FRAMES_IN_FLIGHT && this.options.joinsInFlight(this, inbound)))
+    ) {
       this.options.handle(this, inbound);
       return;
     }

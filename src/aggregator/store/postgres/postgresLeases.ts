@@ -66,12 +66,7 @@ export class PostgresLeases implements EngineLeases {
         epoch: number;
         previous_holder: string | null;
         previous_node: string | null;
-      }>(scope.sql, ACQUIRE, [
-        engineId,
-        this.nodeId,
-        this.tokens.holder,
-        this.leaseMs,
-      ]);
+      }>(scope.sql, ACQUIRE, [engineId, this.nodeId, this.tokens.holder, this.leaseMs]);
       if (!row) {
         const [held] = await query<{ node: string; remaining_ms: number }>(scope.sql, HOLDER_OF, [engineId]);
         throw new LeaseHeldError(
