@@ -7,6 +7,7 @@ export interface FailoverTarget {
   connector: Connector;
 }
 
+/** Options of the `FailoverConnector`. */
 export interface FailoverConnectorOptions {
   /** Randomness for the order the targets are tried in (tests pass a seeded one). Default Math.random. */
   random?: () => number;
