@@ -200,6 +200,15 @@ describe('a dispatcher with two aggregators', () => {
     await until('six retries', () => retries.length >= 6, clock, { stepMs: 50 });
     // hop, wait (round 0: 500..1000 ms), hop, wait (round 1: 500..2000 ms), ...
     expect(retries.map((r) => r.delayMs === 0)).toEqual([true, false, true, false, true, false]);
+    // The waits are the backoff of rounds 0, 1, 2: between 500 ms and 1, 2, 4 s.
+    for (const [i, ceiling] of [
+      [1, 1000],
+      [3, 2000],
+      [5, 4000],
+    ] as const) {
+      expect(retries[i]!.delayMs).toBeGreaterThanOrEqual(500);
+      expect(retries[i]!.delayMs).toBeLessThanOrEqual(ceiling);
+    }
     second.network.refuseConnects(false);
     await until('connected', () => dispatcher.state === 'connected', clock, { stepMs: 50 });
     expect(dispatcher.stats.aggregator).toBe(second.url);
