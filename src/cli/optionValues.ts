@@ -109,8 +109,11 @@ function checkUrl(text: string, protocols: readonly string[]): void {
  * a URL given twice (the same once parsed: `ws://a:8080` and `ws://a:8080/`), is refused.
  */
 function checkUrlList(text: string, protocols: readonly string[]): void {
+  const entries = text.split(',');
+  // One URL: its problem, as for an option that takes one.
+  if (entries.length === 1) return checkUrl(text, protocols);
   const seen = new Map<string, string>();
-  for (const [i, raw] of text.split(',').entries()) {
+  for (const [i, raw] of entries.entries()) {
     const part = raw.trim();
     if (part === '')
       throw new ValueProblem(`has an empty entry (number ${i + 1}): separate URLs with one comma`);
