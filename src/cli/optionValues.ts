@@ -111,7 +111,10 @@ function checkUrl(text: string, protocols: readonly string[]): void {
 function checkUrlList(text: string, protocols: readonly string[]): void {
   const entries = text.split(',');
   // One URL: its problem, as for an option that takes one.
-  if (entries.length === 1) return checkUrl(text, protocols);
+  if (entries.length === 1) {
+    checkUrl(text, protocols);
+    return;
+  }
   const seen = new Map<string, string>();
   for (const [i, raw] of entries.entries()) {
     const part = raw.trim();
