@@ -194,6 +194,9 @@ export class PostgresRecords implements AsyncRecordStore {
     await this.transactions.transaction(async () => {
       const scope = this.transactions.current()!;
       await query(scope.sql, TOUCH_ENGINE, [engineId, epoch, at]);
+      // A hello: the mark is read again, since another aggregator on this database (the node the engine
+      // was on before) may have moved it since this one last read it.
+      this.marks.forget([{ engineId, epoch }]);
       await this.stream(engineId, epoch);
     });
   }
