@@ -9,6 +9,7 @@ import { EngineSlot } from '../../src/soak/engineSlot.ts';
 import type { RunView } from '../../src/soak/expectedRuns.ts';
 import { freshDatabase } from '../support/postgres.ts';
 import { seededRandom } from '../support/seededRandom.ts';
+import { TEST_LEASE } from './support/fleetWorld.ts';
 import { freePort } from './support/world.ts';
 
 /**
@@ -54,7 +55,9 @@ describe('an engine with several aggregators', () => {
     const node = (name: string) => {
       const logDir = join(dir, name);
       mkdirSync(logDir);
-      const slot = new AggregatorSlot(db, logDir);
+      // Nodes of a fleet (issue 17): an engine moves once its lease on the dead node runs out; short
+      // leases, as in the fleet tests, keep that well within the 10 s.
+      const slot = new AggregatorSlot(db, logDir, ['--node-id', name, ...TEST_LEASE]);
       cleanups.push(() => slot.kill());
       return slot;
     };
