@@ -93,7 +93,11 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   readonly groupCommit: AsyncGroupCommit;
   /** Resolves once the runs and the engines the store knows are loaded (rejects if they cannot be read). */
   readonly ready: Promise<void>;
-  /** In a fleet (the store has leases): this node's part in it. */
+  /**
+   * In a fleet (the store has leases): this node's part in it.
+   *
+   * @internal
+   */
   readonly fleet: FleetMembership | undefined;
   /** In a fleet: what sessions do with leases (taken at hello, the runs adopted with them; given up). */
   private readonly leases: EngineSessionOptions['leases'];

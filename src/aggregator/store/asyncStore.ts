@@ -63,11 +63,23 @@ export interface AsyncTransactions {
 export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransactions {
   /** Whether the store can commit now (a PostgreSQL server can go away; SQLite always can). */
   readonly availability: StoreAvailability;
-  /** In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns. */
+  /**
+   * In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns.
+   *
+   * @internal
+   */
   readonly leases?: EngineLeases;
-  /** One engine's line of `engineSummaries` (stores of a fleet have it). */
+  /**
+   * One engine's line of `engineSummaries` (stores of a fleet have it).
+   *
+   * @internal
+   */
   engineSummary?(engineId: string): Promise<EngineSummary | undefined>;
-  /** In a fleet: the nodes' shared directory (owners, links, messages between nodes). */
+  /**
+   * In a fleet: the nodes' shared directory (owners, links, messages between nodes).
+   *
+   * @internal
+   */
   readonly fleet?: FleetRegistry;
   /** Commits nothing more and closes the store (the connections, or the database file). */
   close(): Promise<void>;

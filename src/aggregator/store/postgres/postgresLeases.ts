@@ -39,6 +39,7 @@ const OWNERS = 'SELECT engine_id, node FROM leases WHERE expires_at > clock_time
 
 /** How a store joins a fleet: the node's id and how long its leases last. */
 export interface FleetStoreOptions {
+  /** This node's name in the fleet (every node needs its own). */
   nodeId: string;
   /** How long a lease lasts without renewal (ms). */
   leaseMs: number;

@@ -41,9 +41,17 @@ export class PostgresStore implements AsyncStore {
   /** Whether PostgreSQL answers: lost with a connection, found again by asking on a schedule. */
   readonly availability: StoreAvailability;
   private readonly reconnect: PostgresAvailability;
-  /** In a fleet: which engines this node owns (leases with fencing epochs). Absent: one aggregator alone. */
+  /**
+   * In a fleet: which engines this node owns (leases with fencing epochs). Absent: one aggregator alone.
+   *
+   * @internal
+   */
   readonly leases: EngineLeases | undefined;
-  /** In a fleet: the nodes' shared directory. */
+  /**
+   * In a fleet: the nodes' shared directory.
+   *
+   * @internal
+   */
   readonly fleet: FleetRegistry | undefined;
   private closed = false;
 
