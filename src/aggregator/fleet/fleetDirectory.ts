@@ -33,7 +33,8 @@ export class FleetDirectory {
 
   /**
    * Another node's link change: kept (and true answered: to be told to this node's listeners) when it
-   * comes from the engine's owner, or when no node holds the engine.
+   * comes from the engine's owner, when no node holds the engine, or when it says the engine is available
+   * or catching up there (that node took it over).
    */
   heard(change: FleetLinkChange): boolean {
     if (change.node === this.nodeId) return false;
@@ -43,8 +44,11 @@ export class FleetDirectory {
       ownerUrl: null,
       link: null,
     };
-    if (row.owner !== null && row.owner !== change.node) return false;
-    if (change.link === 'available' || change.link === 'catching-up') row.owner = change.node;
+    // A node tells of an engine available or catching up only once it holds its lease: a takeover this
+    // node has not read yet. Any other word from a node that does not hold the engine is stale.
+    const taken = change.link === 'available' || change.link === 'catching-up';
+    if (!taken && row.owner !== null && row.owner !== change.node) return false;
+    if (taken) row.owner = change.node;
     row.link = change;
     this.rows.set(change.engineId, row);
     return true;
