@@ -19,6 +19,7 @@ const SECTIONS: Array<[name: string, load: () => Promise<{ section: Section }>]>
   ['overhead', () => import('./sections/overhead.ts')],
   ['durable', () => import('./sections/durableOutbox.ts')],
   ['postgres', () => import('./sections/postgres.ts')],
+  ['fleet', () => import('./sections/fleet.ts')],
 ];
 
 const runs = Number(process.env.BENCH_RUNS ?? 3);

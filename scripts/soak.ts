@@ -24,6 +24,8 @@ Options:
   --db STORE        the aggregator's store: postgres (a throwaway PostgreSQL server of the soak's own,
                     SIGKILLed and restarted as one more fault) or a postgres:// URL (that database, not
                     killed); default: a SQLite file in the soak's directory
+  --nodes N         aggregator nodes (default: 1); more than one make a fleet on the PostgreSQL --db
+                    (needed), each engine given every node's URL, nodes SIGKILLed among the faults
   --quiet           no line per fault
 `;
 
@@ -44,6 +46,7 @@ try {
       'mean-gap-ms': { type: 'string' },
       dir: { type: 'string' },
       db: { type: 'string' },
+      nodes: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
     },
@@ -68,6 +71,7 @@ const report = await runSoak({
   meanGapMs: number(str('mean-gap-ms'), 'mean-gap-ms', 1500, 50),
   ...(str('dir') ? { dir: str('dir') } : {}),
   ...(str('db') ? { db: str('db') } : {}),
+  nodes: Math.floor(number(str('nodes'), 'nodes', 1, 1)),
   ...(values.quiet ? {} : { log: (line: string) => process.stdout.write(`${line}\n`) }),
 });
 process.stdout.write(`${formatReport(report)}\n`);

@@ -203,6 +203,23 @@ const rules: Rule[] = [
     ],
   },
   {
+    dir: 'src/aggregator/fleet',
+    what: 'a fleet node (leases kept, directory, orphan runs) sees the store through its interfaces, sessions through their views, and the run ledger',
+    allowed: (spec) =>
+      external(spec) ||
+      (spec.startsWith('src/aggregator/store/') && !SQLITE.test(spec)) ||
+      spec === 'src/aggregator/session/engineView.ts' ||
+      spec.startsWith('src/aggregator/runs/') ||
+      spec === 'src/transport/sides.ts' ||
+      under('src/aggregator/fleet', 'src/protocol', 'src/time')(spec),
+    refuses: [
+      'src/aggregator/session/engineSession.ts',
+      'src/aggregator/store/sqliteStore.ts',
+      'src/aggregator/http/httpErrors.ts',
+      'src/aggregator/aggregator.ts',
+    ],
+  },
+  {
     dir: 'src/aggregator/auth',
     what: 'authentication: protocol, its own files and the HTTP error catalogue',
     allowed: (spec) =>

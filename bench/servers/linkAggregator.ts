@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aggregator } from '../../src/aggregator/aggregator.ts';
+import { AGGREGATOR_DEFAULTS } from '../../src/aggregator/aggregatorDefaults.ts';
 import { startAggregatorServer } from '../../src/aggregator/server.ts';
 import { AsyncSqliteStore } from '../../src/aggregator/store/asyncSqliteStore.ts';
 import type { AsyncStore } from '../../src/aggregator/store/asyncStore.ts';
@@ -16,10 +17,15 @@ import type { Item } from '../../src/protocol/records.ts';
 import { CpuWindow, LatencyWindow, serve, wallNow } from '../support.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'engine-link-bench-'));
-// BENCH_POSTGRES_URL: a PostgreSQL database of its own instead of a SQLite file.
+// BENCH_POSTGRES_URL: a PostgreSQL database of its own instead of a SQLite file; BENCH_FLEET_NODE: this
+// aggregator is that node of a fleet on it (leases at their defaults).
 const postgresUrl = process.env.BENCH_POSTGRES_URL;
+const fleetNode = process.env.BENCH_FLEET_NODE;
 const inner: AsyncStore = postgresUrl
-  ? await PostgresStore.open(postgresUrl)
+  ? await PostgresStore.open(
+      postgresUrl,
+      fleetNode ? { fleet: { nodeId: fleetNode, leaseMs: AGGREGATOR_DEFAULTS.fleet.leaseMs } } : {},
+    )
   : new AsyncSqliteStore(new SqliteStore(join(dir, 'bench.db')));
 const latency = new LatencyWindow();
 const cpu = new CpuWindow('linkAggregator');
@@ -68,6 +74,7 @@ const store = new Proxy(inner, {
 }) as AsyncStore;
 
 const aggregator = new Aggregator({ store });
+await aggregator.ready;
 // The group commits of the window: how many, how many units (frames, hellos) each, how long each took.
 let groups: Array<{ units: number; durationMs: number }> = [];
 aggregator.on('commit', (group) => {

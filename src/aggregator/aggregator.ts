@@ -1,27 +1,25 @@
 import { EventEmitter } from 'eventemitter3';
 import pino, { type Logger } from 'pino';
-import type { InspectionEvent } from 'xstate';
 import { engineIdProblem } from '../protocol/engineId.ts';
-import { CloseCode, closeCodeFor, ErrorCode } from '../protocol/errors.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../protocol/errors.ts';
 import { type Clock, systemClock } from '../time/clock.ts';
-import { checkDuration, MAX_TIMER_MS } from '../time/timerBounds.ts';
 import type { Acceptor, AggregatorTransport, AuthDecision, ConnectRequest } from '../transport/sides.ts';
 import { AGGREGATOR_DEFAULTS } from './aggregatorDefaults.ts';
+import { type AggregatorOptions, checkAggregatorDurations } from './aggregatorOptions.ts';
 import { EngineCredentials, type EngineCredentialsOptions } from './auth/engineCredentials.ts';
-import type { EngineTokens } from './auth/tokens.ts';
+import type { FleetEvents, FleetMembership } from './fleet/fleetMembership.ts';
+import { joinFleet } from './fleet/fleetNode.ts';
 import { RunLedger, type RunView } from './runs/runLedger.ts';
-import { EngineSession } from './session/engineSession.ts';
+import { EngineSession, type EngineSessionOptions } from './session/engineSession.ts';
 import type { EngineAvailability, EngineSessionEvents, EngineView } from './session/engineView.ts';
 import type { CommandOutcome } from './session/pendingCommands.ts';
 import { AsyncGroupCommit, type CommittedGroup } from './store/asyncGroupCommit.ts';
 import { asAsyncStore } from './store/asyncSqliteStore.ts';
 import type { AsyncStore } from './store/asyncStore.ts';
-import type { FlushScheduler } from './store/flushScheduler.ts';
 import type { EngineSummary, StoredGap } from './store/recordStore.ts';
 import type { RunQuery, StoredRun } from './store/runStore.ts';
-import type { SqliteStore } from './store/sqliteStore.ts';
 
-export type { CommandOutcome, EngineAvailability, EngineView, RunView };
+export type { AggregatorOptions, CommandOutcome, EngineAvailability, EngineView, RunView };
 /**
  * The aggregator's events (eventemitter3, typed): the sessions' (`engineState`, `persisted`, `progress`,
  * `protocolError`), runs, links accepted and refused, group commits and commands.
@@ -64,62 +62,6 @@ export class UnknownEngineError extends Error {
 }
 
 /**
- * Options of the `Aggregator`: the store (required), the engines' authentication, the heartbeat, limits and
- * timeouts. Defaults are `AGGREGATOR_DEFAULTS`.
- */
-export interface AggregatorOptions {
-  /** Where records and runs are kept: a PostgreSQL store, or a SQLite one (used through AsyncSqliteStore). */
-  store: AsyncStore | SqliteStore;
-  clock?: Clock;
-  /** Ping period towards engines (default 1000 ms). */
-  heartbeatMs?: number;
-  /** Silence after which an engine is unavailable (default 2500 ms). */
-  heartbeatTimeoutMs?: number;
-  /** Shared-secret mode: engines (those without a token of their own) present it as their bearer token. */
-  secret?: string;
-  /** Per-engine tokens (see tokens.ts): an engine listed must present its own token. */
-  tokens?: EngineTokens;
-  /** Most engines connected at once; one more is refused at the upgrade with 503 and Retry-After. */
-  maxEngines?: number;
-  /** Most items in one records frame (default 10 000); a larger frame closes the link with 1008. */
-  maxRecordsPerFrame?: number;
-  /** Records per second each engine may have ingested; over it, acknowledgements wait (default: no limit). */
-  maxIngestRate?: number;
-  /** The wait asked of engines refused for the engine limit or told `busy` (default 5000 ms, jittered up to 2x). */
-  busyRetryAfterMs?: number;
-  /** Randomness for the jitter of `busyRetryAfterMs` (tests pass a seeded one). */
-  random?: () => number;
-  /** Largest frame accepted from an engine (default 1 MiB). */
-  maxFrameBytes?: number;
-  /** How long a run may stay unconfirmed before it is declared interrupted (default 24 h). */
-  abandonAfterMs?: number;
-  /** How long a command waits for the engine's answer (default 10 s). */
-  commandTimeoutMs?: number;
-  logger?: Logger;
-  /** Receives the inspection events of every engineSession and runReconciliation actor (Stately inspector). */
-  inspect?: (event: InspectionEvent) => void;
-  /**
-   * When the group commit runs (default: after the current turn of the event loop). The simulation
-   * (src/simulation/) passes its scheduler, so that a commit can come before or after any other event.
-   *
-   * @internal
-   */
-  groupCommitSchedule?: FlushScheduler;
-}
-
-/**
- * Every duration option is a timer's delay: RangeError (naming the option) beyond what a timer can wait.
- * `busyRetryAfterMs` is jittered up to twice its value, so it gets half of that.
- */
-function checkAggregatorDurations(options: AggregatorOptions): void {
-  checkDuration('heartbeatMs', options.heartbeatMs, 1);
-  checkDuration('heartbeatTimeoutMs', options.heartbeatTimeoutMs, 1);
-  checkDuration('busyRetryAfterMs', options.busyRetryAfterMs, 0, Math.floor(MAX_TIMER_MS / 2));
-  checkDuration('abandonAfterMs', options.abandonAfterMs);
-  checkDuration('commandTimeoutMs', options.commandTimeoutMs, 1);
-}
-
-/**
  * The aggregator: authorises engines at the upgrade, gives each engine a session (created on demand, or
  * from the store at start so that a restarted aggregator shows every known engine and resumes from the
  * persisted high-water marks), and reports what it sees as typed events and views.
@@ -138,7 +80,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   private readonly random: () => number;
   private readonly logger: Logger;
   private readonly sessions = new Map<string, EngineSession>();
-  private readonly commandTimeoutMs: number;
+  readonly commandTimeoutMs: number;
   private readonly inspect: AggregatorOptions['inspect'];
   /** @internal */
   readonly runs: RunLedger;
@@ -151,6 +93,14 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
   readonly groupCommit: AsyncGroupCommit;
   /** Resolves once the runs and the engines the store knows are loaded (rejects if they cannot be read). */
   readonly ready: Promise<void>;
+  /**
+   * In a fleet (the store has leases): this node's part in it.
+   *
+   * @internal
+   */
+  readonly fleet: FleetMembership | undefined;
+  /** In a fleet: what sessions do with leases (taken at hello, the runs adopted with them; given up). */
+  private readonly leases: EngineSessionOptions['leases'];
   private closed = false;
 
   constructor(options: AggregatorOptions) {
@@ -178,14 +128,31 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         this.logger.error({ err: error }, 'a committed frame could not be answered'),
       onGroup: (group) => this.emit('commit', group),
     });
-    this.runs = new RunLedger({
+    const ledger = {
       store: this.store,
       pipeline: this.groupCommit,
       clock: this.clock,
       abandonAfterMs: options.abandonAfterMs ?? defaults.abandonAfterMs,
       logger: this.logger,
       inspect: options.inspect,
+    };
+    // On PostgreSQL opened for a fleet, this aggregator is one node of it (fleet/fleetNode.ts).
+    const node = joinFleet({
+      store: this.store,
+      ledger,
+      events: this as unknown as FleetEvents,
+      clock: this.clock,
+      logger: this.logger,
+      renewMs: options.leaseRenewMs ?? defaults.fleet.leaseRenewMs,
+      retryAfterMs: () => Math.round(this.busyRetryAfterMs * (1 + this.random())),
+      pipeline: (work) => this.groupCommit.run(work),
+      localView: (engineId) => this.sessions.get(engineId)?.view(),
+      restoreTally: (engineId, summary, gaps) => this.sessions.get(engineId)?.restoreTally(summary, gaps),
+      letGo: (engineIds, reason) => this.letGo(engineIds, reason),
     });
+    this.runs = node?.runs ?? new RunLedger(ledger);
+    this.fleet = node?.membership;
+    this.leases = node?.sessionLeases;
     this.runs.on('run', (run) => this.emit('run', run));
     this.store.availability.onChange((available, reason) => {
       if (available) this.logger.info('the store is back: committing what waited');
@@ -196,8 +163,9 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
         );
       this.emit('store', { available, reason });
     });
+    this.fleet?.start();
     // First in the pipeline: every hello is answered after it.
-    this.ready = this.groupCommit.run(() => this.load());
+    this.ready = this.groupCommit.run(() => this.load()).then(() => this.fleet?.join());
     this.ready.catch((error) =>
       this.logger.error({ err: error }, 'could not load the runs and engines stored'),
     );
@@ -294,6 +262,8 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       this.logger.warn({ engineId: request.engineId, why: check.detail }, 'engine refused: invalid token');
       return { ok: false, status: 401, message: check.message };
     }
+    const away = this.fleet?.refusal();
+    if (away) return away;
     const full = this.overEngineLimit(request.engineId);
     if (full) this.logger.warn({ engineId: request.engineId, maxEngines: this.maxEngines }, full.message);
     return full ?? { ok: true };
@@ -314,16 +284,17 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     };
   }
 
-  /** Every known engine, by id, with the run it is on. */
+  /** Every known engine, by id, with the run it is on (in a fleet: every engine of the fleet, with its node). */
   engines(): EngineWithRun[] {
-    return [...this.sessions.values()]
-      .map((session) => this.withRun(session.view()))
-      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const local = [...this.sessions.values()].map((session) => session.view());
+    if (this.fleet) return this.fleet.views(local).map((view) => this.withRun(view));
+    return local.map((view) => this.withRun(view)).sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   }
 
   /** One engine, with the run it is on (undefined: never seen). */
   engine(engineId: string): EngineWithRun | undefined {
-    const view = this.sessions.get(engineId)?.view();
+    const local = this.sessions.get(engineId)?.view();
+    const view = this.fleet ? this.fleet.directory.one(engineId, local, this.fleet.held()) : local;
     return view && this.withRun(view);
   }
 
@@ -346,6 +317,11 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     request: { id: string; name: string; args?: unknown },
   ): CommandRefusal | Promise<CommandOutcome> {
     const session = this.sessions.get(engineId);
+    if (!session && this.fleet?.directory.knows(engineId)) {
+      // Another node's engine (its owner answers commands forwarded to it): not reachable from here.
+      this.emit('command', { engineId, outcome: 'engine-unavailable' });
+      return { error: 'engine-unavailable', engineId, link: 'unavailable', since: this.clock.now() };
+    }
     if (!session) {
       this.emit('command', { engineId, outcome: 'unknown-engine' });
       throw new UnknownEngineError(engineId);
@@ -371,8 +347,24 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
     await this.groupCommit.flush();
     for (const session of this.sessions.values()) session.stop();
     await this.groupCommit.close();
+    this.fleet?.stop();
     this.runs.stop();
     await this.store.close();
+  }
+
+  /** In a fleet: these engines are no longer this node's; their links close and they connect again elsewhere. */
+  private letGo(engineIds: readonly string[], reason: string): void {
+    for (const engineId of engineIds) {
+      this.logger.warn({ engineId }, `engine let go: ${reason}`);
+      this.sessions
+        .get(engineId)
+        ?.dropLink(
+          new ProtocolError(
+            ErrorCode.Busy,
+            `aggregator node ${this.fleet?.nodeId}: ${reason}; connect again`,
+          ),
+        );
+    }
   }
 
   private createSession(engineId: string, summary?: EngineSummary, gaps?: StoredGap[]): EngineSession {
@@ -393,6 +385,7 @@ export class Aggregator extends EventEmitter<AggregatorEvents> implements Accept
       busyRetryAfterMs: this.busyRetryAfterMs,
       inspect: this.inspect,
       groupCommit: this.groupCommit,
+      leases: this.leases,
     });
   }
 

@@ -23,6 +23,12 @@ export const AGGREGATOR_DEFAULTS = {
   abandonAfterMs: 24 * 60 * 60 * 1000,
   /** How long a command waits for the engine's answer. */
   commandTimeoutMs: 10_000,
+  /**
+   * A fleet of aggregators on one PostgreSQL: how long an engine's lease lasts without renewal (after a
+   * node dies, its engines wait about this long before another node may take them), and how often a node
+   * renews its leases (a few renewals per lease, so that one slow renewal loses nothing).
+   */
+  fleet: { leaseMs: 10_000, leaseRenewMs: 2_500 },
   /** How long a client may take to send its request headers (and TLS handshake) before 408. */
   headersTimeoutMs: 10_000,
   /**

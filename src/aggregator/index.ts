@@ -63,6 +63,7 @@ export type { EngineSessionEvents } from './session/engineView.ts';
 export type { CommittedGroup } from './store/asyncGroupCommit.ts';
 export type { AsyncRecordStore, AsyncRunStore, AsyncStore, AsyncTransactions } from './store/asyncStore.ts';
 export type { PostgresConnectionOptions } from './store/postgres/postgresConnection.ts';
+export type { FleetStoreOptions } from './store/postgres/postgresLeases.ts';
 export { PostgresStore } from './store/postgres/postgresStore.ts';
 export type {
   EngineSummary,

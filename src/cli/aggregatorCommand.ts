@@ -21,6 +21,7 @@ import {
   secretWarnings,
   UsageError,
 } from './args.ts';
+import { type FleetSettings, fleetOptionSpecs, fleetSettings } from './fleetOptions.ts';
 import { helpText } from './helpText.ts';
 import { inspectOptionSpec, inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger, logLevelSpec } from './logger.ts';
@@ -166,16 +167,20 @@ export const specs = {
     description: 'live-update streams one client address may hold; more get 429',
     default: AGGREGATOR_DEFAULTS.eventStreams.maxStreamsPerClient,
   },
+  ...fleetOptionSpecs,
   ...inspectOptionSpec,
   'log-level': logLevelSpec,
 } satisfies OptionSpecs;
 
 export const aggregatorUsage = helpText(
   'engine-link aggregator --port 8080 --db ./data/aggregator.db [--host 127.0.0.1] [--secret-file F | --tokens FILE]\n' +
-    '       [--api-token-file F] [--cert FILE --key FILE] [--public-url URL] [limits]',
+    '       [--api-token-file F] [--cert FILE --key FILE] [--public-url URL] [limits]\n' +
+    '       engine-link aggregator --db postgres://… --node-id N [--lease MS] [...]   (one node of a fleet)',
   'Collects records from engines into a SQLite file or a PostgreSQL database (--db), exactly once and in\n' +
     'order, reconciles their runs, and serves the HTTP API (GET /healthz, /api/engines, /api/runs,\n' +
-    '/api/events; POST /api/engines/:id/commands) and the dashboard at /. Stops cleanly on SIGINT/SIGTERM.',
+    '/api/events; POST /api/engines/:id/commands) and the dashboard at /. Stops cleanly on SIGINT/SIGTERM.\n' +
+    'On PostgreSQL every aggregator is a node of a fleet: several may share the database, each engine owned\n' +
+    'by one node at a time (a lease), taken over by another node when its owner dies.',
   specs,
 );
 
@@ -213,9 +218,11 @@ function readPem(option: string, path: string): Buffer {
   return pem;
 }
 
-/** The store `--db` names: a PostgreSQL database (a postgres:// URL) or a SQLite file. */
-async function openStore(db: string): Promise<AsyncStore | SqliteStore> {
-  return isPostgresUrl(db) ? PostgresStore.open(db) : new SqliteStore(db);
+/** The store `--db` names: a PostgreSQL database (a postgres:// URL; a fleet's node) or a SQLite file. */
+async function openStore(db: string, fleet: FleetSettings | undefined): Promise<AsyncStore | SqliteStore> {
+  return isPostgresUrl(db)
+    ? PostgresStore.open(db, fleet && { fleet: { nodeId: fleet.nodeId, leaseMs: fleet.leaseMs } })
+    : new SqliteStore(db);
 }
 
 export async function aggregatorCommand(argv: string[]): Promise<number> {
@@ -229,6 +236,7 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
     throw new UsageError(
       `--heartbeat-timeout (${options['heartbeat-timeout']} ms) must be longer than --heartbeat-ms (${options['heartbeat-ms']} ms)`,
     );
+  const fleet = fleetSettings(options.db, options, options.given);
   const inspect = inspectUrl(options.inspect);
   const tls = loadTls(options.cert, options.key);
   const tokensFile = options.tokens;
@@ -248,7 +256,8 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
   };
   try {
     aggregator = new Aggregator({
-      store: await openStore(options.db),
+      store: await openStore(options.db, fleet),
+      leaseRenewMs: fleet?.leaseRenewMs,
       secret,
       tokens,
       maxEngines: options['max-engines'] > 0 ? options['max-engines'] : undefined,
@@ -302,6 +311,12 @@ export async function aggregatorCommand(argv: string[]): Promise<number> {
   warnAboutAuthentication(log, secret, tokens, tokensFile);
   if (tls === undefined && options.host !== '127.0.0.1' && options.host !== 'localhost')
     log.warn('links and API are not encrypted: give --cert and --key to serve https:// and wss://');
+  if (fleet) await running.fleet?.register(options['node-url'] ?? server.url);
+  if (fleet)
+    log.info(
+      { nodeId: fleet.nodeId, leaseMs: fleet.leaseMs, leaseRenewMs: fleet.leaseRenewMs },
+      `node ${fleet.nodeId} of a fleet on ${describePostgresUrl(options.db)}`,
+    );
   process.stdout.write(`engine-link aggregator listening on ${server.url} (engines: ${server.wsUrl})\n`);
   process.stdout.write(`dashboard: ${server.url}/\n`);
   log.info(`metrics: ${server.url}/metrics${apiToken === undefined ? '' : ' (with the API token)'}`);

@@ -5,13 +5,14 @@ import { OutboxInUseError } from '../engine/outbox/durable/outboxLock.ts';
 import { OutboxOwnerError } from '../engine/outbox/durable/outboxOwner.ts';
 import { AuthRejectedError, ResilientDispatcher } from '../engine/resilientDispatcher.ts';
 import { SimulatedEngine } from '../engine/simulatedEngine.ts';
-import { WebSocketConnector } from '../transport/webSocketTransport.ts';
+import { FailoverConnector, webSocketConnectorFor } from '../transport/failoverConnector.ts';
 import { parseOptions, StartupError, secretWarnings, UsageError } from './args.ts';
 import { engineSpecs, engineUsage } from './engineOptions.ts';
 import { inspectUrl, startInspection } from './inspectOption.ts';
 import { createLogger } from './logger.ts';
 import { type MetricsServer, processMetrics, startMetricsServer } from './metricsServer.ts';
 import { opcUaSettings, startOpcUa } from './opcuaOption.ts';
+import { listEntries } from './optionValues.ts';
 import { CatchUpProgress, showCatchUp } from './progress.ts';
 import { StopSignals } from './stopSignals.ts';
 
@@ -24,7 +25,8 @@ export async function engineCommand(argv: string[]): Promise<number> {
   if (!options.id) throw new UsageError('--id is required');
   if (!options.simulate)
     throw new UsageError('--simulate is required: this build has no driver for real hardware engines');
-  if (options.ca !== undefined && !options.aggregator.startsWith('wss:'))
+  const aggregators = listEntries(options.aggregator);
+  if (options.ca !== undefined && !aggregators.some((url) => url.startsWith('wss:')))
     throw new UsageError('--ca needs a wss:// --aggregator; with ws:// it would be ignored');
   // Everything given is checked, and every file read, before anything is created or opened.
   const inspect = inspectUrl(options.inspect);
@@ -52,10 +54,11 @@ export async function engineCommand(argv: string[]): Promise<number> {
     throw error;
   }
   let engine: SimulatedEngine | undefined;
+  const connector = webSocketConnectorFor(aggregators, { ca });
   const dispatcher = new ResilientDispatcher({
     snapshot: () => engine?.runs.snapshot(),
     engineId: options.id,
-    connector: new WebSocketConnector(options.aggregator, { ca }),
+    connector,
     token: options.secret,
     heartbeatTimeoutMs: options['heartbeat-timeout'],
     rejectedRetryMs: options['rejected-retry'],
@@ -65,6 +68,8 @@ export async function engineCommand(argv: string[]): Promise<number> {
     inspect: inspector?.inspect,
   });
   const outbox = dispatcher.outbox;
+  if (connector instanceof FailoverConnector)
+    log.info({ aggregators: connector.urls }, `${connector.urls.length} aggregators, tried in this order`);
   let metrics: MetricsServer | undefined;
   if (options['metrics-port'] !== undefined) {
     try {

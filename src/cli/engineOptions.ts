@@ -13,7 +13,9 @@ export const engineSpecs = {
   aggregator: {
     kind: 'url',
     protocols: ['ws:', 'wss:'],
-    description: "the aggregator's URL (wss:// when it serves TLS)",
+    list: true,
+    description:
+      "the aggregator's URL (wss:// when it serves TLS); several nodes sharing one store: comma-separated, tried in a shuffled order, the engine moves to another when its node is down",
     default: `ws://${AGGREGATOR_DEFAULTS.host}:${AGGREGATOR_DEFAULTS.port}`,
   },
   id: { kind: 'text', pattern: ENGINE_ID_PATTERN, rule: ENGINE_ID_RULE, description: 'engine id (required)' },
@@ -167,6 +169,9 @@ export const engineUsage = helpText(
   'Runs an engine whose records reach the aggregator exactly once and in order, through outages.\n' +
     'It keeps running whatever its link does (aggregator down, refused, unreachable), keeping every record.\n' +
     'On SIGINT/SIGTERM it stops producing, waits for the backlog (a second signal stops waiting), says\n' +
-    'goodbye to the aggregator, and prints one JSON line with its counts.',
+    'goodbye to the aggregator, and prints one JSON line with its counts.\n' +
+    'With several aggregators (nodes on one PostgreSQL store: --aggregator ws://a:8080,ws://b:8080) it\n' +
+    'tries them in a shuffled order, moves to the next at once when one is down or busy, backs off after a\n' +
+    'round of them all, and re-homes when its node dies; each "link" log line names the one it is on.',
   engineSpecs,
 );

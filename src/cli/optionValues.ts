@@ -68,7 +68,8 @@ export function parseValue(spec: OptionSpec, raw: string): string | number {
       if (!spec.values.includes(text)) throw new ValueProblem(`must be one of ${spec.values.join(', ')}`);
       return text;
     case 'url':
-      for (const part of spec.list ? text.split(',') : [text]) checkUrl(part.trim(), spec.protocols);
+      if (spec.list) checkUrlList(text, spec.protocols);
+      else checkUrl(text, spec.protocols);
       return text;
     case 'host':
       if (!isHost(text))
@@ -101,6 +102,43 @@ function checkUrl(text: string, protocols: readonly string[]): void {
   if (!protocols.includes(url.protocol))
     throw new ValueProblem(`must be a URL starting with ${wanted}, not ${url.protocol}//`);
   if (url.hostname === '') throw new ValueProblem('must name a host');
+}
+
+/**
+ * Comma-separated URLs, each checked as one (the entry that breaks the rule is named); an empty entry, or
+ * a URL given twice (the same once parsed: `ws://a:8080` and `ws://a:8080/`), is refused.
+ */
+function checkUrlList(text: string, protocols: readonly string[]): void {
+  const entries = text.split(',');
+  // One URL: its problem, as for an option that takes one.
+  if (entries.length === 1) {
+    checkUrl(text, protocols);
+    return;
+  }
+  const seen = new Map<string, string>();
+  for (const [i, raw] of entries.entries()) {
+    const part = raw.trim();
+    if (part === '')
+      throw new ValueProblem(`has an empty entry (number ${i + 1}): separate URLs with one comma`);
+    try {
+      checkUrl(part, protocols);
+    } catch (error) {
+      if (error instanceof ValueProblem) throw new ValueProblem(`entry "${part}" ${error.message}`);
+      throw error;
+    }
+    const key = new URL(part).href;
+    const earlier = seen.get(key);
+    if (earlier !== undefined)
+      throw new ValueProblem(
+        `gives the same URL twice ("${earlier}"${earlier === part ? '' : ` and "${part}"`}): list each once`,
+      );
+    seen.set(key, part);
+  }
+}
+
+/** The entries of a comma-separated option (a `list` URL option), trimmed. */
+export function listEntries(text: string): string[] {
+  return text.split(',').map((part) => part.trim());
 }
 
 /** An IP address, or a host name that is not a malformed dotted address (such as 999.1.1.1). */

@@ -98,6 +98,8 @@ const integer = new Intl.NumberFormat('en-US', { maximumFractionDigits: 0 });
 
 /** The two tables `engine-link status` prints. */
 export function formatStatus(report: StatusReport, now = Date.now()): string {
+  // A fleet of aggregators names the node holding each engine.
+  const fleet = report.engines.some((engine) => engine.node !== undefined);
   const engineRows = report.engines.map((engine) => {
     const backlog =
       engine.link === 'catching-up' ? integer.format(engine.targetSeq - engine.persistedSeq) : '';
@@ -114,6 +116,7 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
       engine.lastSeenAt === null ? 'never' : `${shortDuration(now - engine.lastSeenAt)} ago`,
       report.hardware ? hardware || '-' : 'n/a',
       run,
+      ...(fleet ? [engine.node ?? '-'] : []),
     ];
   });
   const runRows = report.runs.map((run) => [
@@ -131,7 +134,10 @@ export function formatStatus(report: StatusReport, now = Date.now()): string {
     engineRows.length === 0
       ? 'No engines yet.'
       : formatTable(
-          ['ENGINE', 'LINK', 'SINCE', 'RECORDS', 'BACKLOG', 'LAST SEEN', 'HARDWARE', 'RUN'],
+          [
+            ...['ENGINE', 'LINK', 'SINCE', 'RECORDS', 'BACKLOG', 'LAST SEEN', 'HARDWARE', 'RUN'],
+            ...(fleet ? ['NODE'] : []),
+          ],
           engineRows,
           [3, 4],
         );

@@ -168,8 +168,23 @@ export class AggregatorLink {
       abandonSocket: () => this.dropTransport(CloseCode.HeartbeatTimeout, 'abandoned'),
       scheduleRetry: (_: unknown, params: { attempt: number; retryAfterMs: number | null }) => {
         const { attempt, retryAfterMs } = params;
-        const delayMs = retryDelay(attempt, this.options.retry, this.options.random, retryAfterMs);
-        this.events.emit('retry', { attempt: attempt + 1, delayMs, reason: this.lastFailure });
+        const { connector, retry, random } = this.options;
+        const failed = connector.target;
+        // Several aggregators: the connector moves on, and says whether to try the next one at once.
+        const next = connector.nextAttempt?.(retryAfterMs);
+        const delayMs =
+          next === undefined
+            ? retryDelay(attempt, retry, random, retryAfterMs)
+            : next.hop
+              ? 0
+              : retryDelay(next.round, retry, random, next.retryAfterMs);
+        this.events.emit('retry', {
+          attempt: attempt + 1,
+          delayMs,
+          reason: this.lastFailure,
+          ...(failed === undefined ? {} : { aggregator: failed }),
+          ...(next === undefined ? {} : { next: connector.target }),
+        });
         runtime.startTimer('retry', delayMs, { type: 'RETRY_DUE' });
       },
       cancelRetry: () => runtime.cancelTimer('retry'),
@@ -180,6 +195,7 @@ export class AggregatorLink {
         this.pump();
       },
       startSending: () => {
+        this.options.connector.linkUp?.();
         this.host.beforeSending();
         this.up = true;
         this.watchdog.start();
@@ -240,6 +256,8 @@ export class AggregatorLink {
       const detail = info.refused?.message ?? '';
       this.rejection = { status, detail };
       this.lastFailure = `refused (${status}): ${detail}`;
+      // Several aggregators: the slow retry goes to the next one.
+      this.options.connector.nextAttempt?.(null);
       this.runtime.dispatch({ type: 'REJECTED', message: `${status} ${detail}`.trim() });
       return;
     }

@@ -9,6 +9,12 @@ export type { EngineRecord, GapReason, Json, SampleValue } from '../protocol/rec
 export { GAP_REASONS, InvalidRecordError } from '../protocol/records.ts';
 export { type Clock, systemClock, type TimerHandle } from '../time/clock.ts';
 export { SimulatedClock } from '../time/simulatedClock.ts';
+export {
+  FailoverConnector,
+  type FailoverConnectorOptions,
+  type FailoverTarget,
+  webSocketConnectorFor,
+} from '../transport/failoverConnector.ts';
 export { MemoryNetwork, type MemoryNetworkOptions } from '../transport/memoryTransport.ts';
 export type { Connector } from '../transport/sides.ts';
 export { WebSocketConnector, type WebSocketConnectorOptions } from '../transport/webSocketTransport.ts';
@@ -53,6 +59,7 @@ export {
   type OfflineInfo,
   type ResilientDispatcherEvents,
   type ResilientDispatcherOptions,
+  type RetryInfo,
 } from './resilientDispatcherOptions.ts';
 export { RunTracker } from './runTracker.ts';
 export {

@@ -28,6 +28,7 @@ export type {
   OfflineInfo,
   ResilientDispatcherEvents,
   ResilientDispatcherOptions,
+  RetryInfo,
 } from './resilientDispatcherOptions.ts';
 export { AuthRejectedError };
 
@@ -156,6 +157,7 @@ export class ResilientDispatcher extends EventEmitter<ResilientDispatcherEvents>
       dropped: this.outbox.dropped,
       coalesced: this.outbox.coalesced,
       backlog: this.outbox.lastSeq - this.outbox.ackedSeq,
+      ...(this.options.connector.target === undefined ? {} : { aggregator: this.options.connector.target }),
     };
   }
 

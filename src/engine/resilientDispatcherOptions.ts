@@ -97,6 +97,22 @@ export interface DispatcherStats {
   dropped: number;
   coalesced: number;
   backlog: number;
+  /** The aggregator the link is on, or tries next while down (when the connector tells it). */
+  aggregator?: string;
+}
+
+/** A retry, told with `retry`. */
+export interface RetryInfo {
+  /** Failed attempts since the link was last up, this one included. */
+  attempt: number;
+  /** The wait before the next attempt (0: the next aggregator is tried at once). */
+  delayMs: number;
+  /** Why the link is down (refused, timed out, closed, ...). */
+  reason: string;
+  /** The aggregator the failed attempt (or the lost link) was with, when the connector tells it. */
+  aggregator?: string;
+  /** With several aggregators: the one tried next. */
+  next?: string;
 }
 
 /** How long the link has been down (ms), told with `offlineTooLong` and `onlineAgain`. */
@@ -112,7 +128,7 @@ export interface ResilientDispatcherEvents {
   gap: [gap: GapInfo];
   backpressure: [info: BackpressureInfo];
   /** A retry is scheduled; `reason`: why the link is down (refused, timed out, closed, ...). */
-  retry: [retry: { attempt: number; delayMs: number; reason: string }];
+  retry: [retry: RetryInfo];
   /** The link has been down for `maxOfflineMs` (once per outage). */
   offlineTooLong: [info: OfflineInfo];
   /** The link is back after an outage that was reported as `offlineTooLong`. */

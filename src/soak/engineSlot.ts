@@ -26,6 +26,8 @@ export interface EngineSlotOptions {
   args?: readonly string[];
   /** Connect to the aggregator directly, not through the slot's fault proxy. */
   direct?: boolean;
+  /** Connect directly to these aggregators (nodes on one store; `--aggregator a,b`), not to the slot's. */
+  aggregators?: readonly string[];
 }
 
 /** A process that ended before anyone stopped or killed it: how, and its log. */
@@ -94,7 +96,7 @@ export class EngineSlot implements EngineHistory {
       [
         'engine',
         '--aggregator',
-        `ws://127.0.0.1:${port}`,
+        o.aggregators?.join(',') ?? `ws://127.0.0.1:${port}`,
         '--id',
         o.id,
         '--simulate',

@@ -12,6 +12,8 @@ export interface PlannedFault {
   kind: FaultKind;
   /** Engine index (link faults and engine kills). */
   engine?: number;
+  /** Node index of a fleet (aggregator kills, with more than one node). */
+  node?: number;
   /** How long the fault lasts (ms); for kills, how long the process stays dead. */
   durationMs: number;
   /** delay: ms added; trickle: bytes per second. */
@@ -46,6 +48,8 @@ export interface PlanOptions {
   warmupMs?: number;
   /** Also SIGKILL (and restart) PostgreSQL's server. Default: false. */
   postgres?: boolean;
+  /** Aggregator nodes of a fleet (default 1): each aggregator kill names one, never one already down. */
+  nodes?: number;
 }
 
 /**
@@ -54,12 +58,15 @@ export interface PlanOptions {
  * before it is back, and every fault is over by `durationMs`.
  */
 export function planFaults(random: SeededRandom, options: PlanOptions): PlannedFault[] {
+  const nodes = options.nodes ?? 1;
   const plan: PlannedFault[] = [];
   const linkBusyUntil = new Array<number>(options.engines).fill(0);
   const engineBusyUntil = new Array<number>(options.engines).fill(0);
-  let aggregatorBusyUntil = 0;
+  const nodeBusyUntil = new Array<number>(nodes).fill(0);
   let postgresBusyUntil = 0;
-  const weights = options.postgres ? POSTGRES_FAULT_WEIGHTS : FAULT_WEIGHTS;
+  const base = options.postgres ? POSTGRES_FAULT_WEIGHTS : FAULT_WEIGHTS;
+  // A fleet's nodes are each killed as often as a lone aggregator is.
+  const weights = nodes > 1 ? { ...base, 'kill-aggregator': base['kill-aggregator'] * nodes } : base;
   let at = options.warmupMs ?? 3000;
   for (;;) {
     at += -Math.log(1 - random.next()) * options.meanGapMs;
@@ -69,11 +76,13 @@ export function planFaults(random: SeededRandom, options: PlanOptions): PlannedF
     const left = options.durationMs - at;
     switch (kind) {
       case 'kill-aggregator': {
-        if (at < aggregatorBusyUntil) continue;
+        // With one aggregator no node is drawn (a seed's plan stays what it was).
+        const node = nodes > 1 ? random.int(0, nodes - 1) : 0;
+        if (at < nodeBusyUntil[node]!) continue;
         const durationMs = Math.min(left, random.between(100, 4000));
         // Restarting takes a second or two beyond the dead time.
-        aggregatorBusyUntil = at + durationMs + 3000;
-        plan.push({ at, kind, durationMs });
+        nodeBusyUntil[node] = at + durationMs + 3000;
+        plan.push({ at, kind, durationMs, ...(nodes > 1 ? { node } : {}) });
         continue;
       }
       case 'kill-postgres': {

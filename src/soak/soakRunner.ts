@@ -3,12 +3,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { waitFor } from '../faults/waitFor.ts';
-import { AggregatorSlot } from './aggregatorSlot.ts';
 import { checkEngine, type EngineView } from './engineCheck.ts';
 import { EngineSlot } from './engineSlot.ts';
 import type { RunView } from './expectedRuns.ts';
 import { type FaultKind, type PlannedFault, planFaults } from './faultPlan.ts';
+import { ProxyGroup } from './proxyGroup.ts';
 import { SeededRandom } from './seededRandom.ts';
+import { SoakNodes } from './soakNodes.ts';
 import type { SoakReport } from './soakReport.ts';
 import { openSoakStore } from './soakStore.ts';
 
@@ -31,6 +32,11 @@ export interface SoakOptions {
    * the soak's own, SIGKILLed and restarted as one more fault; a postgres:// URL, that database.
    */
   db?: string;
+  /**
+   * Aggregator nodes (default 1): more than one make a fleet on the PostgreSQL store (each engine given
+   * every node's URL, each through a fault proxy of its own), nodes SIGKILLed among the faults.
+   */
+  nodes?: number;
   /** Progress lines (faults as they happen). */
   log?: (line: string) => void;
 }
@@ -57,19 +63,40 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   mkdirSync(logDir, { recursive: true });
   const durationMs = options.minutes * 60_000;
   const random = new SeededRandom(options.seed);
+  const nodeCount = options.nodes ?? 1;
   const store = await openSoakStore(options.db, dir);
+  if (nodeCount > 1 && !store.db.startsWith('postgres')) {
+    store.close();
+    throw new Error(
+      '--nodes: a fleet of aggregators needs a PostgreSQL store (--db postgres or a postgres:// URL)',
+    );
+  }
   const plan = planFaults(random, {
     durationMs,
     engines: options.engines,
     meanGapMs: options.meanGapMs ?? 1500,
     postgres: store.cluster !== undefined,
+    nodes: nodeCount,
   });
   const proxyRandom = new SeededRandom(options.seed ^ 0x5eed);
   const differences: string[] = [];
   const faults: Partial<Record<FaultKind, number>> = {};
 
-  const aggregator = new AggregatorSlot(store.db, logDir);
-  await aggregator.start();
+  const nodes = new SoakNodes(store.db, logDir, nodeCount);
+  await nodes.start();
+  const aggregator = nodes.slots[0]!;
+  // In a fleet each engine reaches every node through a proxy of its own per node, faulted together.
+  const groups = nodes.fleet
+    ? Array.from(
+        { length: options.engines },
+        () =>
+          new ProxyGroup(
+            nodes.slots.map((slot) => slot.port),
+            proxyRandom.fn,
+          ),
+      )
+    : undefined;
+  for (const group of groups ?? []) await group.start();
   const slots = Array.from(
     { length: options.engines },
     (_, i) =>
@@ -82,6 +109,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           runSeconds: options.runSeconds ?? 2,
           failEvery: options.failEvery ?? 3,
           random: proxyRandom.fn,
+          ...(groups ? { aggregators: groups[i]!.urls() } : {}),
         },
         aggregator.port,
       ),
@@ -114,14 +142,15 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
 
     // Faults are over: everything back up, then every engine catches up.
     for (const slot of slots) slot.proxy.restore();
-    if (!aggregator.running) await aggregator.start();
+    for (const group of groups ?? []) group.restore();
+    await nodes.startStopped();
     for (const slot of slots) if (!slot.running) await slot.start();
     log('soak: faults over; waiting for every engine to catch up');
     try {
       await waitFor(
         'every engine is available and caught up',
         async () => {
-          const views = await getJson<EngineView[]>(`${aggregator.url}/api/engines`);
+          const views = await nodes.views<EngineView>();
           return slots.every((slot) => {
             const view = views.find((v) => v.id === slot.id);
             const progress = slot.progress;
@@ -140,7 +169,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       views = await waitFor(
         'every engine shows offline',
         async () => {
-          const all = await getJson<EngineView[]>(`${aggregator.url}/api/engines`);
+          const all = await getJson<EngineView[]>(`${nodes.url()}/api/engines`);
           return slots.every((slot) => all.find((v) => v.id === slot.id)?.link === 'offline')
             ? all
             : undefined;
@@ -149,14 +178,14 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       );
     } catch (error) {
       differences.push((error as Error).message);
-      views = await getJson<EngineView[]>(`${aggregator.url}/api/engines`).catch(() => []);
+      views = await getJson<EngineView[]>(`${nodes.url()}/api/engines`).catch(() => []);
     }
     log('soak: engines offline; reading runs');
     const runsByEngine = new Map<string, RunView[]>();
     for (const slot of slots)
-      runsByEngine.set(slot.id, await getJson<RunView[]>(`${aggregator.url}/api/runs?engine=${slot.id}`));
-    log('soak: stopping the aggregator');
-    const aggregatorExit = await aggregator.stop();
+      runsByEngine.set(slot.id, await getJson<RunView[]>(`${nodes.url()}/api/runs?engine=${slot.id}`));
+    log(nodes.fleet ? 'soak: stopping the aggregator nodes' : 'soak: stopping the aggregator');
+    const aggregatorExit = await nodes.stop();
     log('soak: checking the store');
     if (aggregatorExit !== 0) differences.push(`the aggregator exited with ${aggregatorExit} on SIGTERM`);
 
@@ -178,7 +207,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       engines: options.engines,
       faults,
       faultTotal,
-      aggregatorRestarts: aggregator.restarts,
+      aggregatorRestarts: nodes.restarts,
       rows,
       differences,
       ok,
@@ -191,7 +220,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await slot.kill();
       await slot.proxy.close();
     }
-    await aggregator.kill();
+    for (const group of groups ?? []) await group.close();
+    await nodes.killAll();
     store.close();
   }
 
@@ -205,14 +235,9 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       await cluster.start();
       return true;
     }
-    if (fault.kind === 'kill-aggregator') {
-      if (!(await aggregator.kill())) return false;
-      await sleep(fault.durationMs);
-      await aggregator.start(20);
-      return true;
-    }
+    if (fault.kind === 'kill-aggregator') return nodes.kill(fault.node ?? 0, fault.durationMs);
     const slot = slots[fault.engine!]!;
-    const proxy = slot.proxy;
+    const proxy = groups?.[fault.engine!] ?? slot.proxy;
     switch (fault.kind) {
       case 'kill-engine':
         if (!(await slot.kill())) return false;
@@ -251,9 +276,11 @@ function describe(fault: PlannedFault): string {
   const target =
     fault.kind === 'kill-postgres'
       ? 'PostgreSQL'
-      : fault.engine === undefined
-        ? 'aggregator'
-        : `soak-${fault.engine + 1}`;
+      : fault.engine !== undefined
+        ? `soak-${fault.engine + 1}`
+        : fault.node !== undefined
+          ? `node-${fault.node + 1}`
+          : 'aggregator';
   const amount =
     fault.kind === 'delay' ? ` +${fault.amount} ms` : fault.kind === 'trickle' ? ` ${fault.amount} B/s` : '';
   const lasting = fault.durationMs > 0 ? ` for ${(fault.durationMs / 1000).toFixed(1)} s` : '';

@@ -13,10 +13,26 @@ export interface ConnectRequest {
   token?: string;
 }
 
+/**
+ * What the link does after an attempt failed or its link went down, as a connector over several
+ * aggregators decides (see FailoverConnector): try the next one at once (`hop`), or wait the backoff of
+ * `round` (at least `retryAfterMs`, when given) before the next round.
+ */
+export type NextAttempt = { hop: true } | { hop: false; round: number; retryAfterMs: number | null };
+
 /** Opens links to an aggregator. Each call starts one attempt; the transport reports open or close. */
 export interface Connector {
   /** @internal */
   connect(request: ConnectRequest): EngineTransport;
+  /** Where the next `connect` goes (an aggregator's URL), told in the dispatcher's stats; absent: untold. */
+  readonly target?: string;
+  /** @internal The link came up on `target`. */
+  linkUp?(): void;
+  /**
+   * @internal The attempt on `target` failed (`retryAfterMs`: the wait it asked for), or its link went
+   * down: moves to the next target and says how long to wait. Absent: one target, the usual backoff.
+   */
+  nextAttempt?(retryAfterMs: number | null): NextAttempt;
 }
 
 export type AuthDecision =

@@ -180,6 +180,11 @@ export class WebSocketConnector implements Connector {
     checkDuration('handshakeTimeoutMs', options.handshakeTimeoutMs, 1);
   }
 
+  /** The aggregator's URL. */
+  get target(): string {
+    return this.url;
+  }
+
   /** @internal */
   connect(request: ConnectRequest): WebSocketEngineTransport {
     return new WebSocketEngineTransport(this.url, request, this.options);

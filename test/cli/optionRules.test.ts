@@ -177,6 +177,15 @@ describe('every option of every command, from its spec', () => {
         /--heartbeat-timeout \(2500 ms\) must be longer than --heartbeat-ms/,
       ],
       [['engine', '--simulate'], /--id is required/],
+      // Several aggregators: the entry that is wrong is named; the same one twice is refused.
+      [
+        ['engine', '--id', 'x', '--simulate', '--aggregator', 'ws://a:8080, wss//b:8080'],
+        /--aggregator entry "wss\/\/b:8080" must be a URL starting with ws:\/\/ or wss:\/\//,
+      ],
+      [
+        ['engine', '--id', 'x', '--simulate', '--aggregator', 'ws://a:8080,ws://b:8080,ws://A:8080/'],
+        /--aggregator gives the same URL twice \("ws:\/\/a:8080" and "ws:\/\/A:8080\/"\)/,
+      ],
     ] as const) {
       const before = listing();
       const result = await runInProcess([...argv]);

@@ -36,6 +36,19 @@ describe('aggregator --db postgres://', () => {
     );
   });
 
+  it('the fleet options need PostgreSQL: --node-id with a SQLite file is a usage error (2)', async () => {
+    await oneLine(
+      ['aggregator', '--db', '/tmp/engine-link-never-created.db', '--node-id', 'n1'],
+      2,
+      /--node-id needs a PostgreSQL --db .*a SQLite store is one aggregator's alone/,
+    );
+    await oneLine(
+      ['aggregator', '--db', 'postgres://u@127.0.0.1/db', '--lease', '1000', '--lease-renew', '1500'],
+      2,
+      /--lease-renew \(1500 ms\) must be shorter than --lease \(1000 ms\)/,
+    );
+  });
+
   it('an unreachable server: one line, status 1, the password not repeated', async () => {
     const port = await freePort();
     const stderr = await oneLine(

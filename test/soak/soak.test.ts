@@ -7,7 +7,8 @@ import { runScript } from '../support/scriptProcess.ts';
  * simulated engines with durable outboxes run methods for two minutes while about sixty seeded faults hit
  * them (links cut, closed, black-holed, stalled, delayed, trickled, refused; engines and the aggregator
  * killed with SIGKILL and restarted). It must exit 0, and its summary must show every record persisted
- * exactly once and in order, and every run as the engines ran it.
+ * exactly once and in order, and every run as the engines ran it. The same, shorter, on PostgreSQL (its
+ * server killed among the faults) and with a fleet of three aggregator nodes (nodes killed among them).
  */
 describe('soak', () => {
   it('two minutes of seeded faults: every record once, in order; every run as it happened', async () => {
@@ -46,6 +47,26 @@ describe('soak', () => {
     expect(report.faults['kill-postgres'] ?? 0, summary).toBeGreaterThan(0);
     expect(report.faults['kill-aggregator'] ?? 0, summary).toBeGreaterThan(0);
     for (const row of report.rows) expect(row.produced, row.id).toBeGreaterThan(500);
+  }, 240_000);
+
+  it('a fleet of three nodes on PostgreSQL, nodes SIGKILLed among the faults: every record once, in order', async () => {
+    // `--nodes 3`: three aggregator nodes on the soak's PostgreSQL, each engine given every node's URL.
+    const { code, report, summary } = await soak([
+      '--seed',
+      '5',
+      '--minutes',
+      '0.5',
+      '--engines',
+      '3',
+      '--db',
+      'postgres',
+      '--nodes',
+      '3',
+    ]);
+    expectEveryRecordOnce(code, report, summary, 3);
+    expect(report.faults['kill-aggregator'] ?? 0, summary).toBeGreaterThanOrEqual(2);
+    expect(report.aggregatorRestarts, summary).toBeGreaterThanOrEqual(2);
+    for (const row of report.rows) expect(row.produced, row.id).toBeGreaterThan(1000);
   }, 240_000);
 });
 

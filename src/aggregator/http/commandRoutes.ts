@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { MAX_JSON_DEPTH, nestedDeeperThan } from '../../protocol/records.ts';
 import type { Aggregator } from '../aggregator.ts';
 import { UnknownEngineError } from '../aggregator.ts';
+import { forwardCommand, wasForwarded } from './commandForwarding.ts';
 import { sendError, sendJson } from './httpErrors.ts';
 import { BadRequestError, readJsonBody } from './readJsonBody.ts';
 import type { Route } from './router.ts';
@@ -23,7 +24,8 @@ const commandRequestSchema = z.object({
  * `POST /api/engines/:id/commands {name, args?, id?}`: the command gate over HTTP.
  * 200 result · 409 refused (engine unavailable or catching up; never queued) · 422 the engine said it
  * failed · 502 outcome unknown (link died: retry with the same id) · 504 no answer in time · 404 unknown
- * engine · 400 bad request · 413 body over 64 KiB · 415 not `Content-Type: application/json`.
+ * engine · 400 bad request · 413 body over 64 KiB · 415 not `Content-Type: application/json`. In a
+ * fleet, a command for an engine another node holds is forwarded to that node (commandForwarding.ts).
  */
 export function commandRoutes(aggregator: Aggregator): Route[] {
   return [
@@ -46,6 +48,15 @@ export function commandRoutes(aggregator: Aggregator): Route[] {
           return;
         }
         const id = body.id ?? randomUUID();
+        // In a fleet, an engine another node holds is reached through that node.
+        const fleet = aggregator.fleet;
+        const owner = fleet && !wasForwarded(request) ? await fleet.ownerElsewhere(engineId) : undefined;
+        if (fleet && owner) {
+          const command = { id, name: body.name, args: body.args };
+          const timeoutMs = aggregator.commandTimeoutMs + 5000;
+          await forwardCommand(request, response, owner, fleet.nodeId, engineId, command, timeoutMs);
+          return;
+        }
         let answer: ReturnType<Aggregator['command']>;
         try {
           answer = aggregator.command(engineId, { id, name: body.name, args: body.args });

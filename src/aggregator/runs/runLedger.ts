@@ -46,7 +46,8 @@ export interface RunLedgerOptions {
   inspect?: (event: InspectionEvent) => void;
 }
 
-interface LiveRun {
+/** A run that is not settled, with its machine. */
+export interface LiveRun {
   run: StoredRun;
   runtime: MachineRuntime<typeof runReconciliationMachine, 'abandon'>;
   /** Sequence number of the end record being applied, for `persistRun`. */
@@ -69,13 +70,13 @@ interface EngineHello {
  * `run` events go out only once their transaction has committed.
  */
 export class RunLedger extends EventEmitter<RunLedgerEvents> {
-  private readonly store: RunLedgerOptions['store'];
-  private readonly pipeline: StorePipeline;
+  protected readonly store: RunLedgerOptions['store'];
+  protected readonly pipeline: StorePipeline;
   private readonly clock: Clock;
   private readonly abandonAfterMs: number;
-  private readonly logger: Logger;
+  protected readonly logger: Logger;
   private readonly inspect: RunLedgerOptions['inspect'];
-  private readonly live = new Map<string, LiveRun>();
+  protected readonly live = new Map<string, LiveRun>();
   private readonly hellos = new Map<string, EngineHello>();
   /** Run states saved by the machines' actions and not yet awaited (see `settle`). */
   private writes: Promise<void>[] = [];
@@ -204,7 +205,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   }
 
   /** Waits for every run state the machines have saved so far (a failed save fails the transaction). */
-  private async settle(): Promise<void> {
+  protected async settle(): Promise<void> {
     while (this.writes.length > 0) await Promise.all(this.writes.splice(0));
   }
 
@@ -303,7 +304,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   }
 
   /** Sends an event to a run's actor, after noting how the run stood (see `remember`). */
-  private send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
+  protected send(live: LiveRun, event: RunReconciliationEvent, endSeq?: number): void {
     this.remember(key(live.run.engineId, live.run.id));
     if (endSeq !== undefined) live.endSeq = endSeq;
     // A failed action (the run could not be saved) throws here and fails the transaction: the records that
@@ -315,7 +316,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
    * Notes how the run stands now (live or not, its record), to be put back should the transaction that
    * is about to change it roll back or fail to commit.
    */
-  private remember(runKey: string): void {
+  protected remember(runKey: string): void {
     const live = this.live.get(runKey);
     const saved = live && { run: { ...live.run }, endSeq: live.endSeq };
     this.store.onRollback(() => {
@@ -346,7 +347,7 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     });
   }
 
-  private restore(run: StoredRun): LiveRun {
+  protected restore(run: StoredRun): LiveRun {
     const snapshot = runReconciliationMachine.resolveState({
       value: run.state,
       context: { reason: run.reason, endedAt: run.endedAt },
@@ -395,11 +396,14 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
   /** ABANDON_DUE once the run has been unconfirmed for the abandon period (counted from its `since`). */
   private scheduleAbandon(live: LiveRun): void {
     const remaining = Math.max(0, live.run.since + this.abandonAfterMs - this.clock.now());
-    live.runtime.startTimer('abandon', remaining, () => {
-      this.inPipeline('could not interrupt an abandoned run', live.run.engineId, () =>
-        this.send(live, { type: 'ABANDON_DUE' }),
-      );
-    });
+    live.runtime.startTimer('abandon', remaining, () => this.abandonDue(live));
+  }
+
+  /** The run's abandon period is over: it is interrupted ("engine lost"). */
+  protected abandonDue(live: LiveRun): void {
+    this.inPipeline('could not interrupt an abandoned run', live.run.engineId, () =>
+      this.send(live, { type: 'ABANDON_DUE' }),
+    );
   }
 
   /** Saves a run's state in the open transaction (awaited by `settle` before the transaction ends). */
@@ -410,11 +414,11 @@ export class RunLedger extends EventEmitter<RunLedgerEvents> {
     this.writes.push(write);
   }
 
-  private *liveOf(engineId: string): Iterable<LiveRun> {
+  protected *liveOf(engineId: string): Iterable<LiveRun> {
     for (const live of [...this.live.values()]) if (live.run.engineId === engineId) yield live;
   }
 }
 
-function key(engineId: string, runId: string): string {
+export function key(engineId: string, runId: string): string {
   return `${engineId}\n${runId}`;
 }

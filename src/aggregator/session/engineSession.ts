@@ -1,7 +1,6 @@
 import type { Logger } from 'pino';
-import type { InspectionEvent } from 'xstate';
 import { type EngineSessionEvent, engineSessionMachine } from '../../../machines/engineSession.ts';
-import { CloseCode, closeCodeFor, ErrorCode, type ProtocolError } from '../../protocol/errors.ts';
+import { CloseCode, closeCodeFor, ErrorCode, ProtocolError } from '../../protocol/errors.ts';
 import { type EngineMessage, type Hello, PROTOCOL_VERSION } from '../../protocol/messages.ts';
 import { MachineRuntime } from '../../runtime/machineRuntime.ts';
 import type { Clock } from '../../time/clock.ts';
@@ -9,7 +8,9 @@ import type { AggregatorTransport } from '../../transport/sides.ts';
 import { AGGREGATOR_DEFAULTS } from '../aggregatorDefaults.ts';
 import { AsyncGroupCommit } from '../store/asyncGroupCommit.ts';
 import type { AsyncStore } from '../store/asyncStore.ts';
+import { LeaseHeldError } from '../store/engineLeases.ts';
 import type { EngineSummary, StoredGap } from '../store/recordStore.ts';
+import type { EngineSessionOptions } from './engineSessionOptions.ts';
 import { EngineTally } from './engineTally.ts';
 import type {
   EngineAvailability,
@@ -23,39 +24,7 @@ import { type Inbound, LinkConnection, plainMessage } from './linkConnection.ts'
 import { type CommandOutcome, PendingCommands } from './pendingCommands.ts';
 import { Pinger } from './pinger.ts';
 
-export interface EngineSessionOptions {
-  engineId: string;
-  store: AsyncStore;
-  clock: Clock;
-  /** Ping period. */
-  heartbeatMs: number;
-  /** Silence (nothing at all received) after which the link counts as lost. */
-  heartbeatTimeoutMs: number;
-  logger: Logger;
-  /** Where the session's events go (the aggregator). */
-  events: SessionEventSink;
-  /** What the store knew of the engine when the aggregator started, and its gaps. */
-  summary?: EngineSummary;
-  gaps?: StoredGap[];
-  /** Told about hellos, persisted records and link changes, to reconcile the engine's runs. */
-  runs?: SessionRunHooks;
-  /** How long a command may wait for the engine's answer. Default 10 000 ms. */
-  commandTimeoutMs?: number;
-  /** Most items in one records frame; a larger frame closes the link (1008) and stores nothing. */
-  maxRecordsPerFrame?: number;
-  /** Records per second this engine may have ingested (over that, acknowledgements wait). */
-  maxIngestRate?: number;
-  /** The wait asked of an engine told `busy`. Default 5000 ms. */
-  busyRetryAfterMs?: number;
-  /** Receives the session machine's inspection events (Stately inspector). */
-  inspect?: (event: InspectionEvent) => void;
-  /**
-   * Where records frames are committed: the aggregator shares one among its sessions, so that the
-   * frames of every engine read in one turn of the event loop share one transaction. Default: one of
-   * the session's own.
-   */
-  groupCommit?: AsyncGroupCommit;
-}
+export type { EngineSessionOptions };
 
 const AVAILABILITY_OF_STATE = {
   offline: 'offline',
@@ -82,6 +51,7 @@ export class EngineSession {
   private readonly logger: Logger;
   private readonly events: SessionEventSink;
   private readonly runs: SessionRunHooks | undefined;
+  private readonly leases: EngineSessionOptions['leases'];
   private readonly runtime: MachineRuntime<typeof engineSessionMachine>;
   private readonly tally: EngineTally;
   private readonly ingest: FrameIngest;
@@ -109,6 +79,7 @@ export class EngineSession {
     this.logger = options.logger.child({ engineId: options.engineId });
     this.events = options.events;
     this.runs = options.runs;
+    this.leases = options.leases;
     this.groupCommit = options.groupCommit ?? new AsyncGroupCommit(this.store);
     this.tally = new EngineTally(options.summary, options.gaps ?? []);
     // An engine known from the store has been offline since it was last seen.
@@ -236,6 +207,11 @@ export class EngineSession {
     };
   }
 
+  /** Closes the engine's link, if any, telling it why (in a fleet: the engine is no longer this node's). */
+  dropLink(error: ProtocolError, retryAfterMs?: number): void {
+    this.current?.fail(error, retryAfterMs);
+  }
+
   /** Closes the link (1001 going away) and stops every timer; the session is done. */
   stop(): void {
     if (this.stopped) return;
@@ -301,6 +277,8 @@ export class EngineSession {
     this.groupCommit.add<number>({
       isolated: true,
       work: async () => {
+        // In a fleet the engine is this node's from here (LeaseHeldError: another node's).
+        await this.leases?.acquire(this.engineId);
         await this.store.touchEngine(this.engineId, hello.epoch, this.clock.now());
         const persistedSeq = await this.store.highWaterMark(this.engineId, hello.epoch);
         // Runs first learn what the engine says it runs; the HELLO may already make the engine available.
@@ -315,11 +293,17 @@ export class EngineSession {
         connection.answered();
       },
       failed: (error) => {
-        this.logger.error({ err: error }, 'could not answer a hello');
-        if (!connection.ended)
-          connection.guarded(() => {
-            throw error;
-          });
+        if (error instanceof LeaseHeldError) {
+          this.logger.info({ node: error.node }, 'engine refused: another aggregator node holds it');
+          if (!connection.ended)
+            connection.fail(new ProtocolError(ErrorCode.Busy, error.message), error.retryAfterMs);
+        } else {
+          this.logger.error({ err: error }, 'could not answer a hello');
+          if (!connection.ended)
+            connection.guarded(() => {
+              throw error;
+            });
+        }
         connection.answered();
       },
     });
@@ -363,9 +347,14 @@ export class EngineSession {
     this.current = undefined;
     const lastSeenAt = this.tally.lastSeenAt;
     const epoch = connection.epoch;
-    if (epoch !== undefined && lastSeenAt !== null)
+    // After the link's frames: when the engine was last seen, and (in a fleet) its lease given up.
+    if ((epoch !== undefined && lastSeenAt !== null) || this.leases)
       this.groupCommit
-        .run(() => this.store.touchEngine(this.engineId, epoch, lastSeenAt))
+        .run(async () => {
+          if (epoch !== undefined && lastSeenAt !== null)
+            await this.store.touchEngine(this.engineId, epoch, lastSeenAt);
+          await this.leases?.release(this.engineId);
+        })
         .catch((error) =>
           this.logger.error({ err: error }, 'could not record when the engine was last seen'),
         );

@@ -25,6 +25,8 @@ export interface EngineView {
   gaps: StoredGap[];
   /** When a frame from the engine was last received, ms since the Unix epoch (null: never). */
   lastSeenAt: number | null;
+  /** In a fleet of aggregators: the node that holds the engine now (null: none). Absent with one aggregator. */
+  node?: string | null;
 }
 
 /** Events of the sessions, emitted by the aggregator. */

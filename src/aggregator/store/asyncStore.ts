@@ -1,4 +1,6 @@
 import type { Item } from '../../protocol/records.ts';
+import type { EngineLeases } from './engineLeases.ts';
+import type { FleetRegistry } from './fleetRegistry.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from './recordStore.ts';
 import type { RunQuery, StoredRun } from './runStore.ts';
 import type { StoreAvailability } from './storeAvailability.ts';
@@ -61,6 +63,24 @@ export interface AsyncTransactions {
 export interface AsyncStore extends AsyncRecordStore, AsyncRunStore, AsyncTransactions {
   /** Whether the store can commit now (a PostgreSQL server can go away; SQLite always can). */
   readonly availability: StoreAvailability;
+  /**
+   * In a fleet of aggregators (PostgreSQL opened with a node id): which engines this node owns.
+   *
+   * @internal
+   */
+  readonly leases?: EngineLeases;
+  /**
+   * One engine's line of `engineSummaries` (stores of a fleet have it).
+   *
+   * @internal
+   */
+  engineSummary?(engineId: string): Promise<EngineSummary | undefined>;
+  /**
+   * In a fleet: the nodes' shared directory (owners, links, messages between nodes).
+   *
+   * @internal
+   */
+  readonly fleet?: FleetRegistry;
   /** Commits nothing more and closes the store (the connections, or the database file). */
   close(): Promise<void>;
 }

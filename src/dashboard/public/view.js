@@ -266,7 +266,9 @@ export function updateEngineCard(card, engine, { catchUpFrom, telemetry, now }) 
   card.records.textContent =
     `${count(engine.persistedCount)} stored · persisted up to seq ${count(engine.persistedSeq)}` +
     (engine.duplicatesIgnored ? ` · ${count(engine.duplicatesIgnored)} duplicates ignored` : '') +
-    (gaps ? ` · ${gaps} gap${gaps === 1 ? '' : 's'}` : '');
+    (gaps ? ` · ${gaps} gap${gaps === 1 ? '' : 's'}` : '') +
+    // A fleet of aggregators: the node holding the engine.
+    (engine.node === undefined ? '' : ` · node ${engine.node ?? 'none'}`);
   if (telemetry && card.plotStamp !== telemetry.stamp) {
     card.plotStamp = telemetry.stamp;
     renderPlot(card.plot, telemetry.tags);

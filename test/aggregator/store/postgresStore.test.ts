@@ -37,8 +37,11 @@ describe('PostgresStore', () => {
       await admin`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1`;
     expect(tables.map((t) => t.table_name)).toEqual([
       'engine_link_schema',
+      'engine_links',
       'engines',
+      'fleet_nodes',
       'gaps',
+      'leases',
       'records',
       'runs',
       'sample_windows',

@@ -46,8 +46,18 @@ export function invalidValues(spec: OptionSpec, f: Fixtures): string[] {
       return ['abc', '', String(spec.min - 1), String(durationMax(spec) + 1)];
     case 'enum':
       return ['bogus', ''];
-    case 'url':
-      return ['garbage', 'ftp://example.org', ''];
+    case 'url': {
+      if (!spec.list) return ['garbage', 'ftp://example.org', ''];
+      const good = `${spec.protocols[0]}//127.0.0.1:8080`;
+      return [
+        'garbage',
+        'ftp://example.org',
+        '',
+        `${good},garbage`,
+        `${good},,${spec.protocols[0]}//127.0.0.1:8081`,
+        `${good},${good}/`,
+      ];
+    }
     case 'host':
       return ['999.1.1.1', 'bad host!', ''];
     case 'path':

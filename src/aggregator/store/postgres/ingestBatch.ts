@@ -1,6 +1,7 @@
 import type { GapReason } from '../../../protocol/records.ts';
 import type { FrameSink } from '../frameItems.ts';
 import type { StoredRun } from '../runStore.ts';
+import type { LeaseTokens } from './leaseTokens.ts';
 import { query, type TxSql } from './postgresConnection.ts';
 
 /** A stream's high-water mark moving within one batch: from `expected` (read before) to `next`. */
@@ -54,6 +55,9 @@ const UPSERT_RUNS = `
     end_seq, since)
   SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::float8[], $6::float8[],
     $7::text[], $8::text[], $9::text[], $10::int8[], $11::int8[], $12::int8[])
+    AS r(engine_id, id, epoch, state, started_at, ended_at, reason, method, phase, start_seq, end_seq, since)
+  WHERE $13::text IS NULL OR NOT EXISTS (SELECT 1 FROM leases l WHERE l.engine_id = r.engine_id
+    AND l.holder <> $13 AND l.expires_at > clock_timestamp())
   ON CONFLICT (engine_id, id) DO UPDATE SET epoch = EXCLUDED.epoch, state = EXCLUDED.state,
     started_at = EXCLUDED.started_at, ended_at = EXCLUDED.ended_at, reason = EXCLUDED.reason,
     method = EXCLUDED.method, phase = EXCLUDED.phase, start_seq = EXCLUDED.start_seq,
@@ -68,10 +72,15 @@ const INSERT_WINDOWS = `
  * high-water marks they move and the runs saved with them. `write` sends them as a few statements, pipelined (one round trip whatever
  * the number of frames): the marks first, each by compare-and-set (`WHERE high_water = expected`), then
  * the records, gaps and windows by multi-row `INSERT … SELECT unnest(…)`. This is the one place where
- * records enter the database, so a check that must hold for every ingest (a writer's lease, say) goes
- * beside the compare-and-set.
+ * records enter the database, so the check that must hold for every ingest goes beside the compare-and-set:
+ * in a fleet (`fence`), the lease of every engine whose records the batch writes, held by this node under
+ * the epoch it took it with (LeaseTokens: one more statement in the same round trip, which also keeps a
+ * takeover from committing before this transaction). A run is saved only while no other node holds its
+ * engine's lease (a node that lost an engine leaves its runs to the new owner).
  */
 export class IngestBatch {
+  constructor(private readonly fence?: LeaseTokens) {}
+
   private stream: number[] = [];
   private seq: number[] = [];
   private kind: number[] = [];
@@ -144,11 +153,16 @@ export class IngestBatch {
     } else this.moves.set(streamId, { ...stream, expected: before, next: after, ...counts });
   }
 
-  /** Sends the batch on the transaction's connection and empties it; throws StreamMovedError. */
+  /** Sends the batch on the transaction's connection and empties it; throws LeaseLostError, StreamMovedError. */
   async write(sql: TxSql): Promise<void> {
     if (this.empty) return;
     const moves = [...this.moves];
     const ids = moves.map(([id]) => id);
+    // Checked first (the statement goes first too); an engine not held at all is refused before sending.
+    const fence =
+      this.fence && moves.length > 0
+        ? this.guard(() => this.fence!.fence(sql, [...new Set(moves.map(([, m]) => m.engineId))]))
+        : undefined;
     const statements: Promise<unknown>[] = [
       moves.length === 0
         ? Promise.resolve([])
@@ -175,10 +189,16 @@ export class IngestBatch {
       );
     if (this.gapColumns[0].length > 0) statements.push(query(sql, INSERT_GAPS, this.gapColumns));
     if (this.windowColumns[0].length > 0) statements.push(query(sql, INSERT_WINDOWS, this.windowColumns));
-    if (this.runs.size > 0) statements.push(query(sql, UPSERT_RUNS, runColumns([...this.runs.values()])));
+    if (this.runs.size > 0)
+      statements.push(
+        query(sql, UPSERT_RUNS, [...runColumns([...this.runs.values()]), this.fence?.holder ?? null]),
+      );
     this.clear();
     // All sent at once; the first failure is the one reported (the transaction is lost either way).
+    const [fenced] = await Promise.allSettled([fence?.statement ?? Promise.resolve([])]);
     const settled = await Promise.allSettled(statements);
+    if (fence && fenced!.status === 'fulfilled') fence.check(fenced!.value);
+    if (fenced!.status === 'rejected') throw fenced!.reason;
     const failed = settled.find((s) => s.status === 'rejected');
     const marks = settled[0]!;
     if (marks.status === 'fulfilled' && (marks.value as unknown[]).length < moves.length) {
@@ -190,6 +210,16 @@ export class IngestBatch {
       );
     }
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /** Runs `make`; what it throws empties the batch first (nothing of it is sent). */
+  private guard<T>(make: () => T): T {
+    try {
+      return make();
+    } catch (error) {
+      this.clear();
+      throw error;
+    }
   }
 
   /** Forgets everything (the transaction rolled back, or the batch was written). */

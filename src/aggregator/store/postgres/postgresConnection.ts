@@ -13,9 +13,11 @@ export interface PostgresConnectionOptions {
   maxConnections?: number;
   /** Seconds to wait for a connection to be made. Default 10. */
   connectTimeoutSeconds?: number;
+  /** The server ends a session idle inside a transaction this long (ms). Default: never. */
+  idleInTransactionTimeoutMs?: number;
 }
 
-export const POSTGRES_CONNECTION_DEFAULTS: Required<PostgresConnectionOptions> = {
+export const POSTGRES_CONNECTION_DEFAULTS = {
   maxConnections: 4,
   connectTimeoutSeconds: 10,
 };
@@ -47,6 +49,9 @@ export function connectPostgres(url: string, options: PostgresConnectionOptions 
     max: settings.maxConnections,
     connect_timeout: settings.connectTimeoutSeconds,
     onnotice: () => {},
+    ...(options.idleInTransactionTimeoutMs === undefined
+      ? {}
+      : { connection: { idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs } }),
     types: {
       bigint: {
         to: 20,

@@ -53,7 +53,7 @@ const SELECT_SUMMARIES = `
       AS persisted_seq,
     COALESCE((SELECT SUM(record_count) FROM streams s WHERE s.engine_id = e.id), 0)::int8 AS persisted_count,
     COALESCE((SELECT SUM(duplicates) FROM streams s WHERE s.engine_id = e.id), 0)::int8 AS duplicates
-  FROM engines e ORDER BY e.id`;
+  FROM engines e WHERE $1::text IS NULL OR e.id = $1 ORDER BY e.id`;
 
 const TOUCH_ENGINE = `
   INSERT INTO engines (id, current_epoch, first_seen_at, last_seen_at) VALUES ($1, $2, $3, $3)
@@ -171,7 +171,7 @@ export class PostgresRecords implements AsyncRecordStore {
     return row?.n ?? 0;
   }
 
-  async engineSummaries(): Promise<EngineSummary[]> {
+  async engineSummaries(engineId?: string): Promise<EngineSummary[]> {
     const rows = await query<{
       id: string;
       current_epoch: string | null;
@@ -179,7 +179,7 @@ export class PostgresRecords implements AsyncRecordStore {
       persisted_seq: number;
       persisted_count: number;
       duplicates: number;
-    }>(await this.transactions.reader(), SELECT_SUMMARIES);
+    }>(await this.transactions.reader(), SELECT_SUMMARIES, [engineId ?? null]);
     return rows.map((row) => ({
       engineId: row.id,
       epoch: row.current_epoch,
@@ -194,6 +194,9 @@ export class PostgresRecords implements AsyncRecordStore {
     await this.transactions.transaction(async () => {
       const scope = this.transactions.current()!;
       await query(scope.sql, TOUCH_ENGINE, [engineId, epoch, at]);
+      // A hello: the mark is read again, since another aggregator on this database (the node the engine
+      // was on before) may have moved it since this one last read it.
+      this.marks.forget([{ engineId, epoch }]);
       await this.stream(engineId, epoch);
     });
   }

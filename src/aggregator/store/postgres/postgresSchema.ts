@@ -10,7 +10,7 @@
  */
 
 /** The schema version this code writes. */
-export const POSTGRES_SCHEMA_VERSION = 1;
+export const POSTGRES_SCHEMA_VERSION = 2;
 
 /** Any 64-bit number, the same for every engine-link: the advisory lock migrations hold. */
 export const MIGRATION_LOCK = 0x454c6e6b_0001;
@@ -79,6 +79,33 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX runs_by_state ON runs (state);
   CREATE INDEX runs_by_start ON runs (started_at DESC, id);
   `,
+  // 1 → 2: a fleet of aggregators (leases.ts). Which node owns each engine (a lease in database time, with
+  // the fencing epoch that grows on every takeover); the nodes and where their API answers; each engine's
+  // link as its owner shows it, for the other nodes.
+  `
+  CREATE TABLE leases (
+    engine_id text PRIMARY KEY,
+    node text NOT NULL,
+    holder text NOT NULL,
+    epoch bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    acquired_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE TABLE fleet_nodes (
+    id text PRIMARY KEY,
+    holder text NOT NULL,
+    api_url text,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    seen_at timestamptz NOT NULL DEFAULT now()
+  );
+  CREATE TABLE engine_links (
+    engine_id text PRIMARY KEY,
+    node text NOT NULL,
+    link text NOT NULL,
+    since double precision NOT NULL,
+    reason text
+  );
+  `,
 ];
 
 /** What migrate() needs of a connection: run SQL text, with parameters or none. */
@@ -112,7 +139,19 @@ export async function migrateSchema(tx: SchemaConnection, where: string): Promis
     const taken = await tx.query<{ name: string }>(
       `SELECT table_name AS name FROM information_schema.tables
        WHERE table_schema = current_schema() AND table_name = ANY($1)`,
-      [['engines', 'streams', 'records', 'gaps', 'sample_windows', 'runs']],
+      [
+        [
+          'engines',
+          'streams',
+          'records',
+          'gaps',
+          'sample_windows',
+          'runs',
+          'leases',
+          'fleet_nodes',
+          'engine_links',
+        ],
+      ],
     );
     if (taken.length > 0)
       throw new PostgresSchemaError(

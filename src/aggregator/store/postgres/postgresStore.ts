@@ -1,8 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import type { Item } from '../../../protocol/records.ts';
 import type { AsyncStore } from '../asyncStore.ts';
+import type { EngineLeases } from '../engineLeases.ts';
+import type { FleetRegistry } from '../fleetRegistry.ts';
 import type { EngineSummary, IngestResult, RecordQuery, StoredGap, StoredRecord } from '../recordStore.ts';
 import type { RunQuery, StoredRun } from '../runStore.ts';
 import type { StoreAvailability } from '../storeAvailability.ts';
+import { LeaseTokens } from './leaseTokens.ts';
 import { PostgresAvailability } from './postgresAvailability.ts';
 import {
   connectPostgres,
@@ -12,6 +16,8 @@ import {
   type Sql,
   type TxSql,
 } from './postgresConnection.ts';
+import { PostgresFleet } from './postgresFleet.ts';
+import { type FleetStoreOptions, PostgresLeases } from './postgresLeases.ts';
 import { PostgresRecords } from './postgresRecords.ts';
 import { PostgresRuns } from './postgresRuns.ts';
 import { migrateSchema } from './postgresSchema.ts';
@@ -35,22 +41,48 @@ export class PostgresStore implements AsyncStore {
   /** Whether PostgreSQL answers: lost with a connection, found again by asking on a schedule. */
   readonly availability: StoreAvailability;
   private readonly reconnect: PostgresAvailability;
+  /**
+   * In a fleet: which engines this node owns (leases with fencing epochs). Absent: one aggregator alone.
+   *
+   * @internal
+   */
+  readonly leases: EngineLeases | undefined;
+  /**
+   * In a fleet: the nodes' shared directory.
+   *
+   * @internal
+   */
+  readonly fleet: FleetRegistry | undefined;
   private closed = false;
 
-  private constructor(url: string, pool: Sql) {
+  private constructor(url: string, pool: Sql, fleet: FleetStoreOptions | undefined) {
     this.url = url;
     this.pool = pool;
     const marks = new StreamMarks();
     this.reconnect = new PostgresAvailability({ probe: () => pool.unsafe('SELECT 1') });
     this.availability = this.reconnect;
-    this.transactions = new PostgresTransactions(pool, marks, this.reconnect);
+    const tokens = fleet && new LeaseTokens(`${fleet.nodeId}/${randomUUID().slice(0, 8)}`);
+    this.transactions = new PostgresTransactions(pool, marks, this.reconnect, tokens);
+    this.leases = fleet && new PostgresLeases(pool, this.transactions, tokens!, fleet);
+    this.fleet = fleet && new PostgresFleet(pool, fleet.nodeId, tokens!.holder);
     this.recordTables = new PostgresRecords(pool, this.transactions, marks);
     this.runTables = new PostgresRuns(this.transactions);
   }
 
-  /** Connects to `url` and brings its schema up to date; refuses (and disconnects) with a clear error. */
-  static async open(url: string, options: PostgresConnectionOptions = {}): Promise<PostgresStore> {
-    const pool = connectPostgres(url, options);
+  /**
+   * Connects to `url` and brings its schema up to date; refuses (and disconnects) with a clear error.
+   * `fleet`: this store is one node's of a fleet (leases; a session idle in a transaction longer than a
+   * lease, a node paused say, is ended by the server, so that its locks never hold a takeover up).
+   */
+  static async open(
+    url: string,
+    options: PostgresConnectionOptions & { fleet?: FleetStoreOptions } = {},
+  ): Promise<PostgresStore> {
+    const { fleet, ...connection } = options;
+    const pool = connectPostgres(url, {
+      ...connection,
+      ...(fleet ? { idleInTransactionTimeoutMs: fleet.leaseMs } : {}),
+    });
     try {
       await pool.begin((sql) =>
         migrateSchema(
@@ -67,7 +99,7 @@ export class PostgresStore implements AsyncStore {
       await pool.end({ timeout: 1 });
       throw error;
     }
-    return new PostgresStore(url, pool);
+    return new PostgresStore(url, pool, fleet);
   }
 
   ingest(engineId: string, epoch: string, from: number, items: readonly Item[]): Promise<IngestResult> {
@@ -96,6 +128,11 @@ export class PostgresStore implements AsyncStore {
 
   engineSummaries(): Promise<EngineSummary[]> {
     return this.recordTables.engineSummaries();
+  }
+
+  /** One engine's line (a fleet node taking an engine over reads it). */
+  async engineSummary(engineId: string): Promise<EngineSummary | undefined> {
+    return (await this.recordTables.engineSummaries(engineId))[0];
   }
 
   touchEngine(engineId: string, epoch: string, at: number): Promise<void> {

@@ -1,7 +1,9 @@
 import type { AsyncTransactions } from '../asyncStore.ts';
+import { LeaseLostError } from '../engineLeases.ts';
 import { TransactionContext } from '../transactionContext.ts';
 import { isConnectionLoss } from './connectionLoss.ts';
 import { IngestBatch, StreamMovedError } from './ingestBatch.ts';
+import type { LeaseTokens } from './leaseTokens.ts';
 import type { PostgresAvailability } from './postgresAvailability.ts';
 import type { Queryable, Sql, TxSql } from './postgresConnection.ts';
 import type { StreamMarks } from './streamMarks.ts';
@@ -21,6 +23,8 @@ export class PostgresTransactions implements AsyncTransactions {
     private readonly pool: Sql,
     private readonly marks: StreamMarks,
     private readonly availability: PostgresAvailability,
+    /** In a fleet: the leases every batch writes under. */
+    private readonly fence?: LeaseTokens,
   ) {}
 
   /** The open transaction of this async context, if any. */
@@ -54,13 +58,14 @@ export class PostgresTransactions implements AsyncTransactions {
     let result: T;
     try {
       result = (await this.pool.begin(async (sql) => {
-        scope = newScope(sql as TxSql, new IngestBatch(), undefined);
+        scope = newScope(sql as TxSql, new IngestBatch(this.fence), undefined);
         const value = await this.context.run(scope, work);
         await scope.batch.write(scope.sql);
         return value;
       })) as T;
     } catch (error) {
       if (error instanceof StreamMovedError) this.marks.forget(error.streams);
+      if (error instanceof LeaseLostError) this.fence?.lost(error.engineIds);
       if (isConnectionLoss(error)) {
         // Whether it committed is unknown: the marks are read again from what the server holds.
         this.marks.forgetAll();
