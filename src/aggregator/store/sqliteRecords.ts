@@ -1,5 +1,6 @@
 import type Database from 'better-sqlite3';
 import type { GapReason, Item, Json } from '../../protocol/records.ts';
+import { KIND_CODE, storedRecord } from './recordRows.ts';
 import {
   type EngineSummary,
   type IngestResult,
@@ -8,11 +9,7 @@ import {
   SequenceGapError,
   type StoredGap,
   type StoredRecord,
-  type StoredRecordKind,
 } from './recordStore.ts';
-
-const KIND_CODE = { s: 0, f: 0, st: 1, e: 2 } as const;
-const KIND_NAME: readonly StoredRecordKind[] = ['sample', 'state', 'event'];
 
 /** Rows per multi-row INSERT: fewer calls into SQLite per frame (about a third faster than one by one). */
 const BATCH_ROWS = 50;
@@ -169,20 +166,7 @@ export class SqliteRecords implements RecordStore {
     const id = this.findStream(engineId, epoch);
     if (id === undefined) return [];
     const rows = this.selectRecords.all(id, query.afterSeq ?? 0, query.limit ?? -1);
-    return rows.map((row) => {
-      const record: StoredRecord = {
-        epoch,
-        seq: row.seq,
-        kind: KIND_NAME[row.kind]!,
-        key: row.key,
-        t: row.t,
-        value: decodeValue(row.value),
-      };
-      if (row.unit !== null) record.unit = row.unit;
-      if (row.samples !== null)
-        record.window = { start: row.window_start!, end: row.window_end!, samples: row.samples };
-      return record;
-    });
+    return rows.map((row) => storedRecord(epoch, row, decodeValue(row.value)));
   }
 
   latestStates(engineId: string, query: { epoch?: string; afterSeq?: number } = {}): StoredRecord[] {

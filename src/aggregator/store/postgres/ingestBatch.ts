@@ -1,5 +1,6 @@
 import type { GapReason } from '../../../protocol/records.ts';
 import type { FrameSink } from '../frameItems.ts';
+import { KIND_CODE } from '../recordRows.ts';
 import type { StoredRun } from '../runStore.ts';
 import type { LeaseTokens } from './leaseTokens.ts';
 import { query, type TxSql } from './postgresConnection.ts';
@@ -29,8 +30,6 @@ export class StreamMovedError extends Error {
     );
   }
 }
-
-const KIND_CODE = { s: 0, f: 0, st: 1, e: 2 } as const;
 
 const MOVE_MARKS = `
   UPDATE streams s SET high_water = m.next, record_count = s.record_count + m.inserted,

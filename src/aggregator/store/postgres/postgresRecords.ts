@@ -1,6 +1,7 @@
 import type { GapReason, Item, Json } from '../../../protocol/records.ts';
 import type { AsyncRecordStore } from '../asyncStore.ts';
 import { walkFrame } from '../frameItems.ts';
+import { KIND_CODE, storedRecord } from '../recordRows.ts';
 import {
   type EngineSummary,
   type IngestResult,
@@ -8,14 +9,10 @@ import {
   SequenceGapError,
   type StoredGap,
   type StoredRecord,
-  type StoredRecordKind,
 } from '../recordStore.ts';
 import { type Queryable, query } from './postgresConnection.ts';
 import type { PostgresTransactions } from './postgresTransactions.ts';
 import type { StreamMarks } from './streamMarks.ts';
-
-const KIND_NAME: readonly StoredRecordKind[] = ['sample', 'state', 'event'];
-const STATE_KIND = 1;
 
 interface RecordRow {
   seq: number;
@@ -40,7 +37,7 @@ const SELECT_RECORDS = `
 const SELECT_LATEST_STATES = `
   SELECT DISTINCT ON (r.key) r.seq, r.kind, r.key, r.t, r.num, r.value::text AS value
   FROM streams s JOIN records r ON r.stream = s.id
-  WHERE s.engine_id = $1 AND s.epoch = $2 AND r.seq > $3 AND r.kind = ${STATE_KIND}
+  WHERE s.engine_id = $1 AND s.epoch = $2 AND r.seq > $3 AND r.kind = ${KIND_CODE.st}
   ORDER BY r.key, r.seq DESC`;
 
 const SELECT_GAPS = `
@@ -109,20 +106,7 @@ export class PostgresRecords implements AsyncRecordStore {
       q.afterSeq ?? 0,
       q.limit ?? null,
     ]);
-    return rows.map((row) => {
-      const record: StoredRecord = {
-        epoch,
-        seq: row.seq,
-        kind: KIND_NAME[row.kind]!,
-        key: row.key,
-        t: row.t,
-        value: decodeValue(row),
-      };
-      if (row.unit !== null) record.unit = row.unit;
-      if (row.samples !== null)
-        record.window = { start: row.window_start!, end: row.window_end!, samples: row.samples };
-      return record;
-    });
+    return rows.map((row) => storedRecord(epoch, row, decodeValue(row)));
   }
 
   async latestStates(
