@@ -1,6 +1,13 @@
 import type Database from 'better-sqlite3';
-import type { GapReason, Item, Json } from '../../protocol/records.ts';
-import { KIND_CODE, storedRecord } from './recordRows.ts';
+import type { Item, Json } from '../../protocol/records.ts';
+import {
+  engineSummary,
+  type GapRow,
+  KIND_CODE,
+  type SummaryRow,
+  storedGap,
+  storedRecord,
+} from './recordRows.ts';
 import {
   type EngineSummary,
   type IngestResult,
@@ -26,23 +33,6 @@ interface RecordRow {
   window_start: number | null;
   window_end: number | null;
   samples: number | null;
-}
-
-interface GapRow {
-  epoch: string;
-  from_seq: number;
-  to_seq: number;
-  count: number;
-  reason: GapReason;
-}
-
-interface SummaryRow {
-  id: string;
-  current_epoch: string | null;
-  last_seen_at: number | null;
-  persisted_seq: number;
-  persisted_count: number;
-  duplicates: number;
 }
 
 /** Numbers are stored as they are; anything else as its JSON text; an absent value as NULL. */
@@ -190,24 +180,11 @@ export class SqliteRecords implements RecordStore {
   }
 
   gaps(engineId: string): StoredGap[] {
-    return this.selectGaps.all(engineId).map((row) => ({
-      epoch: row.epoch,
-      fromSeq: row.from_seq,
-      toSeq: row.to_seq,
-      count: row.count,
-      reason: row.reason,
-    }));
+    return this.selectGaps.all(engineId).map(storedGap);
   }
 
   engineSummaries(): EngineSummary[] {
-    return this.selectSummaries.all().map((row) => ({
-      engineId: row.id,
-      epoch: row.current_epoch,
-      persistedSeq: row.persisted_seq,
-      persistedCount: row.persisted_count,
-      duplicatesIgnored: row.duplicates,
-      lastSeenAt: row.last_seen_at,
-    }));
+    return this.selectSummaries.all().map(engineSummary);
   }
 
   touchEngine(engineId: string, epoch: string, at: number): void {

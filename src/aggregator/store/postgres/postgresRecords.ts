@@ -1,7 +1,14 @@
-import type { GapReason, Item, Json } from '../../../protocol/records.ts';
+import type { Item, Json } from '../../../protocol/records.ts';
 import type { AsyncRecordStore } from '../asyncStore.ts';
 import { walkFrame } from '../frameItems.ts';
-import { KIND_CODE, storedRecord } from '../recordRows.ts';
+import {
+  engineSummary,
+  type GapRow,
+  KIND_CODE,
+  type SummaryRow,
+  storedGap,
+  storedRecord,
+} from '../recordRows.ts';
 import {
   type EngineSummary,
   type IngestResult,
@@ -128,20 +135,8 @@ export class PostgresRecords implements AsyncRecordStore {
   }
 
   async gaps(engineId: string): Promise<StoredGap[]> {
-    const rows = await query<{
-      epoch: string;
-      from_seq: number;
-      to_seq: number;
-      count: number;
-      reason: GapReason;
-    }>(await this.transactions.reader(), SELECT_GAPS, [engineId]);
-    return rows.map((row) => ({
-      epoch: row.epoch,
-      fromSeq: row.from_seq,
-      toSeq: row.to_seq,
-      count: row.count,
-      reason: row.reason,
-    }));
+    const rows = await query<GapRow>(await this.transactions.reader(), SELECT_GAPS, [engineId]);
+    return rows.map(storedGap);
   }
 
   async countRecords(engineId: string, epoch: string, fromSeq: number, toSeq: number): Promise<number> {
@@ -156,22 +151,10 @@ export class PostgresRecords implements AsyncRecordStore {
   }
 
   async engineSummaries(engineId?: string): Promise<EngineSummary[]> {
-    const rows = await query<{
-      id: string;
-      current_epoch: string | null;
-      last_seen_at: number | null;
-      persisted_seq: number;
-      persisted_count: number;
-      duplicates: number;
-    }>(await this.transactions.reader(), SELECT_SUMMARIES, [engineId ?? null]);
-    return rows.map((row) => ({
-      engineId: row.id,
-      epoch: row.current_epoch,
-      persistedSeq: row.persisted_seq,
-      persistedCount: row.persisted_count,
-      duplicatesIgnored: row.duplicates,
-      lastSeenAt: row.last_seen_at,
-    }));
+    const rows = await query<SummaryRow>(await this.transactions.reader(), SELECT_SUMMARIES, [
+      engineId ?? null,
+    ]);
+    return rows.map(engineSummary);
   }
 
   async touchEngine(engineId: string, epoch: string, at: number): Promise<void> {
